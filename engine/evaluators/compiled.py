@@ -1,0 +1,92 @@
+"""The compiled evaluator: each rule's condition as a Python closure, items routed by index.
+
+This is the default and the hot path of the API and batch screening. It keeps no state
+between calls except a bounded cache of "which rules can match an item with this HS code
+and these keyword groups", which is a pure function of the ruleset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.evaluators.base import EngineKind, Hit
+from engine.evaluators.closures import Predicate, predicate
+from engine.features import View
+from engine.index import GuardKey, guard, item_keys
+from engine.ruleset import RuleSet
+
+_CACHE_LIMIT = 65_536
+
+Candidates = tuple[tuple[int, Predicate], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    always: Candidates  # rules without a guard, tried on every item
+    by_key: dict[GuardKey, Candidates]
+
+
+class CompiledEvaluator:
+    kind: EngineKind = "compiled"
+
+    def __init__(self, ruleset: RuleSet, use_index: bool = True) -> None:
+        self.ruleset = ruleset
+        self._manifest_rules: Candidates = tuple(
+            (n, predicate(rule.when)) for n, rule in enumerate(ruleset.rules)
+            if rule.scope == "manifest"
+        )
+        item_rules = [
+            (n, predicate(rule.when), guard(rule.when) if use_index else None)
+            for n, rule in enumerate(ruleset.rules)
+            if rule.scope == "item"
+        ]
+        by_key: dict[GuardKey, list[tuple[int, Predicate]]] = {}
+        always: list[tuple[int, Predicate]] = []
+        for n, pred, keys in item_rules:
+            if keys is None:
+                always.append((n, pred))
+                continue
+            for key in keys:
+                by_key.setdefault(key, []).append((n, pred))
+        self._routing = _Routing(tuple(always), {k: tuple(v) for k, v in by_key.items()})
+        self._uses_terms = "terms" in ruleset.groups
+        self._cache: dict[tuple[str, frozenset[str]], Candidates] = {}
+
+    def _candidates(self, hs_code: str, terms: frozenset[str]) -> Candidates:
+        cache_key = (hs_code, terms)
+        found = self._cache.get(cache_key)
+        if found is not None:
+            return found
+        chosen: dict[int, Predicate] = dict(self._routing.always)
+        by_key = self._routing.by_key
+        for key in item_keys(hs_code, terms):
+            for n, pred in by_key.get(key, ()):
+                chosen[n] = pred
+        result = tuple(sorted(chosen.items()))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[cache_key] = result
+        return result
+
+    def evaluate(self, manifest: View, items: list[View]) -> list[Hit]:
+        hits: list[Hit] = []
+        empty: View = {}
+        for n, pred in self._manifest_rules:
+            if pred(empty, manifest):
+                hits.append(Hit(n, None))
+        no_terms: frozenset[str] = frozenset()
+        uses_terms = self._uses_terms
+        for item in items:
+            line = int(item["line"])
+            for n, pred in self._candidates(item["hs_code"], item["terms"] if uses_terms else no_terms):
+                if pred(item, manifest):
+                    hits.append(Hit(n, line))
+        # Manifest hits come first and items are visited in order; sort items by line so
+        # the order is canonical even when the manifest lists lines out of order.
+        if any(a.line is not None and b.line is not None and a.line > b.line
+               for a, b in zip(hits, hits[1:], strict=False)):
+            hits.sort(key=lambda h: (-1 if h.line is None else h.line, h.rule))
+        return hits
+
+    def close(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,395 @@
+"""Rule files to syntax: YAML with positions, and the condition grammar to a condition tree.
+
+Every node keeps the file, line and column it came from, so that any later stage can say
+exactly where a problem is. Names are left unresolved (:class:`~engine.conditions.Name`);
+:mod:`engine.check` resolves and types them.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    VisitError,
+     UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
+
+from engine import conditions as c
+from engine.errors import AssayError, Location, Problem
+
+# ------------------------------------------------------------------------- YAML + marks
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpan:
+    """Where a YAML scalar's text sits in its file, to map offsets in the text back."""
+
+    file: str
+    line: int  # 1-based line of the text's first character
+    column: int  # 1-based column of the text's first character
+    block_lines: tuple[tuple[int, int, int], ...] = ()  # (offset, line, column) per line
+
+    def locate(self, line: int, column: int, text: str) -> Location:
+        """File location of 1-based ``line``/``column`` inside the scalar ``text``."""
+        if self.block_lines:
+            offset = _offset(text, line, column)
+            chosen = self.block_lines[0]
+            for entry in self.block_lines:
+                if entry[0] <= offset:
+                    chosen = entry
+            start, file_line, file_col = chosen
+            return Location(self.file, file_line, file_col + offset - start)
+        if line == 1:
+            return Location(self.file, self.line, self.column + column - 1)
+        return Location(self.file, self.line + line - 1, column)
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    lines = text.split("\n")
+    return sum(len(part) + 1 for part in lines[: line - 1]) + column - 1
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A parsed YAML file: the data, and the span of every scalar and mapping by path."""
+
+    file: str
+    text: str
+    data: Any
+    spans: dict[Path, SourceSpan]
+
+    def span(self, path: Path) -> SourceSpan:
+        """The span at ``path``, or the nearest enclosing one."""
+        while path not in self.spans and path:
+            path = path[:-1]
+        return self.spans.get(path, SourceSpan(self.file, 1, 1))
+
+    def location(self, path: Path) -> Location:
+        span = self.span(path)
+        return Location(span.file, span.line, span.column)
+
+    def source_line(self, line: int) -> str | None:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    def problem(self, code: Any, message: str, path: Path, hint: str | None = None) -> Problem:
+        location = self.location(path)
+        return Problem(code, message, location, hint, self.source_line(location.line))
+
+
+def load_yaml(file: str, text: str) -> YamlDocument:
+    """Parse YAML text, keeping where each value came from. Raises ``yaml_syntax``."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        lines = text.splitlines()
+        raise AssayError(
+            Problem(
+                "yaml_syntax",
+                f"{exc.problem or 'invalid YAML'}"
+                + (f" ({exc.context})" if exc.context else ""),
+                Location(file, line, column),
+                "check indentation and quoting; conditions with ':' or '#' need quotes or a "
+                "'|' block",
+                lines[line - 1] if 0 < line <= len(lines) else None,
+            )
+        ) from None
+    finally:
+        loader.dispose()
+    spans: dict[Path, SourceSpan] = {}
+    if node is not None:
+        _record(node, (), file, text.splitlines(), spans)
+    return YamlDocument(file, text, data, spans)
+
+
+def _record(
+    node: yaml.Node, path: Path, file: str, lines: list[str], spans: dict[Path, SourceSpan]
+) -> None:
+    mark = node.start_mark
+    spans[path] = _scalar_span(node, file, lines) if isinstance(node, yaml.ScalarNode) else (
+        SourceSpan(file, mark.line + 1, mark.column + 1)
+    )
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            spans[(*path, key, "__key__")] = SourceSpan(
+                file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
+            _record(value_node, (*path, key), file, lines, spans)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*path, index), file, lines, spans)
+
+
+def _scalar_span(node: yaml.ScalarNode, file: str, lines: list[str]) -> SourceSpan:
+    mark = node.start_mark
+    if node.style in ("|", ">"):
+        # Block scalar: its text starts on the next line, indented. Map each text line to
+        # its file line (folding turns newlines into spaces of the same length).
+        body = lines[mark.line + 1 : node.end_mark.line + 1]
+        indents = [len(x) - len(x.lstrip(" ")) for x in body if x.strip()]
+        indent = min(indents) if indents else 0
+        entries: list[tuple[int, int, int]] = []
+        offset = 0
+        for number, raw in enumerate(body, start=mark.line + 2):
+            if not raw.strip():
+                continue
+            entries.append((offset, number, indent + 1))
+            offset += len(raw) - indent + 1
+        first = entries[0] if entries else (0, mark.line + 2, indent + 1)
+        return SourceSpan(file, first[1], first[2], tuple(entries))
+    quote = 1 if node.style in ("'", '"') else 0
+    return SourceSpan(file, mark.line + 1, mark.column + 1 + quote)
+
+
+# --------------------------------------------------------------------- condition grammar
+
+
+@cache
+def _parser() -> Lark:
+    grammar = resources.files("engine").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+_EXPECTED_WORDS = {
+    "COMPARE_OP": "a comparison such as '>' or '=='",
+    "NUMBER": "a number",
+    "STRING": 'a quoted text such as "WATER"',
+    "NAME": "a field name such as item.kg_per_litre",
+    "_AND": "'and'",
+    "_OR": "'or'",
+    "_NOT": "'not'",
+    "_IN": "'in'",
+    "_CONTAINS": "'contains'",
+    "RPAR": "')'",
+    "LPAR": "'('",
+    "RSQB": "']'",
+    "LSQB": "'['",
+    "COMMA": "','",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "MINUS": "'-'",
+    "_MATCHES": "'matches'",
+    "_IS": "'is'",
+    "_STARTS": "'starts with'",
+    "_ENDS": "'ends with'",
+    "_WITH": "'with'",
+    "_ANY_OF": "'any of'",
+    "_MISSING": "'missing'",
+    "_PRESENT": "'present'",
+    "_TRUE": "'true'",
+    "_FALSE": "'false'",
+    "$END": "the end of the condition",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    words = sorted({_EXPECTED_WORDS.get(name, repr(name)) for name in expected})
+    if len(words) > 6:
+        preferred = [w for w in words if w.startswith(("a ", "'(", "'and'", "'or'"))]
+        words = preferred or words[:6]
+    return ", ".join(words[:-1]) + (" or " if len(words) > 1 else "") + words[-1]
+
+
+def parse_condition(text: str, span: SourceSpan, source: YamlDocument | None = None) -> c.Condition:
+    """Parse one ``when:`` condition. Raises :class:`AssayError` with code ``rule_syntax``."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise AssayError(_syntax_problem(exc, text, span, source)) from None
+    try:
+        return _cond(_Build(text, span).transform(tree))
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, AssayError):
+            raise exc.orig_exc from None
+        raise
+
+
+def _syntax_problem(
+    exc: UnexpectedInput, text: str, span: SourceSpan, source: YamlDocument | None
+) -> Problem:
+    line, column = max(exc.line, 1), max(exc.column, 1)
+    hint = "e.g. item.kg_per_litre > 1.3 and \"water\" in item.terms"
+    if isinstance(exc, UnexpectedEOF):
+        message = f"the condition ends too early; expected {_describe_expected(set(exc.expected))}"
+        lines = text.rstrip().split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            message = (
+                "the condition ends too early; expected "
+                f"{_describe_expected(set(exc.expected))}"
+            )
+            lines = text.rstrip().split("\n")
+            line, column = len(lines), len(lines[-1]) + 1
+        else:
+            message = f"unexpected {token.value!r}; expected {_describe_expected(set(exc.expected))}"
+            if token.type == "COMPARE_OP" and "COMPARE_OP" not in exc.expected:
+                hint = "a comparison needs a value on each side, e.g. item.gross_mass_kg > 1000"
+    elif isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        message = f"unexpected character {char!r}"
+        if char in "&|!":
+            hint = "write 'and', 'or', 'not' in words"
+    else:  # pragma: no cover - lark raises only the three kinds above
+        message = str(exc)
+    location = span.locate(line, column, text)
+    source_line = source.source_line(location.line) if source else None
+    return Problem("rule_syntax", message, location, hint, source_line)
+
+
+@v_args(meta=True)
+class _Build(Transformer[Token, c.Condition]):
+    """Lark tree -> condition tree, with file locations."""
+
+    def __init__(self, text: str, span: SourceSpan) -> None:
+        super().__init__()
+        self._text = text
+        self._span = span
+
+    def _loc(self, meta: Any) -> Location:
+        if getattr(meta, "empty", True):
+            return self._span.locate(1, 1, self._text)
+        return self._span.locate(meta.line, meta.column, self._text)
+
+    def _tok_loc(self, token: Token) -> Location:
+        return self._span.locate(token.line or 1, token.column or 1, self._text)
+
+    # -- logic
+    def or_(self, meta: Any, items: list[c.Condition]) -> c.Condition:
+        return c.Or(tuple(_cond(i) for i in items), self._loc(meta))
+
+    def and_(self, meta: Any, items: list[c.Condition]) -> c.Condition:
+        return c.And(tuple(_cond(i) for i in items), self._loc(meta))
+
+    def not_(self, meta: Any, items: list[c.Condition]) -> c.Condition:
+        return c.Not(_cond(items[0]), self._loc(meta))
+
+    # -- predicates
+    def compare(self, meta: Any, items: list[Any]) -> c.Condition:
+        left, op, right = items
+        op_text = "==" if op.value == "=" else op.value
+        return c.Compare(op_text, _val(left), _val(right), self._tok_loc(op))
+
+    def in_(self, meta: Any, items: list[Any]) -> c.Condition:
+        return c.In(_val(items[0]), _val(items[1]), self._loc(meta))
+
+    def not_in(self, meta: Any, items: list[Any]) -> c.Condition:
+        loc = self._loc(meta)
+        return c.Not(c.In(_val(items[0]), _val(items[1]), loc), loc)
+
+    def contains(self, meta: Any, items: list[Any]) -> c.Condition:
+        return c.Text("contains", _val(items[0]), _val(items[1]), self._loc(meta))
+
+    def starts_with(self, meta: Any, items: list[Any]) -> c.Condition:
+        return c.Text("starts_with", _val(items[0]), _val(items[1]), self._loc(meta))
+
+    def ends_with(self, meta: Any, items: list[Any]) -> c.Condition:
+        return c.Text("ends_with", _val(items[0]), _val(items[1]), self._loc(meta))
+
+    def matches(self, meta: Any, items: list[Any]) -> c.Condition:
+        token: Token = items[1]
+        return c.Matches(_val(items[0]), _unquote(token.value), self._tok_loc(token))
+
+    def missing(self, meta: Any, items: list[Any]) -> c.Condition:
+        loc = self._loc(meta)
+        return c.Not(c.Present(_val(items[0]), loc), loc)
+
+    def present(self, meta: Any, items: list[Any]) -> c.Condition:
+        return c.Present(_val(items[0]), self._loc(meta))
+
+    def truth(self, meta: Any, items: list[Any]) -> Any:
+        if _is_value(items[0]) or isinstance(items[0], _Truthy):
+            return _Truthy(_val(items[0]), self._loc(meta))
+        return items[0]  # a parenthesised condition
+
+    # -- values
+    def arith(self, meta: Any, items: list[Any]) -> c.Value:
+        left, op, right = items
+        return c.Arith(op.value, _val(left), _val(right), self._tok_loc(op))
+
+    def neg(self, meta: Any, items: list[Any]) -> c.Value:
+        return c.Neg(_val(items[0]), self._loc(meta))
+
+    def number(self, meta: Any, items: list[Token]) -> c.Value:
+        return c.Const(float(items[0].value), self._tok_loc(items[0]))
+
+    def string(self, meta: Any, items: list[Token]) -> c.Value:
+        return c.Const(_unquote(items[0].value), self._tok_loc(items[0]))
+
+    def true(self, meta: Any, items: list[Any]) -> c.Value:
+        return c.Const(True, self._loc(meta))
+
+    def false(self, meta: Any, items: list[Any]) -> c.Value:
+        return c.Const(False, self._loc(meta))
+
+    def name(self, meta: Any, items: list[Token]) -> c.Value:
+        return c.Name(".".join(t.value for t in items), self._tok_loc(items[0]))
+
+    def list_(self, meta: Any, items: list[Any]) -> c.Value:
+        return c.ListLit(tuple(_val(i) for i in items if i is not None), self._loc(meta))
+
+
+@dataclass(frozen=True, slots=True)
+class _Truthy:
+    """A bare value in condition position; a value again when it is used as an operand."""
+
+    value: c.Value
+    loc: Location
+
+
+def _is_value(node: Any) -> bool:
+    return isinstance(node, c.Field | c.Name | c.Const | c.Arith | c.Neg | c.ListLit)
+
+
+def _val(node: Any) -> c.Value:
+    if isinstance(node, _Truthy):
+        return node.value
+    if _is_value(node):
+        return node  # type: ignore[no-any-return]
+    # A parenthesised condition used as a value, e.g. "(a > b) + 1": keep the shape so the
+    # checker can report it with its location.
+    return _ConditionAsValue(node)
+
+
+def _cond(node: Any) -> c.Condition:
+    if isinstance(node, _Truthy):
+        return c.Truth(node.value, node.loc)
+    if _is_value(node):
+        return c.Truth(node, node.loc)
+    return node  # type: ignore[no-any-return]
+
+
+def _ConditionAsValue(node: c.Condition) -> c.Value:  # noqa: N802 - behaves as a constructor
+    raise AssayError(
+        Problem(
+            "type_mismatch",
+            "a condition (true/false) cannot be used as a value here",
+            getattr(node, "loc", None),
+            "compare values first and combine the results with and / or",
+        )
+    )
+
+
+def _unquote(raw: str) -> str:
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw[1:-1]
+    return value if isinstance(value, str) else raw[1:-1]

@@ -1,0 +1,321 @@
+"""Assay's safe regular-expression subset for ``matches``, and its two translations.
+
+Rule authors get a small, predictable dialect that both evaluators run identically:
+
+* literal characters; ``.`` (any character); classes ``[A-Z0-9]``, ``[^0-9]``;
+  ``\\d`` (0-9), ``\\w`` (A-Z, 0-9), ``\\s`` (space); ``\\`` before a special character;
+* quantifiers ``*``, ``+``, ``?``, ``{m}``, ``{m,n}`` (n at most 100), groups ``( )``;
+* ``^`` at the start and ``$`` at the end anchor the match; otherwise it may match anywhere.
+
+Not allowed, with a reason: alternation ``|`` (durable_rules' automaton gets it wrong;
+use ``or`` or ``contains any of``), a quantifier on a group that already holds one
+(catastrophic backtracking in Python's ``re``), back-references and look-arounds.
+Matching ignores case, like every text test: letters are upper-cased as the text is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SPECIAL = set(".|?*+()[]{}^$\\")
+_DURABLE_SPECIAL = set(".|?*+()[]{}%")
+MAX_REPEAT = 100
+MAX_LENGTH = 200
+
+
+class RegexError(ValueError):
+    """The pattern is outside the safe subset; ``position`` is 0-based in the pattern."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+@dataclass(frozen=True, slots=True)
+class _Char:
+    char: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Any:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Class:
+    negated: bool
+    items: tuple[tuple[str, str], ...]  # inclusive ranges, single chars as (c, c)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    body: tuple[_Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    node: _Atom
+    low: int
+    high: int | None  # None: unbounded
+
+
+_Atom = _Char | _Any | _Class | _Group
+_Node = _Atom | _Repeat
+
+_SHORTHANDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "d": (("0", "9"),),
+    "w": (("A", "Z"), ("0", "9")),
+    "s": ((" ", " "),),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SafeRegex:
+    """A checked pattern: the normalised source and both translations."""
+
+    source: str
+    python: str
+    durable: str
+
+    def compile(self) -> re.Pattern[str]:
+        return re.compile(self.python, re.DOTALL)
+
+
+def parse_regex(pattern: str) -> SafeRegex:
+    """Check ``pattern`` against the safe subset and translate it. Raises :class:`RegexError`."""
+    if not pattern:
+        raise RegexError("the pattern is empty", 0)
+    if len(pattern) > MAX_LENGTH:
+        raise RegexError(f"the pattern is longer than {MAX_LENGTH} characters", MAX_LENGTH)
+    start_anchor = pattern.startswith("^")
+    end_anchor = pattern.endswith("$") and not pattern.endswith("\\$")
+    body_start = 1 if start_anchor else 0
+    body_end = len(pattern) - 1 if end_anchor else len(pattern)
+    parser = _Parser(pattern, body_start, body_end)
+    nodes = parser.sequence(top=True)
+    if not nodes:
+        raise RegexError("the pattern matches only the empty text", 0)
+    python = "".join(_py(n) for n in nodes)
+    durable = "".join(_dr(n) for n in nodes)
+    python = ("^" if start_anchor else "") + python + ("\\Z" if end_anchor else "")
+    durable = ("" if start_anchor else ".*") + durable + ("" if end_anchor else ".*")
+    return SafeRegex(pattern, python, durable)
+
+
+class _Parser:
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text = text
+        self.pos = start
+        self.end = end
+
+    def _peek(self) -> str | None:
+        return self.text[self.pos] if self.pos < self.end else None
+
+    def sequence(self, top: bool = False) -> tuple[_Node, ...]:
+        nodes: list[_Node] = []
+        while (char := self._peek()) is not None:
+            if char == ")":
+                if top:
+                    raise RegexError("')' without a matching '('", self.pos)
+                break
+            if char == "|":
+                raise RegexError(
+                    "alternation '|' is not supported (durable_rules matches it wrongly); "
+                    "write two conditions joined by 'or', or use 'contains any of [...]'",
+                    self.pos,
+                )
+            if char in "^$":
+                raise RegexError(
+                    f"'{char}' is only allowed at the very start ('^') or end ('$')", self.pos
+                )
+            atom = self._atom()
+            nodes.append(self._quantified(atom))
+        return tuple(nodes)
+
+    def _atom(self) -> _Atom:
+        char = self.text[self.pos]
+        at = self.pos
+        self.pos += 1
+        if char == ".":
+            return _Any()
+        if char == "(":
+            if self._peek() == "?":
+                raise RegexError("look-arounds and special groups '(?...)' are not supported", at)
+            body = self.sequence()
+            if self._peek() != ")":
+                raise RegexError("'(' is never closed", at)
+            self.pos += 1
+            if not body:
+                raise RegexError("an empty group '()' matches nothing useful", at)
+            return _Group(body)
+        if char == "[":
+            return self._class(at)
+        if char == "\\":
+            return self._escape(at)
+        if char in "*+?{":
+            raise RegexError(f"'{char}' has nothing before it to repeat", at)
+        if char in "]}":
+            raise RegexError(f"'{char}' must be escaped as '\\{char}'", at)
+        return _letters(char, at)
+
+    def _escape(self, at: int) -> _Atom:
+        if self.pos >= self.end:
+            raise RegexError("the pattern ends with a lone '\\'", at)
+        char = self.text[self.pos]
+        self.pos += 1
+        if char.lower() in _SHORTHANDS and char.islower():
+            return _Class(False, _SHORTHANDS[char])
+        if char in _SPECIAL or char in "%-/'\"":
+            return _Char(char)
+        raise RegexError(
+            f"'\\{char}' is not supported; use \\d, \\w, \\s or escape a special character",
+            at,
+        )
+
+    def _class(self, at: int) -> _Class:
+        negated = self._peek() == "^"
+        if negated:
+            self.pos += 1
+        items: list[tuple[str, str]] = []
+        while True:
+            char = self._peek()
+            if char is None:
+                raise RegexError("'[' is never closed", at)
+            if char == "]" and items:
+                self.pos += 1
+                break
+            start_pos = self.pos
+            self.pos += 1
+            if char == "\\":
+                escaped = self._escape(start_pos)
+                if isinstance(escaped, _Class):
+                    items.extend(escaped.items)
+                    continue
+                char = escaped.char  # type: ignore[union-attr]
+            if self._peek() == "-" and self.pos + 1 < self.end and self.text[self.pos + 1] != "]":
+                self.pos += 1
+                high = self.text[self.pos]
+                self.pos += 1
+                items.append(_range(char, high, start_pos))
+            else:
+                upper = char.upper()
+                if len(upper) != 1:
+                    raise RegexError(f"'{char}' cannot be used inside [...]", start_pos)
+                items.append((upper, upper))
+        return _Class(negated, tuple(items))
+
+    def _quantified(self, atom: _Atom) -> _Node:
+        char = self._peek()
+        at = self.pos
+        if char is None or char not in "*+?{":
+            return atom
+        self.pos += 1
+        if char == "*":
+            low, high = 0, None
+        elif char == "+":
+            low, high = 1, None
+        elif char == "?":
+            low, high = 0, 1
+        else:
+            close = self.text.find("}", self.pos, self.end)
+            if close < 0:
+                raise RegexError("'{' is never closed; write {m} or {m,n}", at)
+            spec = self.text[self.pos : close]
+            self.pos = close + 1
+            match = re.fullmatch(r"(\d{1,3})(?:,(\d{1,3}))?", spec)
+            if not match:
+                raise RegexError("a repeat is written {m} or {m,n} with numbers", at)
+            low = int(match.group(1))
+            high = int(match.group(2)) if match.group(2) is not None else low
+            if high < low or high > MAX_REPEAT or high == 0:
+                raise RegexError(f"a repeat {{m,n}} needs 0 <= m <= n <= {MAX_REPEAT}, n > 0", at)
+        if self._peek() is not None and self._peek() in "*+?{":
+            raise RegexError("two quantifiers in a row; put the first in a group", self.pos)
+        if isinstance(atom, _Group) and _has_repeat(atom.body):
+            raise RegexError(
+                "a repeated group may not contain another repeat, e.g. (A+)+: it can take "
+                "exponential time",
+                at,
+            )
+        return _Repeat(atom, low, high)
+
+
+def _has_repeat(nodes: tuple[_Node, ...]) -> bool:
+    for node in nodes:
+        if isinstance(node, _Repeat):
+            return True
+        if isinstance(node, _Group) and _has_repeat(node.body):
+            return True
+    return False
+
+
+def _letters(char: str, at: int) -> _Atom:
+    upper = char.upper()
+    if len(upper) == 1:
+        return _Char(upper)
+    return _Group(tuple(_Char(c) for c in upper))
+
+
+def _range(low: str, high: str, at: int) -> tuple[str, str]:
+    for lo_set, hi_set in (("0", "9"), ("A", "Z"), ("a", "z")):
+        if lo_set <= low <= hi_set and lo_set <= high <= hi_set:
+            if low > high:
+                raise RegexError(f"the range {low}-{high} is backwards", at)
+            return (low.upper(), high.upper())
+    raise RegexError(
+        f"the range {low}-{high} must stay within digits or letters, e.g. 0-9 or A-Z", at
+    )
+
+
+def _py_char(char: str) -> str:
+    return re.escape(char)
+
+
+def _py(node: _Node) -> str:
+    if isinstance(node, _Char):
+        return _py_char(node.char)
+    if isinstance(node, _Any):
+        return "."
+    if isinstance(node, _Class):
+        inner = "".join(
+            _py_class_char(lo) if lo == hi else f"{_py_class_char(lo)}-{_py_class_char(hi)}"
+            for lo, hi in node.items
+        )
+        return f"[{'^' if node.negated else ''}{inner}]"
+    if isinstance(node, _Group):
+        return "(?:" + "".join(_py(n) for n in node.body) + ")"
+    return _py(node.node) + _py_quant(node)
+
+
+def _py_class_char(char: str) -> str:
+    return "\\" + char if char in "]\\^-[" else char
+
+
+def _py_quant(node: _Repeat) -> str:
+    if (node.low, node.high) == (0, None):
+        return "*"
+    if (node.low, node.high) == (1, None):
+        return "+"
+    if (node.low, node.high) == (0, 1):
+        return "?"
+    return f"{{{node.low}}}" if node.low == node.high else f"{{{node.low},{node.high}}}"
+
+
+def _dr_char(char: str) -> str:
+    return "%" + char if char in _DURABLE_SPECIAL else char
+
+
+def _dr(node: _Node) -> str:
+    if isinstance(node, _Char):
+        return _dr_char(node.char)
+    if isinstance(node, _Any):
+        return "."
+    if isinstance(node, _Class):
+        inner = "".join(
+            _dr_char(lo) if lo == hi else f"{_dr_char(lo)}-{_dr_char(hi)}" for lo, hi in node.items
+        )
+        return f"[{'^' if node.negated else ''}{inner}]"
+    if isinstance(node, _Group):
+        return "(" + "".join(_dr(n) for n in node.body) + ")"
+    return _dr(node.node) + _py_quant(node)

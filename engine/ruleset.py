@@ -1,0 +1,471 @@
+"""Rule packs: from source files to an immutable, versioned :class:`RuleSet`.
+
+A pack is a set of YAML files::
+
+    pack.yaml                 name, version, lane thresholds, the base manifest for examples
+    reference/<name>.yaml     reference data, cited in conditions as ref.<name>.<key>
+    <anything>/<rule-id>.yaml one rule per file
+
+:func:`compile_pack` takes the sources as a mapping of relative path to text, so a pack can
+come from a directory (:func:`load_pack`), a wheel, or a database; the ``sha256`` of a
+ruleset is computed over exactly those sources.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine import conditions as c
+from engine.check import Context, check_condition, check_template, template_names
+from engine.contracts import Manifest, Severity
+from engine.errors import AssayError, Location, Problem
+from engine.fields import BY_PATH, Group, Scope
+from engine.lanes import Lanes
+from engine.parse import YamlDocument, load_yaml, parse_condition
+from engine.reference import Reference, RefValue, build_reference
+
+# --------------------------------------------------------------------------- file schemas
+
+_RULE_ID = r"^[a-z0-9][a-z0-9-]{2,63}$"
+_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+ParamValue = float | bool | str | list[str] | list[float]
+
+
+class _Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = None
+    manifest: dict[str, Any] = Field(default_factory=dict)
+    item: dict[str, Any] = Field(default_factory=dict)
+    items: list[dict[str, Any]] | None = None
+
+
+class _Examples(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hit: Annotated[list[_Example], Field(min_length=1)]
+    miss: Annotated[list[_Example], Field(min_length=1)]
+
+
+class _RuleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(pattern=_RULE_ID)]
+    title: Annotated[str, Field(min_length=3, max_length=120)]
+    pattern: Annotated[str, Field(pattern=_PATTERN)]
+    severity: Severity
+    score: Annotated[int, Field(ge=0, le=100)]
+    scope: Scope = "item"
+    when: Annotated[str, Field(min_length=1)]
+    explain: Annotated[str, Field(min_length=10, max_length=600)]
+    references: Annotated[list[Annotated[str, Field(min_length=3)]], Field(min_length=1)]
+    params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], ParamValue] = Field(
+        default_factory=dict
+    )
+    examples: _Examples
+
+
+class _LanesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    yellow_at: Annotated[int, Field(ge=1, le=100)]
+    red_at: Annotated[int, Field(ge=1, le=100)]
+    red_severities: list[Severity] = Field(default_factory=list)
+
+
+class _PackFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    version: Annotated[str, Field(min_length=1, max_length=32)]
+    description: str = ""
+    lanes: _LanesFile
+    example_base: dict[str, Any]
+
+
+# ------------------------------------------------------------------------ compiled forms
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example of a rule: a manifest and whether the rule must fire on it."""
+
+    expect_hit: bool
+    manifest: Manifest
+    note: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One checked rule. ``when`` is the typed, resolved condition tree."""
+
+    id: str
+    title: str
+    pattern: str
+    severity: Severity
+    score: int
+    scope: Scope
+    when: c.Condition
+    when_text: str
+    explain: str
+    references: tuple[str, ...]
+    params: Mapping[str, RefValue]
+    examples: tuple[Example, ...]
+    file: str
+    source: str
+    reads: tuple[str, ...]  # field paths the condition and the explanation read
+    thresholds: tuple[tuple[str, RefValue], ...]  # params/ref values cited, for evidence
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An immutable, versioned, checked rule pack."""
+
+    name: str
+    version: str
+    sha256: str
+    description: str
+    rules: tuple[Rule, ...]
+    reference: Reference
+    lanes: Lanes
+    groups: frozenset[Group]
+    sources: Mapping[str, str] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+
+# ---------------------------------------------------------------------------- compilation
+
+
+def sources_sha256(sources: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(sources):
+        digest.update(path.encode() + b"\0" + sources[path].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _pydantic_problems(
+    doc: YamlDocument, exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(prefix) + tuple(error["loc"])
+        where = ".".join(str(x) for x in loc) or "the file"
+        if error["type"] == "extra_forbidden":
+            key_path = (*loc, "__key__")
+            message = f"unknown field '{loc[-1]}'"
+            problems.append(
+                doc.problem("rule_schema", message, key_path if key_path in doc.spans else loc)
+            )
+            continue
+        message = f"{where}: {error['msg']}"
+        if error["type"] == "missing":
+            message = f"missing required field '{where}'"
+        problems.append(doc.problem("rule_schema", message, loc))
+    return problems
+
+
+def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        elif value is None:
+            out.pop(key, None)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def build_example_manifest(base: Mapping[str, Any], example: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest an example describes: ``manifest`` and ``item``/``items`` patches over
+    the pack's base manifest (a ``null`` in a patch removes the field)."""
+    manifest = _deep_merge(dict(base), example.get("manifest") or {})
+    base_item = dict(base["items"][0])
+    if example.get("items"):
+        manifest["items"] = [
+            _deep_merge(base_item, {"line": n, **patch})
+            for n, patch in enumerate(example["items"], start=1)
+        ]
+    else:
+        manifest["items"] = [_deep_merge(base_item, example.get("item") or {})]
+    return manifest
+
+
+def _thresholds(cond: c.Condition, template: str, ctx: Context) -> tuple[tuple[str, RefValue], ...]:
+    found: dict[str, RefValue] = {}
+    for node in c.walk(cond):
+        if isinstance(node, c.And | c.Or | c.Not):
+            continue
+        for operand in c.leaf_values(node):
+            for value in c.walk_values(operand):
+                if isinstance(value, c.Const) and value.origin and not isinstance(value.value, tuple):
+                    found.setdefault(value.origin, value.value)
+    for name, _spec in template_names(template):
+        head, _, rest = name.partition(".")
+        if head == "params" and rest in ctx.params and not isinstance(ctx.params[rest], tuple):
+            found.setdefault(name, ctx.params[rest])
+        elif head == "ref":
+            value = ctx.reference.lookup(rest)
+            if isinstance(value, float | str | bool):
+                found.setdefault(name, value)
+    return tuple(found.items())
+
+
+def _compile_rule(
+    path: str, doc: YamlDocument, reference: Reference, example_base: Mapping[str, Any]
+) -> tuple[Rule | None, list[Problem]]:
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem("rule_schema", "a rule file must be a mapping of fields", ())]
+    try:
+        spec = _RuleFile.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, _pydantic_problems(doc, exc)
+    problems: list[Problem] = []
+    stem = Path(path).stem
+    if stem != spec.id:
+        problems.append(
+            doc.problem(
+                "rule_schema",
+                f"the rule id '{spec.id}' must match its file name '{stem}.yaml'",
+                ("id",),
+                f"rename the file to {spec.id}.yaml or change the id",
+            )
+        )
+    params: dict[str, RefValue] = {
+        k: tuple(v) if isinstance(v, list) else (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)  # type: ignore[misc]
+        for k, v in spec.params.items()
+    }
+    ctx = Context(spec.scope, MappingProxyType(params), reference, doc.source_line)
+    when: c.Condition = c.Literal_(False)
+    try:
+        parsed = parse_condition(spec.when, doc.span(("when",)), doc)
+        when, found = check_condition(parsed, ctx)
+        problems += found
+    except AssayError as exc:
+        problems += exc.problems
+    problems += check_template(spec.explain, ctx, doc.location(("explain",)))
+    if isinstance(when, c.Literal_) and not problems:
+        problems.append(
+            doc.problem(
+                "type_mismatch",
+                f"the condition is always {str(when.value).lower()}, whatever the manifest says",
+                ("when",),
+                "compare a field with a value",
+            )
+        )
+    examples: list[Example] = []
+    for kind in ("hit", "miss"):
+        for index, example in enumerate(getattr(spec.examples, kind)):
+            where: tuple[str | int, ...] = ("examples", kind, index)
+            raw = example.model_dump(exclude_none=True)
+            data = build_example_manifest(example_base, raw)
+            try:
+                manifest = Manifest.model_validate(data)
+            except ValidationError as exc:
+                for error in exc.errors():
+                    loc = tuple(error["loc"])
+                    target = _example_path(where, loc, raw)
+                    problems.append(
+                        doc.problem(
+                            "rule_schema",
+                            f"this example is not a valid manifest: "
+                            f"{'.'.join(str(x) for x in loc)}: {error['msg']}",
+                            target,
+                        )
+                    )
+                continue
+            examples.append(Example(kind == "hit", manifest, example.note, doc.location(where)))
+    if problems:
+        return None, problems
+    reads = list(c.fields_read(when))
+    for name, _spec in template_names(spec.explain):
+        if name in BY_PATH and name not in reads:
+            reads.append(name)
+    rule = Rule(
+        id=spec.id,
+        title=spec.title,
+        pattern=spec.pattern,
+        severity=spec.severity,
+        score=spec.score,
+        scope=spec.scope,
+        when=when,
+        when_text=spec.when.strip(),
+        explain=" ".join(spec.explain.split()),
+        references=tuple(spec.references),
+        params=MappingProxyType(params),
+        examples=tuple(examples),
+        file=path,
+        source=doc.text,
+        reads=tuple(reads),
+        thresholds=_thresholds(when, spec.explain, ctx),
+    )
+    return rule, []
+
+
+def _example_path(
+    where: tuple[str | int, ...], loc: tuple[str | int, ...], raw: Mapping[str, Any]
+) -> tuple[str | int, ...]:
+    if loc[:1] == ("items",) and len(loc) >= 2:
+        rest = loc[2:]
+        if raw.get("items"):
+            return (*where, "items", loc[1], *rest)
+        return (*where, "item", *rest)
+    return (*where, "manifest", *loc)
+
+
+def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
+    """Check and compile a pack from its sources. Raises :class:`AssayError` listing every
+    problem found, each with file, line and column."""
+    sources = {k.replace("\\", "/"): v for k, v in sources.items() if k.endswith((".yaml", ".yml"))}
+    problems: list[Problem] = []
+    docs: dict[str, YamlDocument] = {}
+    for path in sorted(sources):
+        try:
+            docs[path] = load_yaml(f"{origin}/{path}" if origin else path, sources[path])
+        except AssayError as exc:
+            problems += exc.problems
+    pack_doc = docs.get("pack.yaml")
+    if pack_doc is None:
+        if "pack.yaml" not in sources:
+            problems.append(
+                Problem(
+                    "pack_schema",
+                    "the pack has no pack.yaml",
+                    Location(f"{origin}/pack.yaml", 1, 1),
+                    "add pack.yaml with name, version, lanes and example_base",
+                )
+            )
+        raise AssayError(problems)
+    try:
+        pack = _PackFile.model_validate(pack_doc.data)
+    except ValidationError as exc:
+        raise AssayError(
+            problems + [replace_code(p, "pack_schema") for p in _pydantic_problems(pack_doc, exc)]
+        ) from None
+    if pack.lanes.yellow_at >= pack.lanes.red_at:
+        problems.append(
+            pack_doc.problem(
+                "pack_schema", "lanes.yellow_at must be below lanes.red_at", ("lanes", "yellow_at")
+            )
+        )
+    try:
+        Manifest.model_validate(pack.example_base)
+    except ValidationError as exc:
+        problems += [
+            replace_code(p, "pack_schema") for p in _pydantic_problems(pack_doc, exc, ("example_base",))
+        ]
+    ref_docs = {
+        Path(path).stem: doc for path, doc in docs.items() if path.startswith("reference/")
+    }
+    try:
+        reference = build_reference(ref_docs)
+    except AssayError as exc:
+        raise AssayError(problems + list(exc.problems)) from None
+    if problems:
+        raise AssayError(problems)
+
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for path, doc in docs.items():
+        if path == "pack.yaml" or path.startswith("reference/"):
+            continue
+        rule, found = _compile_rule(path, doc, reference, pack.example_base)
+        problems += found
+        if rule is None:
+            continue
+        if rule.id in seen:
+            problems.append(
+                doc.problem(
+                    "duplicate_rule",
+                    f"rule id '{rule.id}' is also defined in {seen[rule.id]}",
+                    ("id",),
+                    "every rule needs its own id",
+                )
+            )
+            continue
+        seen[rule.id] = doc.file
+        rules.append(rule)
+    if problems:
+        raise AssayError(problems)
+    groups = _groups(rules)
+    return RuleSet(
+        name=pack.name,
+        version=pack.version,
+        sha256=sources_sha256(sources),
+        description=pack.description,
+        rules=tuple(rules),
+        reference=reference,
+        lanes=Lanes(pack.lanes.yellow_at, pack.lanes.red_at, frozenset(pack.lanes.red_severities)),
+        groups=groups,
+        sources=MappingProxyType(dict(sources)),
+    )
+
+
+def replace_code(problem: Problem, code: Literal["pack_schema"]) -> Problem:
+    return Problem(code, problem.message, problem.location, problem.hint, problem.source_line)
+
+
+def _groups(rules: list[Rule]) -> frozenset[Group]:
+    groups: set[Group] = set()
+    for rule in rules:
+        for path in rule.reads:
+            groups.add(BY_PATH[path].group)
+    return frozenset(groups)
+
+
+_SKIP_DIRS = re.compile(r"(^|/)(\.|__pycache__)")
+
+
+def read_sources(directory: Path) -> dict[str, str]:
+    """The YAML sources of a pack directory, keyed by POSIX path relative to it."""
+    out: dict[str, str] = {}
+    for file in sorted(directory.rglob("*.yaml")):
+        relative = file.relative_to(directory).as_posix()
+        if _SKIP_DIRS.search(relative):
+            continue
+        out[relative] = file.read_text(encoding="utf-8")
+    return out
+
+
+def load_pack(directory: str | Path) -> RuleSet:
+    """Compile the pack in ``directory``."""
+    path = Path(directory)
+    if not (path / "pack.yaml").is_file():
+        raise AssayError(
+            Problem(
+                "pack_schema",
+                f"{path} is not a rule pack (no pack.yaml)",
+                None,
+                "point --rules at the directory that holds pack.yaml",
+            )
+        )
+    return compile_pack(read_sources(path), origin=str(path))
+
+
+def default_pack_dir() -> Path:
+    """The rule pack shipped inside the installed package."""
+    return Path(str(resources.files("rules")))
+
+
+def load_default_pack() -> RuleSet:
+    return load_pack(default_pack_dir())
