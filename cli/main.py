@@ -78,7 +78,9 @@ def screen(
     inputs: Annotated[
         list[str], typer.Argument(help="JSON manifest, JSON array or JSONL files; '-' for stdin.")
     ],
-    output: Annotated[str, typer.Option("--output", "-o", help="JSONL output; '-' for stdout.")] = "-",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="JSONL output; '-' for stdout.")
+    ] = "-",
     rules: RulesOption = None,
     engine_name: EngineOption = "compiled",
 ) -> None:
@@ -127,7 +129,10 @@ def _summary_table(outcomes: list[ScreeningResult | ErrorLine]) -> Table:
         rules_fired = ", ".join(dict.fromkeys(f.rule_id for f in outcome.flags)) or "-"
         colour = colours[outcome.channel]
         table.add_row(
-            outcome.manifest_id, f"[{colour}]{outcome.channel}[/]", str(outcome.risk_score), rules_fired
+            outcome.manifest_id,
+            f"[{colour}]{outcome.channel}[/]",
+            str(outcome.risk_score),
+            rules_fired,
         )
     return table
 

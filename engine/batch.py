@@ -74,7 +74,9 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def record_error(record: Record, reason: str, errors: list[dict[str, Any]] | None = None) -> ErrorLine:
+def record_error(
+    record: Record, reason: str, errors: list[dict[str, Any]] | None = None
+) -> ErrorLine:
     manifest_id = None
     if isinstance(record.data, dict):
         candidate = record.data.get("manifest_id")
@@ -87,7 +89,9 @@ def record_error(record: Record, reason: str, errors: list[dict[str, Any]] | Non
     )
 
 
-def screen_record(engine: Engine, record: Record, today: date | None = None) -> ScreeningResult | ErrorLine:
+def screen_record(
+    engine: Engine, record: Record, today: date | None = None
+) -> ScreeningResult | ErrorLine:
     """The result for one record, or its error line."""
     if record.decode_error is not None:
         return record_error(record, record.decode_error)

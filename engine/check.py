@@ -131,9 +131,10 @@ def _resolve_name(name: c.Name, ctx: Context, problems: list[Problem]) -> c.Valu
             )
             return name
         parent = rest.rsplit(".", 1)[0] if "." in rest else ""
-        candidates = [f"ref.{parent}.{k}" if parent else f"ref.{k}" for k in (
-            ctx.reference.keys_at(parent) if parent else list(ctx.reference.namespaces)
-        )]
+        candidates = [
+            f"ref.{parent}.{k}" if parent else f"ref.{k}"
+            for k in (ctx.reference.keys_at(parent) if parent else list(ctx.reference.namespaces))
+        ]
         problems.append(_unknown(ctx, name, candidates))
         return name
     problems.append(_unknown(ctx, name, _known_names(ctx)))
@@ -142,8 +143,10 @@ def _resolve_name(name: c.Name, ctx: Context, problems: list[Problem]) -> c.Valu
 
 def _unknown(ctx: Context, name: c.Name, candidates: list[str]) -> Problem:
     close = difflib.get_close_matches(name.path, candidates, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(x) for x in close)}?" if close else (
-        "names start with item., manifest., params. or ref.; 'assay rules fields' lists them"
+    hint = (
+        f"did you mean {' or '.join(repr(x) for x in close)}?"
+        if close
+        else ("names start with item., manifest., params. or ref.; 'assay rules fields' lists them")
     )
     return _problem(ctx, "unknown_name", f"unknown name '{name.path}'", name.loc, hint)
 
@@ -226,205 +229,175 @@ def _norm_const(value: c.Value) -> c.Value:
     return value
 
 
-def types(cond: c.Condition, ctx: Context) -> tuple[c.Condition, list[Problem]]:
-    problems: list[Problem] = []
+_COLLECTIONS = ("set", "list_text", "list_number")
 
-    def need(value: c.Value, wanted: tuple[VType, ...], loc: Location, what: str) -> bool:
+
+class _Types:
+    """The type pass, one method per node kind."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.problems: list[Problem] = []
+
+    def report(self, message: str, loc: Location, hint: str | None = None) -> None:
+        self.problems.append(_problem(self.ctx, "type_mismatch", message, loc, hint))
+
+    def need(self, value: c.Value, wanted: tuple[VType, ...], loc: Location, what: str) -> bool:
         got = type_of(value)
         if got is None:
             return False
-        if got not in wanted:
-            words = " or ".join(_TYPE_WORDS[w] for w in wanted)
-            hint = None
-            if "number" in wanted and got == "text" and isinstance(value, c.Const):
-                hint = "write numbers without quotes"
-            elif "text" in wanted and got == "number" and isinstance(value, c.Const):
-                hint = 'put codes and words in quotes, e.g. "850511"'
-            problems.append(
-                _problem(
-                    ctx,
-                    "type_mismatch",
-                    f"{what} needs {words}, but {_describe(value)} is {_TYPE_WORDS[got]}",
-                    loc,
-                    hint,
-                )
-            )
-            return False
-        return True
+        if got in wanted:
+            return True
+        words = " or ".join(_TYPE_WORDS[w] for w in wanted)
+        hint = None
+        if "number" in wanted and got == "text" and isinstance(value, c.Const):
+            hint = "write numbers without quotes"
+        elif "text" in wanted and got == "number" and isinstance(value, c.Const):
+            hint = 'put codes and words in quotes, e.g. "850511"'
+        self.report(
+            f"{what} needs {words}, but {_describe(value)} is {_TYPE_WORDS[got]}", loc, hint
+        )
+        return False
 
-    def check_value(value: c.Value) -> None:
+    def value(self, value: c.Value) -> None:
         if isinstance(value, c.Arith):
             for side in (value.left, value.right):
-                check_value(side)
-                need(side, ("number",), value.loc, f"arithmetic '{value.op}'")
+                self.value(side)
+                self.need(side, ("number",), value.loc, f"arithmetic '{value.op}'")
         elif isinstance(value, c.Neg):
-            check_value(value.operand)
-            need(value.operand, ("number",), value.loc, "'-'")
+            self.value(value.operand)
+            self.need(value.operand, ("number",), value.loc, "'-'")
 
-    def visit(node: c.Condition) -> c.Condition:
+    def visit(self, node: c.Condition) -> c.Condition:
         if isinstance(node, c.And | c.Or):
-            return replace(node, items=tuple(visit(i) for i in node.items))
+            return replace(node, items=tuple(self.visit(i) for i in node.items))
         if isinstance(node, c.Not):
-            return replace(node, item=visit(node.item))
+            return replace(node, item=self.visit(node.item))
         if isinstance(node, c.Compare):
-            check_value(node.left)
-            check_value(node.right)
-            lt, rt = type_of(node.left), type_of(node.right)
-            if lt is None or rt is None:
-                return node
-            if lt in ("set", "list_text", "list_number") or rt in (
-                "set", "list_text", "list_number"
-            ):
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"'{node.op}' compares single values; use 'in' for lists and sets",
-                        node.loc,
-                        'e.g. "CN" in manifest.countries_of_routing',
-                    )
-                )
-                return node
-            if lt != rt:
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"cannot compare {_describe(node.left)} ({_TYPE_WORDS[lt]}) with "
-                        f"{_describe(node.right)} ({_TYPE_WORDS[rt]})",
-                        node.loc,
-                        'put codes in quotes ("850511") and numbers without them (1.15)'
-                        if "text" in (lt, rt) and "number" in (lt, rt)
-                        else None,
-                    )
-                )
-                return node
-            if lt != "number" and node.op not in ("==", "!="):
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"'{node.op}' orders numbers; {_TYPE_WORDS[lt]} values can only be "
-                        "compared with == or !=",
-                        node.loc,
-                        "for text, use 'starts with' or 'in [...]'",
-                    )
-                )
-                return node
-            return replace(node, left=_norm_const(node.left), right=_norm_const(node.right))
+            return self.compare(node)
         if isinstance(node, c.In):
-            check_value(node.needle)
-            nt, ht = type_of(node.needle), type_of(node.haystack)
-            if nt is None or ht is None:
-                return node
-            if ht == "set":
-                if not isinstance(node.needle, c.Const) or nt != "text":
-                    problems.append(
-                        _problem(
-                            ctx,
-                            "type_mismatch",
-                            f"membership in the set {_describe(node.haystack)} needs a quoted "
-                            "text on the left",
-                            node.loc,
-                            'e.g. "glass" in item.terms; to relate two fields use a derived '
-                            "feature such as item.origin_in_routing",
-                        )
-                    )
-                    return node
-            elif ht in ("list_text", "list_number"):
-                element = "text" if ht == "list_text" else "number"
-                if nt != element:
-                    problems.append(
-                        _problem(
-                            ctx,
-                            "type_mismatch",
-                            f"{_describe(node.needle)} is {_TYPE_WORDS[nt]}, but "
-                            f"{_describe(node.haystack)} is {_TYPE_WORDS[ht]}",
-                            node.loc,
-                        )
-                    )
-                    return node
-            else:
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"'in' needs a list or a set on the right, but {_describe(node.haystack)}"
-                        f" is {_TYPE_WORDS[ht]}",
-                        node.loc,
-                        'e.g. item.origin_country in ["TH", "MX"]',
-                    )
-                )
-                return node
-            return replace(node, needle=_norm_const(node.needle), haystack=_norm_const(node.haystack))
+            return self.membership(node)
         if isinstance(node, c.Text):
-            word = node.op.replace("_", " ")
-            ok = need(node.subject, ("text",), node.loc, f"'{word}'")
-            ok = need(node.needles, ("text", "list_text"), node.loc, f"'{word}'") and ok
-            if ok and not isinstance(node.needles, c.Const):
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"'{word}' needs quoted text or a reference list on the right",
-                        node.loc,
-                    )
-                )
-                return node
-            if not ok:
-                return node
-            needles = _norm_const(node.needles)
-            assert isinstance(needles, c.Const)
-            values = needles.value if isinstance(needles.value, tuple) else (needles.value,)
-            if any(v == "" for v in values) or not values:
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"'{word}' with an empty text is always true",
-                        node.loc,
-                        "give at least one non-empty text",
-                    )
-                )
-                return node
-            return replace(node, needles=needles)
+            return self.text(node)
         if isinstance(node, c.Matches):
-            need(node.subject, ("text",), node.loc, "'matches'")
-            try:
-                parse_regex(node.pattern)
-            except RegexError as exc:
-                loc = Location(node.loc.file, node.loc.line, node.loc.column + 1 + exc.position)
-                problems.append(_problem(ctx, "unsafe_regex", str(exc), loc))
-            return node
+            return self.matches(node)
         if isinstance(node, c.Present):
-            check_value(node.operand)
+            self.value(node.operand)
             if isinstance(node.operand, c.Const):
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        "'is present' / 'is missing' tests a field, not a constant",
-                        node.loc,
-                    )
-                )
+                self.report("'is present' / 'is missing' tests a field, not a constant", node.loc)
             return node
         if isinstance(node, c.Truth):
-            check_value(node.operand)
-            if type_of(node.operand) is not None and type_of(node.operand) != "bool":
-                problems.append(
-                    _problem(
-                        ctx,
-                        "type_mismatch",
-                        f"{_describe(node.operand)} is {_TYPE_WORDS[type_of(node.operand) or 'text']}"
-                        ", not a condition; compare it with something",
-                        node.loc,
-                        "e.g. item.kg_per_litre > 1.2",
-                    )
+            self.value(node.operand)
+            kind = type_of(node.operand)
+            if kind is not None and kind != "bool":
+                self.report(
+                    f"{_describe(node.operand)} is {_TYPE_WORDS[kind]}, not a condition; "
+                    "compare it with something",
+                    node.loc,
+                    "e.g. item.kg_per_litre > 1.2",
                 )
             return node
         return node
 
-    return visit(cond), problems
+    def compare(self, node: c.Compare) -> c.Condition:
+        self.value(node.left)
+        self.value(node.right)
+        lt, rt = type_of(node.left), type_of(node.right)
+        if lt is None or rt is None:
+            return node
+        if lt in _COLLECTIONS or rt in _COLLECTIONS:
+            self.report(
+                f"'{node.op}' compares single values; use 'in' for lists and sets",
+                node.loc,
+                'e.g. "CN" in manifest.countries_of_routing',
+            )
+        elif lt != rt:
+            mixed = "text" in (lt, rt) and "number" in (lt, rt)
+            self.report(
+                f"cannot compare {_describe(node.left)} ({_TYPE_WORDS[lt]}) with "
+                f"{_describe(node.right)} ({_TYPE_WORDS[rt]})",
+                node.loc,
+                'put codes in quotes ("850511") and numbers without them (1.15)' if mixed else None,
+            )
+        elif lt != "number" and node.op not in ("==", "!="):
+            self.report(
+                f"'{node.op}' orders numbers; {_TYPE_WORDS[lt]} values can only be compared "
+                "with == or !=",
+                node.loc,
+                "for text, use 'starts with' or 'in [...]'",
+            )
+        else:
+            return replace(node, left=_norm_const(node.left), right=_norm_const(node.right))
+        return node
+
+    def membership(self, node: c.In) -> c.Condition:
+        self.value(node.needle)
+        nt, ht = type_of(node.needle), type_of(node.haystack)
+        if nt is None or ht is None:
+            return node
+        if ht == "set":
+            if not isinstance(node.needle, c.Const) or nt != "text":
+                self.report(
+                    f"membership in the set {_describe(node.haystack)} needs a quoted text on "
+                    "the left",
+                    node.loc,
+                    'e.g. "GLASS" in item.terms; to relate two fields use a derived feature '
+                    "such as item.origin_in_routing",
+                )
+                return node
+        elif ht in ("list_text", "list_number"):
+            element = "text" if ht == "list_text" else "number"
+            if nt != element:
+                self.report(
+                    f"{_describe(node.needle)} is {_TYPE_WORDS[nt]}, but "
+                    f"{_describe(node.haystack)} is {_TYPE_WORDS[ht]}",
+                    node.loc,
+                )
+                return node
+        else:
+            self.report(
+                f"'in' needs a list or a set on the right, but {_describe(node.haystack)} is "
+                f"{_TYPE_WORDS[ht]}",
+                node.loc,
+                'e.g. item.origin_country in ["TH", "MX"]',
+            )
+            return node
+        return replace(node, needle=_norm_const(node.needle), haystack=_norm_const(node.haystack))
+
+    def text(self, node: c.Text) -> c.Condition:
+        word = node.op.replace("_", " ")
+        ok = self.need(node.subject, ("text",), node.loc, f"'{word}'")
+        ok = self.need(node.needles, ("text", "list_text"), node.loc, f"'{word}'") and ok
+        if not ok:
+            return node
+        if not isinstance(node.needles, c.Const):
+            self.report(f"'{word}' needs quoted text or a reference list on the right", node.loc)
+            return node
+        needles = _norm_const(node.needles)
+        assert isinstance(needles, c.Const)
+        values = needles.value if isinstance(needles.value, tuple) else (needles.value,)
+        if not values or any(v == "" for v in values):
+            self.report(
+                f"'{word}' with an empty text is always true",
+                node.loc,
+                "give at least one non-empty text",
+            )
+            return node
+        return replace(node, needles=needles)
+
+    def matches(self, node: c.Matches) -> c.Condition:
+        self.need(node.subject, ("text",), node.loc, "'matches'")
+        try:
+            parse_regex(node.pattern)
+        except RegexError as exc:
+            loc = Location(node.loc.file, node.loc.line, node.loc.column + 1 + exc.position)
+            self.problems.append(_problem(self.ctx, "unsafe_regex", str(exc), loc))
+        return node
+
+
+def types(cond: c.Condition, ctx: Context) -> tuple[c.Condition, list[Problem]]:
+    checker = _Types(ctx)
+    return checker.visit(cond), checker.problems
 
 
 # ---------------------------------------------------------------------------- pass: fold
@@ -448,33 +421,33 @@ def fold(cond: c.Condition, ctx: Context) -> tuple[c.Condition, list[Problem]]:
     def visit(node: c.Condition) -> c.Condition:
         if isinstance(node, c.Compare):
             if isinstance(node.left, c.Const) and isinstance(node.right, c.Const):
-                return c.Literal_(_const_compare(node.op, node.left.value, node.right.value), node.loc)
+                return c.Known(_const_compare(node.op, node.left.value, node.right.value), node.loc)
             return node
         if isinstance(node, c.In):
             if isinstance(node.needle, c.Const) and isinstance(node.haystack, c.Const):
                 hay = node.haystack.value
-                return c.Literal_(isinstance(hay, tuple) and node.needle.value in hay, node.loc)
+                return c.Known(isinstance(hay, tuple) and node.needle.value in hay, node.loc)
             if isinstance(node.haystack, c.Const) and node.haystack.value == ():
-                return c.Literal_(False, node.loc)  # nothing is in an empty list
+                return c.Known(False, node.loc)  # nothing is in an empty list
             return node
         if isinstance(node, c.Truth) and isinstance(node.operand, c.Const):
-            return c.Literal_(bool(node.operand.value), node.loc)
+            return c.Known(bool(node.operand.value), node.loc)
         if isinstance(node, c.Not):
             inner = visit(node.item)
-            if isinstance(inner, c.Literal_):
-                return c.Literal_(not inner.value, node.loc)
+            if isinstance(inner, c.Known):
+                return c.Known(not inner.value, node.loc)
             return replace(node, item=inner)
         if isinstance(node, c.And | c.Or):
             absorbing = isinstance(node, c.Or)  # Or: a true item decides; And: a false one
             kept: list[c.Condition] = []
             for item in (visit(i) for i in node.items):
-                if isinstance(item, c.Literal_):
+                if isinstance(item, c.Known):
                     if item.value == absorbing:
-                        return c.Literal_(absorbing, node.loc)
+                        return c.Known(absorbing, node.loc)
                     continue
                 kept.append(item)
             if not kept:
-                return c.Literal_(not absorbing, node.loc)
+                return c.Known(not absorbing, node.loc)
             return kept[0] if len(kept) == 1 else replace(node, items=tuple(kept))
         return node
 

@@ -45,10 +45,6 @@ MIRRORED_COMPARE: dict[CompareOp, CompareOp] = {
 _NOWHERE = Location("<generated>", 1, 1)
 
 
-def _loc() -> Location:
-    return field(default=_NOWHERE, compare=False, repr=False)  # type: ignore[no-any-return]
-
-
 # ------------------------------------------------------------------------------ values
 
 
@@ -57,7 +53,7 @@ class Field:
     """A manifest field, goods-item field or derived feature, e.g. ``item.kg_per_litre``."""
 
     path: str
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +61,7 @@ class Name:
     """An unresolved name before checking: a field, ``params.x`` or ``ref.file.key``."""
 
     path: str
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +69,7 @@ class Const:
     """A literal or a resolved parameter / reference value."""
 
     value: Scalar | tuple[str, ...] | tuple[float, ...]
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
     origin: str | None = field(default=None, compare=False)
 
 
@@ -84,13 +80,13 @@ class Arith:
     op: ArithOp
     left: Value
     right: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
     operand: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +94,7 @@ class ListLit:
     """A literal list before checking; checking turns it into a :class:`Const` tuple."""
 
     items: tuple[Value, ...]
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 Value = Field | Name | Const | Arith | Neg | ListLit
@@ -111,7 +107,7 @@ class Compare:
     op: CompareOp
     left: Value
     right: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +116,7 @@ class In:
 
     needle: Value
     haystack: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +126,7 @@ class Text:
     op: TextOp
     subject: Value
     needles: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +135,7 @@ class Matches:
 
     subject: Value
     pattern: str
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +143,7 @@ class Present:
     """``x is present`` (``negated``: ``x is missing``)."""
 
     operand: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,36 +151,36 @@ class Truth:
     """A bare boolean value used as a condition, e.g. ``item.has_licence``."""
 
     operand: Value
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Literal_:
+class Known:
     """A condition whose truth is known when the rule is compiled."""
 
     value: bool
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class And:
     items: tuple[Condition, ...]
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
     items: tuple[Condition, ...]
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     item: Condition
-    loc: Location = _loc()
+    loc: Location = field(default=_NOWHERE, compare=False, repr=False)
 
 
-Leaf = Compare | In | Text | Matches | Present | Truth | Literal_
+Leaf = Compare | In | Text | Matches | Present | Truth | Known
 Condition = Leaf | And | Or | Not
 
 

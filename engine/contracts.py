@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -87,14 +89,9 @@ def _locode(value: str) -> str:
     return value
 
 
-_ISO6346_LETTERS = {
-    letter: number
-    for letter, number in zip(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        [n for n in range(10, 39) if n % 11 != 0],
-        strict=True,
-    )
-}
+_ISO6346_LETTERS = dict(
+    zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [n for n in range(10, 39) if n % 11 != 0], strict=True)
+)
 
 
 def iso6346_check_digit(owner_serial: str) -> int:
@@ -193,15 +190,21 @@ class GoodsItem(BaseModel):
     containers: tuple[ContainerId, ...] = ()
     licences: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> GoodsItem:
-        if self.net_mass_kg is not None and self.net_mass_kg > self.gross_mass_kg:
+    @field_validator("net_mass_kg")
+    @classmethod
+    def _net_within_gross(cls, net: float | None, info: ValidationInfo) -> float | None:
+        gross = info.data.get("gross_mass_kg")
+        if net is not None and gross is not None and net > gross:
             raise PydanticCustomError(
                 "net_above_gross",
                 "net_mass_kg ({net}) is greater than gross_mass_kg ({gross}); net mass "
                 "excludes packaging, so it cannot exceed gross mass",
-                {"net": self.net_mass_kg, "gross": self.gross_mass_kg},
+                {"net": net, "gross": gross},
             )
+        return net
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GoodsItem:
         if (self.quantity is None) != (self.quantity_unit is None):
             raise PydanticCustomError(
                 "quantity_unit_pair",
@@ -230,10 +233,11 @@ class Manifest(BaseModel):
     countries_of_routing: Annotated[tuple[CountryCode, ...], Field(max_length=99)] = ()
     items: Annotated[tuple[GoodsItem, ...], Field(min_length=1, max_length=9999)]
 
-    @model_validator(mode="after")
-    def _unique_lines(self) -> Manifest:
+    @field_validator("items")
+    @classmethod
+    def _unique_lines(cls, items: tuple[GoodsItem, ...]) -> tuple[GoodsItem, ...]:
         seen: set[int] = set()
-        for item in self.items:
+        for item in items:
             if item.line in seen:
                 raise PydanticCustomError(
                     "duplicate_line",
@@ -242,7 +246,7 @@ class Manifest(BaseModel):
                     {"line": item.line},
                 )
             seen.add(item.line)
-        return self
+        return items
 
 
 # ---------------------------------------------------------------------------- output

@@ -149,9 +149,7 @@ class Enricher:
             v["net_share"] = ratio(item.net_mass_kg, gross)
         if self._money:
             rate = self._fx.get(item.currency)
-            value_usd = (
-                item.value * rate if item.value is not None and rate is not None else None
-            )
+            value_usd = item.value * rate if item.value is not None and rate is not None else None
             if value_usd is not None and not math.isfinite(value_usd):
                 value_usd = None
             v["value_usd"] = value_usd

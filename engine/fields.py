@@ -64,9 +64,7 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     ),
     # --- manifest, derived
     FieldSpec("manifest.item_count", "number", "Number of goods items", True),
-    FieldSpec(
-        "manifest.total_gross_mass_kg", "number", "Sum of the items' gross mass (kg)", True
-    ),
+    FieldSpec("manifest.total_gross_mass_kg", "number", "Sum of the items' gross mass (kg)", True),
     FieldSpec(
         "manifest.total_value_usd",
         "number",
@@ -75,7 +73,10 @@ CATALOGUE: tuple[FieldSpec, ...] = (
         "money",
     ),
     FieldSpec(
-        "manifest.routing_first", "text", "First country of routing (where it departed)", True,
+        "manifest.routing_first",
+        "text",
+        "First country of routing (where it departed)",
+        True,
         "routing",
     ),
     FieldSpec("manifest.routing_last", "text", "Last country of routing", True, "routing"),
@@ -106,7 +107,9 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     # --- item, declared
     FieldSpec("item.line", "number", "Goods item line number"),
     FieldSpec("item.hs_code", "text", "Declared HS code, 6 to 10 digits"),
-    FieldSpec("item.description", "text", "Description of goods (normalised upper case)", group="text"),
+    FieldSpec(
+        "item.description", "text", "Description of goods (normalised upper case)", group="text"
+    ),
     FieldSpec("item.origin_country", "text", "Declared country of origin (alpha-2)"),
     FieldSpec("item.quantity", "number", "Declared quantity"),
     FieldSpec("item.quantity_unit", "text", "KG, L, M2, M3 or PCS"),

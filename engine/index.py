@@ -30,7 +30,7 @@ def guard(node: c.Condition) -> frozenset[GuardKey] | None:
                 return None
             union |= sub
         return frozenset(union)
-    if isinstance(node, c.Literal_):
+    if isinstance(node, c.Known):
         return frozenset() if node.value is False else None
     if isinstance(node, c.In):
         if _is_hs(node.needle) and isinstance(node.haystack, c.Const):

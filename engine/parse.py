@@ -17,10 +17,10 @@ import yaml
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
-    VisitError,
-     UnexpectedEOF,
+    UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
+    VisitError,
 )
 
 from engine import conditions as c
@@ -101,8 +101,7 @@ def load_yaml(file: str, text: str) -> YamlDocument:
         raise AssayError(
             Problem(
                 "yaml_syntax",
-                f"{exc.problem or 'invalid YAML'}"
-                + (f" ({exc.context})" if exc.context else ""),
+                f"{exc.problem or 'invalid YAML'}" + (f" ({exc.context})" if exc.context else ""),
                 Location(file, line, column),
                 "check indentation and quoting; conditions with ':' or '#' need quotes or a "
                 "'|' block",
@@ -121,8 +120,10 @@ def _record(
     node: yaml.Node, path: Path, file: str, lines: list[str], spans: dict[Path, SourceSpan]
 ) -> None:
     mark = node.start_mark
-    spans[path] = _scalar_span(node, file, lines) if isinstance(node, yaml.ScalarNode) else (
-        SourceSpan(file, mark.line + 1, mark.column + 1)
+    spans[path] = (
+        _scalar_span(node, file, lines)
+        if isinstance(node, yaml.ScalarNode)
+        else (SourceSpan(file, mark.line + 1, mark.column + 1))
     )
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -141,7 +142,8 @@ def _scalar_span(node: yaml.ScalarNode, file: str, lines: list[str]) -> SourceSp
     if node.style in ("|", ">"):
         # Block scalar: its text starts on the next line, indented. Map each text line to
         # its file line (folding turns newlines into spaces of the same length).
-        body = lines[mark.line + 1 : node.end_mark.line + 1]
+        end = node.end_mark.line + (1 if node.end_mark.column > 0 else 0)
+        body = lines[mark.line + 1 : end]
         indents = [len(x) - len(x.lstrip(" ")) for x in body if x.strip()]
         indent = min(indents) if indents else 0
         entries: list[tuple[int, int, int]] = []
@@ -224,7 +226,7 @@ def _syntax_problem(
     exc: UnexpectedInput, text: str, span: SourceSpan, source: YamlDocument | None
 ) -> Problem:
     line, column = max(exc.line, 1), max(exc.column, 1)
-    hint = "e.g. item.kg_per_litre > 1.3 and \"water\" in item.terms"
+    hint = 'e.g. item.kg_per_litre > 1.3 and "WATER" in item.terms'
     if isinstance(exc, UnexpectedEOF):
         message = f"the condition ends too early; expected {_describe_expected(set(exc.expected))}"
         lines = text.rstrip().split("\n")
@@ -233,17 +235,19 @@ def _syntax_problem(
         token = exc.token
         if token.type == "$END":
             message = (
-                "the condition ends too early; expected "
-                f"{_describe_expected(set(exc.expected))}"
+                f"the condition ends too early; expected {_describe_expected(set(exc.expected))}"
             )
             lines = text.rstrip().split("\n")
             line, column = len(lines), len(lines[-1]) + 1
         else:
-            message = f"unexpected {token.value!r}; expected {_describe_expected(set(exc.expected))}"
+            message = (
+                f"unexpected {token.value!r}; expected {_describe_expected(set(exc.expected))}"
+            )
             if token.type == "COMPARE_OP" and "COMPARE_OP" not in exc.expected:
                 hint = "a comparison needs a value on each side, e.g. item.gross_mass_kg > 1000"
     elif isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        position = exc.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         message = f"unexpected character {char!r}"
         if char in "&|!":
             hint = "write 'and', 'or', 'not' in words"
@@ -284,7 +288,7 @@ class _Build(Transformer[Token, c.Condition]):
     # -- predicates
     def compare(self, meta: Any, items: list[Any]) -> c.Condition:
         left, op, right = items
-        op_text = "==" if op.value == "=" else op.value
+        op_text: c.CompareOp = "==" if op.value == "=" else op.value
         return c.Compare(op_text, _val(left), _val(right), self._tok_loc(op))
 
     def in_(self, meta: Any, items: list[Any]) -> c.Condition:

@@ -2,20 +2,22 @@
 
 Rule authors get a small, predictable dialect that both evaluators run identically:
 
-* literal characters; ``.`` (any character); classes ``[A-Z0-9]``, ``[^0-9]``;
+* literal characters; ``.`` (any character); classes such as ``[A-Z0-9]``;
   ``\\d`` (0-9), ``\\w`` (A-Z, 0-9), ``\\s`` (space); ``\\`` before a special character;
 * quantifiers ``*``, ``+``, ``?``, ``{m}``, ``{m,n}`` (n at most 100), groups ``( )``;
 * ``^`` at the start and ``$`` at the end anchor the match; otherwise it may match anywhere.
 
-Not allowed, with a reason: alternation ``|`` (durable_rules' automaton gets it wrong;
-use ``or`` or ``contains any of``), a quantifier on a group that already holds one
-(catastrophic backtracking in Python's ``re``), back-references and look-arounds.
+Not allowed, with a reason: alternation ``|`` and negated classes ``[^...]``
+(durable_rules' automaton gets both wrong; use ``or``, ``contains any of``, or list the
+characters), a quantifier on a group that already holds one (catastrophic backtracking in
+Python's ``re``), back-references and look-arounds.
 Matching ignores case, like every text test: letters are upper-cased as the text is.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 _SPECIAL = set(".|?*+()[]{}^$\\")
@@ -77,6 +79,8 @@ class SafeRegex:
     source: str
     python: str
     durable: str
+    # [..], \\d, \\w or \\s: durable_rules' automaton joins these with '.' wrongly
+    has_class: bool
 
     def compile(self) -> re.Pattern[str]:
         return re.compile(self.python, re.DOTALL)
@@ -100,7 +104,7 @@ def parse_regex(pattern: str) -> SafeRegex:
     durable = "".join(_dr(n) for n in nodes)
     python = ("^" if start_anchor else "") + python + ("\\Z" if end_anchor else "")
     durable = ("" if start_anchor else ".*") + durable + ("" if end_anchor else ".*")
-    return SafeRegex(pattern, python, durable)
+    return SafeRegex(pattern, python, durable, _has_class(nodes))
 
 
 class _Parser:
@@ -176,7 +180,11 @@ class _Parser:
     def _class(self, at: int) -> _Class:
         negated = self._peek() == "^"
         if negated:
-            self.pos += 1
+            raise RegexError(
+                "negated classes [^...] are not supported (durable_rules' automaton matches "
+                "them wrongly); list the characters you want, e.g. [A-Z] or \\d",
+                at,
+            )
         items: list[tuple[str, str]] = []
         while True:
             char = self._peek()
@@ -230,7 +238,8 @@ class _Parser:
             high = int(match.group(2)) if match.group(2) is not None else low
             if high < low or high > MAX_REPEAT or high == 0:
                 raise RegexError(f"a repeat {{m,n}} needs 0 <= m <= n <= {MAX_REPEAT}, n > 0", at)
-        if self._peek() is not None and self._peek() in "*+?{":
+        following = self._peek()
+        if following is not None and following in "*+?{":
             raise RegexError("two quantifiers in a row; put the first in a group", self.pos)
         if isinstance(atom, _Group) and _has_repeat(atom.body):
             raise RegexError(
@@ -239,6 +248,16 @@ class _Parser:
                 at,
             )
         return _Repeat(atom, low, high)
+
+
+def _has_class(nodes: tuple[_Node, ...]) -> bool:
+    for node in nodes:
+        inner = node.node if isinstance(node, _Repeat) else node
+        if isinstance(inner, _Class):
+            return True
+        if isinstance(inner, _Group) and _has_class(inner.body):
+            return True
+    return False
 
 
 def _has_repeat(nodes: tuple[_Node, ...]) -> bool:
@@ -251,7 +270,7 @@ def _has_repeat(nodes: tuple[_Node, ...]) -> bool:
 
 
 def _letters(char: str, at: int) -> _Atom:
-    upper = char.upper()
+    upper = unicodedata.normalize("NFKC", char).upper()
     if len(upper) == 1:
         return _Char(upper)
     return _Group(tuple(_Char(c) for c in upper))

@@ -118,6 +118,7 @@ class Rule:
     scope: Scope
     when: c.Condition
     when_text: str
+    when_at: Location
     explain: str
     references: tuple[str, ...]
     params: Mapping[str, RefValue]
@@ -163,6 +164,13 @@ def sources_sha256(sources: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
+_PATTERN_WORDS = {
+    "id": "a rule id is 3 to 64 lower-case letters, digits and '-', e.g. 'water-pet-too-heavy'",
+    "pattern": "a pattern is lower-case letters, digits and '_', e.g. 'tile_blending'",
+    "name": "a pack name is lower-case letters, digits, '.', '_' and '-'",
+}
+
+
 def _pydantic_problems(
     doc: YamlDocument, exc: ValidationError, prefix: tuple[str | int, ...] = ()
 ) -> list[Problem]:
@@ -178,6 +186,8 @@ def _pydantic_problems(
             )
             continue
         message = f"{where}: {error['msg']}"
+        if error["type"] == "string_pattern_mismatch" and loc[-1] in _PATTERN_WORDS:
+            message = f"{where}: {_PATTERN_WORDS[str(loc[-1])]}, not {error['input']!r}"
         if error["type"] == "missing":
             message = f"missing required field '{where}'"
         problems.append(doc.problem("rule_schema", message, loc))
@@ -218,16 +228,20 @@ def _thresholds(cond: c.Condition, template: str, ctx: Context) -> tuple[tuple[s
             continue
         for operand in c.leaf_values(node):
             for value in c.walk_values(operand):
-                if isinstance(value, c.Const) and value.origin and not isinstance(value.value, tuple):
+                if (
+                    isinstance(value, c.Const)
+                    and value.origin
+                    and not isinstance(value.value, tuple)
+                ):
                     found.setdefault(value.origin, value.value)
     for name, _spec in template_names(template):
         head, _, rest = name.partition(".")
         if head == "params" and rest in ctx.params and not isinstance(ctx.params[rest], tuple):
             found.setdefault(name, ctx.params[rest])
         elif head == "ref":
-            value = ctx.reference.lookup(rest)
-            if isinstance(value, float | str | bool):
-                found.setdefault(name, value)
+            cited = ctx.reference.lookup(rest)
+            if isinstance(cited, float | str | bool):
+                found.setdefault(name, cited)
     return tuple(found.items())
 
 
@@ -252,11 +266,13 @@ def _compile_rule(
             )
         )
     params: dict[str, RefValue] = {
-        k: tuple(v) if isinstance(v, list) else (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)  # type: ignore[misc]
+        k: tuple(v)
+        if isinstance(v, list)
+        else (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)  # type: ignore[misc]
         for k, v in spec.params.items()
     }
     ctx = Context(spec.scope, MappingProxyType(params), reference, doc.source_line)
-    when: c.Condition = c.Literal_(False)
+    when: c.Condition = c.Known(False)
     try:
         parsed = parse_condition(spec.when, doc.span(("when",)), doc)
         when, found = check_condition(parsed, ctx)
@@ -264,7 +280,7 @@ def _compile_rule(
     except AssayError as exc:
         problems += exc.problems
     problems += check_template(spec.explain, ctx, doc.location(("explain",)))
-    if isinstance(when, c.Literal_) and not problems:
+    if isinstance(when, c.Known) and not problems:
         problems.append(
             doc.problem(
                 "type_mismatch",
@@ -310,6 +326,7 @@ def _compile_rule(
         scope=spec.scope,
         when=when,
         when_text=spec.when.strip(),
+        when_at=doc.location(("when",)),
         explain=" ".join(spec.explain.split()),
         references=tuple(spec.references),
         params=MappingProxyType(params),
@@ -372,11 +389,10 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
         Manifest.model_validate(pack.example_base)
     except ValidationError as exc:
         problems += [
-            replace_code(p, "pack_schema") for p in _pydantic_problems(pack_doc, exc, ("example_base",))
+            replace_code(p, "pack_schema")
+            for p in _pydantic_problems(pack_doc, exc, ("example_base",))
         ]
-    ref_docs = {
-        Path(path).stem: doc for path, doc in docs.items() if path.startswith("reference/")
-    }
+    ref_docs = {Path(path).stem: doc for path, doc in docs.items() if path.startswith("reference/")}
     try:
         reference = build_reference(ref_docs)
     except AssayError as exc:

@@ -13,7 +13,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ud800-\udfff]')
+_UNSAFE = re.compile(
+    r'[\x00-\x1f\x7f-\x9f"\\\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ud800-\udfff]'
+)
 _REPLACEMENT = {'"': "'", "\\": "/"}
 
 
@@ -118,19 +120,28 @@ def _matches_at(entry: _Phrase, words: list[str], index: int) -> bool:
     return True
 
 
-_THICKNESS = re.compile(r"(?<![\dX×*.,/])(\d+(?:[.,]\d+)?)\s?(MM|CM)\b(?!\s?[X×*])")
+_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_THICKNESS = re.compile(r"(?<![\dX×*.,/])" + _NUMBER + r"\s?(MM|CM)\b(?!\s?[X×*])")
+_SIZE3 = re.compile(_NUMBER + r"\s?[X×*]\s?" + _NUMBER + r"\s?[X×*]\s?" + _NUMBER + r"\s?(MM|CM)\b")
+
+
+def _mm(number: str, unit: str) -> float:
+    value = float(number.replace(",", "."))
+    return value * 10.0 if unit == "CM" else value
 
 
 def thickness_mm(text: str) -> float | None:
-    """The first plausible thickness (2-60 mm) written in a normalised description.
+    """The thickness written in a normalised description, in mm (2 to 60 mm).
 
-    ``PORCELAIN TILES 600X600MM 10MM`` gives 10; sizes such as ``600X600MM`` and
-    ``60X60CM`` are not thicknesses and are skipped.
+    ``PORCELAIN TILES 600X600MM 10MM`` gives 10; a size of three dimensions gives its last
+    (``600X600X20MM`` gives 20); two-dimension sizes such as ``60X60CM`` are not thicknesses.
     """
     for number, unit in _THICKNESS.findall(text):
-        value = float(number.replace(",", "."))
-        if unit == "CM":
-            value *= 10.0
+        value = _mm(number, unit)
+        if 2.0 <= value <= 60.0:
+            return value
+    for _width, _length, number, unit in _SIZE3.findall(text):
+        value = _mm(number, unit)
         if 2.0 <= value <= 60.0:
             return value
     return None

@@ -88,7 +88,7 @@ def _field_key(node: c.Value) -> tuple[str, str] | None:
 
 def predicate(node: c.Condition) -> Predicate:
     """A closure deciding ``node`` for one item (or the manifest, with an empty item view)."""
-    if isinstance(node, c.Literal_):
+    if isinstance(node, c.Known):
         result = node.value
         return lambda i, m: result
     if isinstance(node, c.And):

@@ -8,6 +8,7 @@ and these keyword groups", which is a pure function of the ruleset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from engine.evaluators.base import EngineKind, Hit
 from engine.evaluators.closures import Predicate, predicate
@@ -32,7 +33,8 @@ class CompiledEvaluator:
     def __init__(self, ruleset: RuleSet, use_index: bool = True) -> None:
         self.ruleset = ruleset
         self._manifest_rules: Candidates = tuple(
-            (n, predicate(rule.when)) for n, rule in enumerate(ruleset.rules)
+            (n, predicate(rule.when))
+            for n, rule in enumerate(ruleset.rules)
             if rule.scope == "manifest"
         )
         item_rules = [
@@ -78,13 +80,16 @@ class CompiledEvaluator:
         uses_terms = self._uses_terms
         for item in items:
             line = int(item["line"])
-            for n, pred in self._candidates(item["hs_code"], item["terms"] if uses_terms else no_terms):
+            for n, pred in self._candidates(
+                item["hs_code"], item["terms"] if uses_terms else no_terms
+            ):
                 if pred(item, manifest):
                     hits.append(Hit(n, line))
         # Manifest hits come first and items are visited in order; sort items by line so
         # the order is canonical even when the manifest lists lines out of order.
-        if any(a.line is not None and b.line is not None and a.line > b.line
-               for a, b in zip(hits, hits[1:], strict=False)):
+        if any(
+            a.line is not None and b.line is not None and a.line > b.line for a, b in pairwise(hits)
+        ):
             hits.sort(key=lambda h: (-1 if h.line is None else h.line, h.rule))
         return hits
 

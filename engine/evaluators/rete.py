@@ -175,7 +175,7 @@ class _Compiler:
             conjunctive = isinstance(node, c.And) != negated
             parts = [self.emit(x, negated) for x in node.items]
             return {"$and" if conjunctive else "$or": parts}
-        if isinstance(node, c.Literal_):
+        if isinstance(node, c.Known):
             truth = node.value != negated
             return {"kind": self.layout.kind} if truth else {"$nex": {"kind": 1}}
         if isinstance(node, c.Compare):
@@ -187,6 +187,10 @@ class _Compiler:
                 # durable_rules has no negated regex test: the leaf is decided in Python and
                 # sent as a fact field (listed in docs/durable_rules.md).
                 return {"$ex": {self.layout.lift_truth(c.Not(node)): 1}}
+            if isinstance(node, c.Matches) and parse_regex(node.pattern).has_class:
+                # Its automaton joins a character class and '.' wrongly ('.*[A-Z]0.*' misses
+                # 'A0B'): such patterns are decided in Python too (docs/durable_rules.md).
+                return {"$ex": {self.layout.lift_truth(node): 1}}
             return self._text(node)
         if isinstance(node, c.Present):
             key = self.operand(node.operand)
@@ -196,7 +200,12 @@ class _Compiler:
             key = self.operand(node.operand)
             assert key is not None
             if negated:
-                return {"$or": [{"$nex": {key: 1}}, {"$and": [{"$ex": {key: 1}}, {"$eq": {key: False}}]}]}
+                return {
+                    "$or": [
+                        {"$nex": {key: 1}},
+                        {"$and": [{"$ex": {key: 1}}, {"$eq": {key: False}}]},
+                    ]
+                }
             return {"$and": [{"$ex": {key: 1}}, {"$eq": {key: True}}]}
         raise TypeError(f"unknown condition node {node!r}")
 
@@ -325,7 +334,8 @@ class ReteHost:
         self._sessions += 1  # called under self.lock
         return f"s{self._sessions}"
 
-    def register(self, ruleset: RuleSet, definition_json: str) -> tuple[int, str]:
+    def register(self, ruleset: RuleSet, rules: Json) -> tuple[int, str]:
+        """Create ``rules`` in durable_rules under a fresh name; ``(handle, name)``."""
         with self.lock:
             if self.created >= self.max_versions:
                 raise AssayError(
@@ -338,10 +348,16 @@ class ReteHost:
                     )
                 )
             self.created += 1
-            name = f"{ruleset.name}@{ruleset.version}#{ruleset.sha256[:12]}#{self._token}.{self.created}"
+            name = (
+                f"{ruleset.name}@{ruleset.version}#{ruleset.sha256[:12]}"
+                f"#{self._token}.{self.created}"
+            )
             try:
-                handle = dre.create_ruleset(name, definition_json)
+                return int(dre.create_ruleset(name, _dumps(rules))), name
             except dre.error as exc:
+                code = _error_code(exc)
+                if code in _AUTOMATON_ERRORS:
+                    raise AssayError(self._automaton_problems(ruleset, rules, name, code)) from None
                 raise AssayError(
                     Problem(
                         "rete_failure",
@@ -350,7 +366,38 @@ class ReteHost:
                         "run 'assay rules check' and report the rule that triggers it",
                     )
                 ) from None
-            return int(handle), name
+
+    def _automaton_problems(
+        self, ruleset: RuleSet, rules: Json, name: str, code: int
+    ) -> list[Problem]:
+        """Find which rules' patterns durable_rules cannot build, by trying each alone."""
+        problems = []
+        for key, definition in rules.items():
+            if key == "anchor":
+                continue
+            try:
+                handle = dre.create_ruleset(f"{name}.probe.{key}", _dumps({key: definition}))
+            except dre.error as exc:
+                rule = ruleset.rules[int(key[1:])]
+                reason = _AUTOMATON_ERRORS.get(_error_code(exc), f"error {_error_code(exc)}")
+                problems.append(
+                    Problem(
+                        "rete_limit",
+                        f"durable_rules cannot build the pattern automaton of rule '{rule.id}' "
+                        f"({reason}); the compiled evaluator runs this rule",
+                        rule.when_at,
+                        "simplify the pattern: fewer '.' with repeats, shorter optional parts",
+                    )
+                )
+            else:
+                dre.delete_ruleset(handle)
+        return problems or [
+            Problem(
+                "rete_limit",
+                f"durable_rules cannot build {ruleset.label}: {_AUTOMATON_ERRORS[code]}",
+                None,
+            )
+        ]
 
     def delete(self, handle: int) -> None:
         with self.lock:
@@ -369,7 +416,7 @@ class ReteEvaluator:
         self._write_manifest = manifest_layout.serializer()
         self._has_item_rules = any(r.scope == "item" for r in ruleset.rules)
         self._handle: int | None
-        self._handle, self.name = host.register(ruleset, _dumps(rules))
+        self._handle, self.name = host.register(ruleset, rules)
         self._in_flight = 0
         self._retired = False
 
@@ -441,6 +488,22 @@ class ReteEvaluator:
             if failure is not None:
                 raise failure
         return canonical(fired)
+
+
+_AUTOMATON_ERRORS = {
+    502: "its automaton needs more than 4,096 transitions",
+    503: "its automaton needs more than 4,096 states",
+    504: "its automaton overflows the build queue",
+    505: "its automaton overflows a list",
+    506: "its automaton overflows a set",
+    507: "its automaton has conflicting transitions",
+    508: "durable_rules calls it invalid",
+}
+
+
+def _error_code(exc: Exception) -> int:
+    digits = str(exc).rsplit(":", 1)[-1].strip()
+    return int(digits) if digits.isdigit() else -1
 
 
 def _failure(name: str, exc: Exception, fact: str) -> AssayError:

@@ -1,0 +1,157 @@
+"""Shared fixtures: the default pack, engines on both evaluators, the CEO's reference files."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from engine import Engine, RuleSet, load_default_pack
+from engine.ruleset import compile_pack
+
+# Hypothesis budgets: "ci" keeps .ci/run fast; ASSAY_HYPOTHESIS=deep searches much longer.
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("ASSAY_HYPOTHESIS", "ci"))
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+EXAMPLES = SHARED / "examples"
+HS2022 = SHARED / "data" / "hs2022.csv"
+
+
+@pytest.fixture(scope="session")
+def default_pack() -> RuleSet:
+    return load_default_pack()
+
+
+@pytest.fixture(scope="session")
+def compiled_engine(default_pack: RuleSet) -> Iterator[Engine]:
+    engine = Engine(default_pack, kind="compiled")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def rete_engine(default_pack: RuleSet) -> Iterator[Engine]:
+    engine = Engine(default_pack, kind="rete")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def hs2022_subheadings() -> frozenset[str]:
+    """Real HS 2022 six-digit subheadings (pseudo-codes and the TOTAL row dropped)."""
+    with HS2022.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return frozenset(
+        row["hscode"]
+        for row in rows
+        if row["level"] == "6" and not row["hscode"].startswith("99") and row["hscode"] != "999999"
+    )
+
+
+BASE_MANIFEST: dict[str, Any] = {
+    "manifest_id": "BASE-1",
+    "transport_mode": "sea",
+    "filed_at": "2026-10-01T00:00:00Z",
+    "consignor": {"name": "ACME EXPORTS LTD", "country": "ES", "established_on": "2001-01-01"},
+    "consignee": {"name": "BUYER INC", "country": "US"},
+    "country_of_export": "ES",
+    "destination_country": "US",
+    "countries_of_routing": ["ES", "US"],
+    "items": [
+        {
+            "line": 1,
+            "hs_code": "940360",
+            "description": "WOODEN FURNITURE",
+            "origin_country": "ES",
+            "quantity": 100,
+            "quantity_unit": "pcs",
+            "packages": 100,
+            "package_type": "CT",
+            "gross_mass_kg": 2000,
+            "value": 20000,
+        }
+    ],
+}
+
+PACK_YAML = """
+name: test-pack
+version: "1"
+lanes: {yellow_at: 25, red_at: 60, red_severities: [critical]}
+example_base:
+  manifest_id: BASE-1
+  transport_mode: sea
+  consignor: {name: ACME, country: ES}
+  consignee: {name: BUYER, country: US}
+  country_of_export: ES
+  destination_country: US
+  items:
+    - {line: 1, hs_code: "940360", description: WOODEN FURNITURE, origin_country: ES,
+       gross_mass_kg: 2000}
+"""
+
+TERMS_YAML = """
+sources: [tests]
+groups:
+  water: {en: [WATER, DRINKING WATER], es: [AGUA], zh: [水]}
+  glass: {en: [GLASS], es: [VIDRIO], zh: [玻璃]}
+  solder_paste: {en: [SOLDER PASTE], es: [PASTA DE SOLDAR]}
+  dysprosium: {en: [DYSPROSIUM, DY2O3], zh: [镝], es: [DISPROSIO]}
+  mannequin: {en: ["MANNEQUIN*"]}
+"""
+
+FX_YAML = """
+sources: [tests]
+usd_per_unit: {EUR: 1.08, CNY: 0.14, JPY: 0.0067}
+"""
+
+LISTS_YAML = """
+sources: [tests]
+hs6: ["280530", "284690", "850511"]
+hubs: [SG, KR, PA]
+limits: {heavy: 1.25, tiny: 0.001}
+"""
+
+
+def rule_yaml(
+    rule_id: str,
+    when: str,
+    *,
+    scope: str = "item",
+    explain: str = "Line {item.line} matched the test rule.",
+    extra: str = "",
+) -> str:
+    """A syntactically complete rule file around ``when`` (examples are not run)."""
+    if scope == "manifest" and "{item." in explain:
+        explain = "Manifest {manifest.manifest_id} matched the test rule."
+    indented = "\n".join("  " + line for line in when.splitlines())
+    return (
+        f"id: {rule_id}\ntitle: Test rule {rule_id}\npattern: test_pattern\nseverity: medium\n"
+        f"score: 30\nscope: {scope}\nwhen: |\n{indented}\nexplain: {explain!r}\n"
+        f"references: [tests]\n{extra}"
+        "examples:\n  hit: [{note: unused}]\n  miss: [{note: unused}]\n"
+    )
+
+
+def make_pack(rules: dict[str, str], **extra_files: str) -> RuleSet:
+    """Compile an in-memory pack: ``rules`` maps rule id to rule file text."""
+    sources = {
+        "pack.yaml": PACK_YAML,
+        "reference/terms.yaml": TERMS_YAML,
+        "reference/fx.yaml": FX_YAML,
+        "reference/lists.yaml": LISTS_YAML,
+    }
+    sources.update({f"rules/{rule_id}.yaml": text for rule_id, text in rules.items()})
+    sources.update(extra_files)
+    return compile_pack(sources, origin="test")
