@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -18,6 +17,7 @@ from engine.evaluators.base import EngineKind
 from engine.examples import run_examples
 from engine.fields import CATALOGUE
 from engine.ruleset import default_pack_dir, load_pack
+from fixtures.synth import write_corpus
 
 app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
@@ -29,7 +29,7 @@ fixtures_app = typer.Typer(help="Sample and synthetic manifests.", no_args_is_he
 app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages carry file:line:col; never wrap them
 out = Console()
 
 RulesOption = Annotated[
@@ -209,6 +209,29 @@ def rules_fields() -> None:
     out.print(table)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    app()
+@fixtures_app.command("generate")
+def fixtures_generate(
+    manifests: Annotated[int, typer.Option("--manifests", "-n", min=1, help="How many.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same corpus.")] = 1,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL manifests.")] = Path(
+        "corpus.jsonl"
+    ),
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="JSONL labels (default: OUTPUT with .labels.jsonl)."),
+    ] = None,
+    concealment_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.15,
+    honest_heavy_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+) -> None:
+    """Write a reproducible labelled synthetic corpus: clean, honest-heavy and concealment
+    manifests, with a label per manifest (kind, patterns present, scenario)."""
+    labels_path = labels if labels is not None else output.with_suffix(".labels.jsonl")
+    count, items = write_corpus(
+        output,
+        labels_path,
+        manifests,
+        seed,
+        concealment_rate=concealment_rate,
+        honest_heavy_rate=honest_heavy_rate,
+    )
+    err.print(f"wrote {count} manifests ({items} goods items) to {output}, labels to {labels_path}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from engine.contracts import Manifest, RulesetInfo, ScreeningResult
+from engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
 from engine.evaluators.base import EngineKind, Evaluator
 from engine.evaluators.compiled import CompiledEvaluator
 from engine.evaluators.rete import ReteEvaluator, ReteHost
@@ -68,7 +68,7 @@ class Engine:
         return _Active(
             ruleset,
             evaluator,
-            Enricher(ruleset.reference, ruleset.groups),
+            Enricher(ruleset),
             Explainer(ruleset),
             RulesetInfo(name=ruleset.name, version=ruleset.version, sha256=ruleset.sha256),
         )
@@ -108,15 +108,18 @@ class Engine:
         hits = active.evaluator.evaluate(manifest_view, item_views)
         flags = active.explainer.flags(hits, manifest_view, item_views)
         risk, channel = active.ruleset.lanes.decide(
-            (flag.rule_id, flag.score, flag.severity) for flag in flags
+            [(flag.rule_id, flag.score, flag.severity) for flag in flags]
         )
-        return ScreeningResult.model_construct(
-            manifest_id=manifest.manifest_id,
-            channel=channel,
-            risk_score=risk,
-            flags=flags,
-            ruleset=active.info,
-            elapsed_ms=round((time.perf_counter() - started) * 1000.0, 3),
+        return trusted(
+            ScreeningResult,
+            {
+                "manifest_id": manifest.manifest_id,
+                "channel": channel,
+                "risk_score": risk,
+                "flags": flags,
+                "ruleset": active.info,
+                "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 3),
+            },
         )
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ class ExampleOutcome:
 def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[ExampleOutcome]:
     """Outcomes of every example of every rule, in pack order."""
     evaluator = evaluator if evaluator is not None else CompiledEvaluator(ruleset)
-    enricher = Enricher(ruleset.reference, ruleset.groups)
+    enricher = Enricher(ruleset)
     outcomes: list[ExampleOutcome] = []
     for index, rule in enumerate(ruleset.rules):
         for example in rule.examples:

@@ -13,7 +13,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from engine.contracts import Flag
+from engine.contracts import Flag, trusted
 from engine.evaluators.base import Hit
 from engine.features import View
 from engine.fields import BY_PATH
@@ -25,23 +25,24 @@ _Piece = tuple[str, str | None, str]  # literal text, placeholder name, format s
 
 def format_value(value: Any, spec: str = "") -> str:
     """How a value reads in a sentence: ``2.3``, ``27,600``, ``CN, TH``, ``unknown``."""
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float | int):
+    kind = type(value)
+    if kind is float or kind is int:
         if spec:
             return format(value, spec)
         if not math.isfinite(value):
             return str(value)
-        if float(value).is_integer():
-            return f"{value:,.0f}"
-        if abs(value) >= 100:
+        if float(value).is_integer() or abs(value) >= 100:
             return f"{value:,.0f}"
         return f"{value:.2f}".rstrip("0").rstrip(".")
+    if kind is str:
+        return format(value, spec) if spec else str(value)
+    if value is None:
+        return "unknown"
+    if kind is bool:
+        return "yes" if value else "no"
     if isinstance(value, frozenset | set | tuple | list):
         return ", ".join(sorted(str(x) for x in value)) or "none"
-    return format(str(value), spec) if spec else str(value)
+    return str(value)
 
 
 def _json_value(value: Any) -> Any:
@@ -52,26 +53,50 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-class _Template:
-    def __init__(self, rule: Rule) -> None:
-        self.pieces: list[_Piece] = [
-            (literal, name, spec or "")
-            for literal, name, spec, _conv in string.Formatter().parse(rule.explain)
-        ]
+# A template piece: literal text, then what to insert (None: nothing) — ``(True, key)`` an
+# item view key, ``(False, key)`` a manifest view key, or ``(None, value)`` a constant — and
+# its format spec.
+_Slot = tuple[bool | None, Any]
 
-    def render(self, item: View, manifest: View, constants: Mapping[str, Any]) -> str:
+
+class _Template:
+    def __init__(self, rule: Rule, constants: Mapping[str, Any]) -> None:
+        self.pieces: list[tuple[str, _Slot | None, str]] = []
+        for literal, name, spec, _conv in string.Formatter().parse(rule.explain):
+            slot: _Slot | None = None
+            if name is not None:
+                field = BY_PATH.get(name)
+                if field is not None:
+                    slot = (field.scope == "item", field.key)
+                else:
+                    slot = (None, constants.get(name))
+            self.pieces.append((literal, slot, spec or ""))
+
+    def render(self, item: View, manifest: View) -> str:
         out: list[str] = []
-        for literal, name, spec in self.pieces:
+        for literal, slot, spec in self.pieces:
             out.append(literal)
-            if name is None:
+            if slot is None:
                 continue
-            spec_path = BY_PATH.get(name)
-            if spec_path is not None:
-                view = item if spec_path.scope == "item" else manifest
-                out.append(format_value(view.get(spec_path.key), spec))
+            where, key = slot
+            if where is None:
+                out.append(format_value(key, spec))
             else:
-                out.append(format_value(constants.get(name), spec))
+                out.append(format_value((item if where else manifest).get(key), spec))
         return "".join(out)
+
+
+def _constants(rule: Rule, ruleset: RuleSet) -> dict[str, RefValue]:
+    """The params/ref values a rule cites, by name."""
+    constants: dict[str, RefValue] = dict(rule.thresholds)
+    for _literal, name, _spec, _conv in string.Formatter().parse(rule.explain):
+        if name is None or name in BY_PATH or name in constants:
+            continue
+        head, _, rest = name.partition(".")
+        found = rule.params.get(rest) if head == "params" else ruleset.reference.lookup(rest)
+        if found is not None and not isinstance(found, Mapping):
+            constants[name] = found
+    return constants
 
 
 class Explainer:
@@ -79,50 +104,51 @@ class Explainer:
 
     def __init__(self, ruleset: RuleSet) -> None:
         self._rules = ruleset.rules
-        self._templates = [_Template(rule) for rule in ruleset.rules]
-        self._constants: list[dict[str, RefValue]] = []
-        for rule in ruleset.rules:
-            constants: dict[str, RefValue] = dict(rule.thresholds)
-            for _lit, name, _spec in _Template(rule).pieces:
-                if name is None or name in BY_PATH or name in constants:
-                    continue
-                head, _, rest = name.partition(".")
-                found = (
-                    rule.params.get(rest) if head == "params" else ruleset.reference.lookup(rest)
-                )
-                if found is not None and not isinstance(found, Mapping):
-                    constants[name] = found
-            self._constants.append(constants)
+        self._templates = [_Template(rule, _constants(rule, ruleset)) for rule in ruleset.rules]
+        # Evidence: (name, is_item, key, is_set) per field read, and the cited constants.
         self._reads = [
-            tuple((path, BY_PATH[path].scope == "item", BY_PATH[path].key) for path in rule.reads)
+            tuple(
+                (path, spec.scope == "item", spec.key, spec.type == "set")
+                for path, spec in ((path, BY_PATH[path]) for path in rule.reads)
+            )
             for rule in ruleset.rules
+        ]
+        self._thresholds = [
+            {name: _json_value(value) for name, value in rule.thresholds} for rule in ruleset.rules
         ]
 
     def flags(self, hits: list[Hit], manifest: View, items: list[View]) -> list[Flag]:
         if not hits:
             return []
-        by_line = {int(view["line"]): view for view in items}
+        by_line = {int(view["line"]): view for view in items} if len(items) > 1 else None
         empty: View = {}
         out: list[Flag] = []
-        for hit in hits:
-            rule = self._rules[hit.rule]
-            item = by_line[hit.line] if hit.line is not None else empty
+        for rule_index, line in hits:
+            rule = self._rules[rule_index]
+            if line is None:
+                item = empty
+            elif by_line is None:
+                item = items[0]
+            else:
+                item = by_line[line]
             evidence: dict[str, Any] = {}
-            for path, is_item, key in self._reads[hit.rule]:
-                evidence[path] = _json_value((item if is_item else manifest).get(key))
-            constants = self._constants[hit.rule]
-            for name, value in rule.thresholds:
-                evidence[name] = _json_value(value)
+            for path, is_item, key, is_set in self._reads[rule_index]:
+                value = (item if is_item else manifest).get(key)
+                evidence[path] = sorted(value) if is_set and value is not None else value
+            evidence.update(self._thresholds[rule_index])
             out.append(
-                Flag.model_construct(
-                    rule_id=rule.id,
-                    title=rule.title,
-                    pattern=rule.pattern,
-                    severity=rule.severity,
-                    score=rule.score,
-                    item_line=hit.line,
-                    explanation=self._templates[hit.rule].render(item, manifest, constants),
-                    evidence=evidence,
+                trusted(
+                    Flag,
+                    {
+                        "rule_id": rule.id,
+                        "title": rule.title,
+                        "pattern": rule.pattern,
+                        "severity": rule.severity,
+                        "score": rule.score,
+                        "item_line": line,
+                        "explanation": self._templates[rule_index].render(item, manifest),
+                        "evidence": evidence,
+                    },
                 )
             )
         return out

@@ -42,7 +42,9 @@ def _party(role: str, doc: str) -> list[FieldSpec]:
         FieldSpec(f"manifest.{role}.name", "text", f"{doc} name", group="text"),
         FieldSpec(f"manifest.{role}.address", "text", f"{doc} address", group="text"),
         FieldSpec(f"manifest.{role}.country", "text", f"{doc} country (ISO alpha-2)"),
-        FieldSpec(f"manifest.{role}.identifier", "text", f"{doc} identifier (EORI, USCC...)"),
+        FieldSpec(
+            f"manifest.{role}.identifier", "text", f"{doc} identifier (EORI, USCC...)", group="text"
+        ),
     ]
 
 
@@ -50,7 +52,9 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     # --- manifest, declared
     FieldSpec("manifest.manifest_id", "text", "Filing identifier"),
     FieldSpec("manifest.transport_mode", "text", "SEA, AIR, ROAD, RAIL, POSTAL or EXPRESS"),
-    FieldSpec("manifest.transport_document", "text", "Bill of lading / air waybill number"),
+    FieldSpec(
+        "manifest.transport_document", "text", "Bill of lading / air waybill number", group="text"
+    ),
     FieldSpec("manifest.carrier", "text", "Carrier name", group="text"),
     *_party("consignor", "Consignor"),
     *_party("consignee", "Consignee"),

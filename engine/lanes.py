@@ -13,7 +13,7 @@ reaches ``yellow_at``; green otherwise.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.contracts import Channel, Severity
@@ -25,8 +25,10 @@ class Lanes:
     red_at: int
     red_severities: frozenset[Severity]
 
-    def decide(self, hits: Iterable[tuple[str, int, Severity]]) -> tuple[int, Channel]:
+    def decide(self, hits: Sequence[tuple[str, int, Severity]]) -> tuple[int, Channel]:
         """``(risk_score, channel)`` from ``(rule_id, score, severity)`` of every flag."""
+        if not hits:
+            return 0, "green"  # yellow_at is at least 1
         best: dict[str, int] = {}
         forced_red = False
         for rule_id, score, severity in hits:

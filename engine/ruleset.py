@@ -141,6 +141,7 @@ class RuleSet:
     reference: Reference
     lanes: Lanes
     groups: frozenset[Group]
+    example_base: Mapping[str, Any] = field(repr=False)
     sources: Mapping[str, str] = field(repr=False)
 
     @property
@@ -433,6 +434,7 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
         reference=reference,
         lanes=Lanes(pack.lanes.yellow_at, pack.lanes.red_at, frozenset(pack.lanes.red_severities)),
         groups=groups,
+        example_base=MappingProxyType(copy.deepcopy(pack.example_base)),
         sources=MappingProxyType(dict(sources)),
     )
 

@@ -65,8 +65,16 @@ def test_compiled_and_rete_agree_on_generated_rules(
         return
     compiled = CompiledEvaluator(ruleset)
     unindexed = CompiledEvaluator(ruleset, use_index=False)
-    rete = ReteEvaluator(ruleset, HOST)
-    enricher = Enricher(ruleset.reference, ruleset.groups)
+    try:
+        rete = ReteEvaluator(ruleset, HOST)
+    except AssayError as exc:
+        # Known, named divergence: durable_rules' pattern automata are capped at 4,096 states
+        # (e.g. '.*BB{2}A.*'); the rete evaluator refuses the pack, naming rule and place.
+        assert exc.code == "rete_limit", exc
+        assert all("pattern automaton of rule 'r" in p.message for p in exc.problems), exc
+        event("refused by durable_rules: automaton too large")
+        return
+    enricher = Enricher(ruleset)
     try:
         for doc in docs:
             manifest = Manifest.model_validate(doc)

@@ -187,9 +187,7 @@ def test_block_scalar_positions() -> None:
 def _fires(when: str, **item: Any) -> bool:
     ruleset = make_pack({"rule-x": rule_yaml("rule-x", when)})
     doc: dict[str, Any] = {**BASE_MANIFEST, "items": [{**BASE_MANIFEST["items"][0], **item}]}
-    view, items = Enricher(ruleset.reference, ruleset.groups).enrich(
-        Manifest.model_validate(doc), date(2026, 1, 1)
-    )
+    view, items = Enricher(ruleset).enrich(Manifest.model_validate(doc), date(2026, 1, 1))
     return bool(CompiledEvaluator(ruleset).evaluate(view, items))
 
 

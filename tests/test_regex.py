@@ -104,7 +104,7 @@ def test_python_and_durable_rules_agree_on_patterns(data: st.DataObject, pattern
         assert "pattern-rule" in str(exc) and "test/rules/pattern-rule.yaml:8:" in str(exc)
         event("refused by durable_rules: automaton too large")
         return
-    enricher = Enricher(ruleset.reference, ruleset.groups)
+    enricher = Enricher(ruleset)
     try:
         for text in data.draw(_texts_for(pattern)):
             if not normalise(text):

@@ -96,13 +96,27 @@ def predicate(node: c.Condition) -> Predicate:
         if len(parts) == 2:
             p, q = parts
             return lambda i, m: p(i, m) and q(i, m)
-        return lambda i, m: all(p(i, m) for p in parts)
+
+        def conjunction(i: View, m: View) -> bool:
+            for part in parts:
+                if not part(i, m):
+                    return False
+            return True
+
+        return conjunction
     if isinstance(node, c.Or):
         parts = tuple(predicate(x) for x in node.items)
         if len(parts) == 2:
             p, q = parts
             return lambda i, m: p(i, m) or q(i, m)
-        return lambda i, m: any(p(i, m) for p in parts)
+
+        def disjunction(i: View, m: View) -> bool:
+            for part in parts:
+                if part(i, m):
+                    return True
+            return False
+
+        return disjunction
     if isinstance(node, c.Not):
         inner = predicate(node.item)
         return lambda i, m: not inner(i, m)
@@ -165,6 +179,12 @@ def _membership(node: c.In) -> Predicate:
     hay = node.haystack
     if isinstance(hay, c.Const):
         options = frozenset(hay.value) if isinstance(hay.value, tuple) else frozenset()
+        field = _field_key(node.needle)
+        if field is not None:
+            scope, key = field
+            if scope == "item":
+                return lambda i, m: i[key] in options  # None is never an option
+            return lambda i, m: m[key] in options
         get = value(node.needle)
 
         def in_list(i: View, m: View) -> bool:
@@ -199,6 +219,9 @@ def _text(node: c.Text) -> Predicate:
         v = get(i, m)
         if v is None:
             return False
-        return any(n in v for n in needles)
+        for needle in needles:
+            if needle in v:
+                return True
+        return False
 
     return contains_any

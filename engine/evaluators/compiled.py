@@ -8,7 +8,6 @@ and these keyword groups", which is a pure function of the ruleset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 
 from engine.evaluators.base import EngineKind, Hit
 from engine.evaluators.closures import Predicate, predicate
@@ -78,18 +77,18 @@ class CompiledEvaluator:
                 hits.append(Hit(n, None))
         no_terms: frozenset[str] = frozenset()
         uses_terms = self._uses_terms
+        candidates = self._candidates
+        previous = 0
+        in_order = True
         for item in items:
             line = int(item["line"])
-            for n, pred in self._candidates(
-                item["hs_code"], item["terms"] if uses_terms else no_terms
-            ):
+            if line < previous:
+                in_order = False
+            previous = line
+            for n, pred in candidates(item["hs_code"], item["terms"] if uses_terms else no_terms):
                 if pred(item, manifest):
                     hits.append(Hit(n, line))
-        # Manifest hits come first and items are visited in order; sort items by line so
-        # the order is canonical even when the manifest lists lines out of order.
-        if any(
-            a.line is not None and b.line is not None and a.line > b.line for a, b in pairwise(hits)
-        ):
+        if not in_order:  # canonical order: items by line, however the manifest lists them
             hits.sort(key=lambda h: (-1 if h.line is None else h.line, h.rule))
         return hits
 

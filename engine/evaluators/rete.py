@@ -384,9 +384,10 @@ class ReteHost:
                     Problem(
                         "rete_limit",
                         f"durable_rules cannot build the pattern automaton of rule '{rule.id}' "
-                        f"({reason}); the compiled evaluator runs this rule",
+                        f"({reason})",
                         rule.when_at,
-                        "simplify the pattern: fewer '.' with repeats, shorter optional parts",
+                        "simplify the pattern (fewer repeats next to '.*'), or screen this "
+                        "pack with the compiled evaluator, which runs it",
                     )
                 )
             else:

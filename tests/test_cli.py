@@ -1,0 +1,127 @@
+"""The ``assay`` command, run as users run it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from engine.ruleset import default_pack_dir
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+
+
+def _lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_screen_files_in_input_order() -> None:
+    paths = sorted(str(p) for p in EXAMPLES.glob("*.json"))
+    result = runner.invoke(app, ["screen", *paths])
+    assert result.exit_code == 0, result.output
+    out = _lines(result.stdout)
+    assert [r["manifest_id"] for r in out] == ["EX-0001", "EX-0004", "EX-0003", "EX-0002"]
+    assert [r["channel"] for r in out] == ["green", "yellow", "yellow", "red"]
+
+
+def test_screen_stdin_jsonl_with_bad_records_keeps_going(tmp_path: Path) -> None:
+    good = json.loads((EXAMPLES / "clean-tiles.json").read_text())
+    bad_field = dict(good, manifest_id="BAD-1", country_of_export="XX")
+    lines = [json.dumps(good), "{not json", json.dumps(bad_field), "[1, 2]", json.dumps(good)]
+    out_file = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["screen", "-", "--output", str(out_file)], input="\n".join(lines))
+    assert result.exit_code == 1
+    out = _lines(out_file.read_text())
+    assert len(out) == 5
+    assert out[0]["channel"] == "green" and out[4]["channel"] == "green"
+    assert out[1]["error"]["position"] == 2  # type: ignore[index]
+    assert "not valid JSON" in out[1]["error"]["reason"]  # type: ignore[index]
+    error = out[2]["error"]
+    assert error["manifest_id"] == "BAD-1"  # type: ignore[index]
+    assert error["reason"].startswith("country_of_export: 'XX' is not an ISO 3166-1")  # type: ignore[index]
+    assert error["errors"][0]["field"] == "country_of_export"  # type: ignore[index]
+    assert "must be a JSON object" in out[3]["error"]["reason"]  # type: ignore[index]
+
+
+def test_json_array_input(tmp_path: Path) -> None:
+    docs = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
+    source = tmp_path / "all.json"
+    source.write_text(json.dumps(docs))
+    result = runner.invoke(app, ["screen", str(source)])
+    assert result.exit_code == 0
+    assert len(_lines(result.stdout)) == 4
+
+
+def test_rete_engine_gives_the_same_results() -> None:
+    paths = sorted(str(p) for p in EXAMPLES.glob("*.json"))
+    compiled = runner.invoke(app, ["screen", *paths])
+    rete = runner.invoke(app, ["screen", *paths, "--engine", "rete"])
+    strip = [{k: v for k, v in r.items() if k != "elapsed_ms"} for r in _lines(compiled.stdout)]
+    assert strip == [{k: v for k, v in r.items() if k != "elapsed_ms"} for r in _lines(rete.stdout)]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["screen", str(tmp_path / "missing.json")]).exit_code == 2
+    assert runner.invoke(app, ["screen", "-", "--engine", "fast"], input="{}").exit_code == 2
+    assert runner.invoke(app, ["screen", "-", "--rules", str(tmp_path)], input="{}").exit_code == 2
+
+
+def test_rules_check_reports_file_line_column(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(default_pack_dir(), pack, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    rule = next(pack.rglob("water-pet-too-heavy.yaml"))
+    rule.write_text(rule.read_text().replace("item.kg_per_litre >", "item.kg_per_liter >"))
+    result = runner.invoke(app, ["rules", "check", str(pack)])
+    assert result.exit_code == 2
+    assert f"{rule}:11:7: unknown_name: unknown name 'item.kg_per_liter'" in result.stderr
+    assert "did you mean 'item.kg_per_litre'" in result.stderr
+
+
+def test_rules_check_runs_examples(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(default_pack_dir(), pack, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    rule = next(pack.rglob("water-pet-too-heavy.yaml"))
+    rule.write_text(rule.read_text().replace("max_kg_per_litre: 1.25", "max_kg_per_litre: 9.0"))
+    result = runner.invoke(app, ["rules", "check", str(pack)])
+    assert result.exit_code == 1
+    assert (
+        "example_failed: rule 'water-pet-too-heavy' should fire, but it did not fire"
+        in result.stderr
+    )
+    assert runner.invoke(app, ["rules", "check"]).exit_code == 0
+
+
+@pytest.mark.parametrize("engine", ["compiled", "rete"])
+def test_rules_test_table(engine: str) -> None:
+    result = runner.invoke(app, ["rules", "test", "--engine", engine])
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.stdout
+    assert "water-pet-too-heavy" in result.stdout
+
+
+def test_rules_list_and_fields() -> None:
+    listed = runner.invoke(app, ["rules", "list"])
+    assert listed.exit_code == 0 and "tile_blending" in listed.stdout
+    fields = runner.invoke(app, ["rules", "fields"], env={"COLUMNS": "200"})
+    assert fields.exit_code == 0 and "item.kg_per_litre" in fields.stdout
+
+
+def test_installed_console_script_works_from_any_directory(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("assay")
+    sample = EXAMPLES / "water-heavy.json"
+    done = subprocess.run(
+        [str(script), "screen", str(sample)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["channel"] == "red"
