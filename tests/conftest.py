@@ -155,3 +155,14 @@ def make_pack(rules: dict[str, str], **extra_files: str) -> RuleSet:
     sources.update({f"rules/{rule_id}.yaml": text for rule_id, text in rules.items()})
     sources.update(extra_files)
     return compile_pack(sources, origin="test")
+
+
+# Lines tests want shown at the end of every run (the detection report), whatever -q says.
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORT:
+        terminalreporter.section("Assay report")
+        for line in REPORT:
+            terminalreporter.write_line(line)
