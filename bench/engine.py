@@ -12,8 +12,9 @@ manifests and screens every manifest with:
 * ``rete``              the durable_rules evaluator,
 * ``enrich-only``       enrichment alone, no rule evaluated (the floor under both).
 
-It prints items/s, manifests/s, µs per manifest, peak RSS, and the ratios between them,
-all measured in the same run. Nothing here asserts a speed: read the figures.
+It prints items/s (best of three passes), manifests/s, µs per manifest, peak RSS, and the
+ratios between them, all measured in the same run. Nothing here asserts a speed: read the
+figures.
 """
 
 from __future__ import annotations
@@ -58,19 +59,23 @@ def _worker(corpus: Path, mode: str) -> dict[str, float]:
     red = 0
     for manifest in manifests[:2000]:  # warm caches as a long-running service would be
         engine.screen(manifest, today=DAY)
-    if mode == "enrich-only":
-        enricher = Enricher(engine.ruleset)
-        started = time.perf_counter()
-        for manifest in manifests:
-            enricher.enrich(manifest, DAY)
-        elapsed = time.perf_counter() - started
-    else:
+    # Best of three passes over the corpus: the machine's other work only ever slows a pass.
+    elapsed = float("inf")
+    for _ in range(3):
+        if mode == "enrich-only":
+            enricher = Enricher(engine.ruleset)
+            started = time.perf_counter()
+            for manifest in manifests:
+                enricher.enrich(manifest, DAY)
+            elapsed = min(elapsed, time.perf_counter() - started)
+            continue
+        flags = red = 0
         started = time.perf_counter()
         for manifest in manifests:
             result = engine.screen(manifest, today=DAY)
             flags += len(result.flags)
             red += result.channel == "red"
-        elapsed = time.perf_counter() - started
+        elapsed = min(elapsed, time.perf_counter() - started)
     engine.close()
     return {
         "manifests": len(manifests),

@@ -8,7 +8,7 @@ keeps the two in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 ErrorCode = Literal[
     "yaml_syntax",
@@ -26,21 +26,7 @@ ErrorCode = Literal[
     "rete_failure",
 ]
 
-ERROR_CODES: tuple[ErrorCode, ...] = (
-    "yaml_syntax",
-    "rule_schema",
-    "pack_schema",
-    "rule_syntax",
-    "unknown_name",
-    "type_mismatch",
-    "unsafe_regex",
-    "bad_template",
-    "duplicate_rule",
-    "example_failed",
-    "reference_data",
-    "rete_limit",
-    "rete_failure",
-)
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ class _Template:
             if where is None:
                 out.append(format_value(key, spec))
             else:
-                out.append(format_value((item if where else manifest).get(key), spec))
+                out.append(format_value((item if where else manifest)[key], spec))
         return "".join(out)
 
 
@@ -133,7 +133,7 @@ class Explainer:
                 item = by_line[line]
             evidence: dict[str, Any] = {}
             for path, is_item, key, is_set in self._reads[rule_index]:
-                value = (item if is_item else manifest).get(key)
+                value = (item if is_item else manifest)[key]
                 evidence[path] = sorted(value) if is_set and value is not None else value
             evidence.update(self._thresholds[rule_index])
             out.append(

@@ -1,11 +1,12 @@
-"""Enrichment: the plain views rules read, with derived features computed once.
+"""Enrichment: the plain views rules read, with derived features computed at most once.
 
 A manifest becomes one manifest view and one view per goods item: plain dicts keyed by
 the catalogue's keys (:mod:`engine.fields`). Text is normalised (:func:`engine.text.normalise`),
 numbers are floats, sets are frozensets, and anything unknown is ``None`` — a missing
 field, a ratio whose divisor is missing or zero, a currency the pack has no rate for.
 
-Only what a ruleset reads is computed: feature groups it does not use are skipped, free-text
+Only what is read is computed: an item's derived features are computed on first read
+(:class:`ItemView`), manifest feature groups a ruleset does not use are skipped, free-text
 party fields are normalised only when a rule reads them, and the text work on a description
 (normalising, keyword groups, thickness) is cached per distinct description.
 """
@@ -54,12 +55,11 @@ class Enricher:
         self._fx = reference.fx_usd
         self._terms = reference.terms
         groups = ruleset.groups
-        self._ratios = "ratios" in groups
-        self._money = "money" in groups
         self._want_terms = "terms" in groups
         self._thickness = "thickness" in groups
         self._routing = "routing" in groups
         reads = {path for rule in ruleset.rules for path in rule.reads}
+        self._total_value = "manifest.total_value_usd" in reads
         # Free text on the manifest is normalised only when some rule reads it.
         self._manifest_text = tuple(
             BY_PATH[path].key
@@ -121,7 +121,7 @@ class Enricher:
         for item in items:
             total += item.gross_mass_kg
         m["total_gross_mass_kg"] = total
-        if self._money:
+        if self._total_value:  # reads every item's value, so only when a rule needs it
             values = [view["value_usd"] for view in views]
             m["total_value_usd"] = None if None in values else math.fsum(values)
         return m, views
@@ -137,53 +137,43 @@ class Enricher:
         return normalise(raw) if raw is not None else None
 
     def _item(self, item: GoodsItem, export: str, routing: tuple[str, ...]) -> View:
-        # Start from the validated fields (a C-level dict copy), then normalise and derive.
-        v: View = dict(item.__dict__)
-        gross: float = v["gross_mass_kg"]
-        description, terms, thickness = self._text(v["description"])
-        hs: str = v["hs_code"]
-        unit: str | None = v["quantity_unit"]
-        packages = v["packages"]
-        if packages is not None:
-            packages = v["packages"] = float(packages)
-        licences = v["licences"]
-        licences = frozenset(normalise(x) for x in licences) if licences else _NO_TERMS
-        containers = v["containers"]
-        origin: str = v["origin_country"]
-        v["line"] = float(v["line"])
-        v["hs2"] = hs[:2]
-        v["hs4"] = hs[:4]
-        v["hs6"] = hs[:6]
-        v["description"] = description
-        v["quantity_unit"] = unit.upper() if unit is not None else None
-        v["containers"] = frozenset(containers) if containers else _NO_TERMS
-        v["licences"] = licences
-        v["licence_count"] = float(len(licences))
-        v["terms"] = terms
-        v["thickness_mm"] = thickness
-        if self._ratios:
-            quantity = v["quantity"]
-            per_unit = _finite(gross / quantity) if quantity else None
-            v["kg_per_litre"] = per_unit if unit == "l" else None
-            v["kg_per_m2"] = per_unit if unit == "m2" else None
-            v["kg_per_piece"] = per_unit if unit == "pcs" else None
-            v["kg_per_package"] = _finite(gross / packages) if packages else None
-            volume = v["volume_m3"]
-            v["density_kg_per_litre"] = _finite(gross / (volume * 1000.0)) if volume else None
-            net = v["net_mass_kg"]
-            v["net_share"] = net / gross if net is not None else None
-        if self._money:
-            rate = self._fx.get(v["currency"])
-            value = v["value"]
-            value_usd = _finite(value * rate) if value is not None and rate is not None else None
-            v["value_usd"] = value_usd
-            mass = v["net_mass_kg"] or gross
-            v["usd_per_kg"] = _finite(value_usd / mass) if value_usd is not None else None
-        if self._routing:
-            v["origin_differs_from_export"] = origin != export
-            v["routing_starts_outside_origin"] = routing[0] != origin if routing else None
-            v["origin_in_routing"] = origin in routing if routing else None
-        return v
+        view = ItemView(item.__dict__)  # the validated fields, copied at C speed
+        for key in _RAW:  # these are only read normalised, computed on demand
+            del view[key]
+        view.source = item
+        view.text = self._text
+        view.fx = self._fx
+        view.export = export
+        view.routing = routing
+        return view
+
+
+class ItemView(dict[str, Any]):
+    """A goods item's view: declared fields up front, the rest computed on first read.
+
+    Most items reach one or two rules, which read a few features; computing every derived
+    feature of every item would cost more than evaluating them. A read of a key that is not
+    there computes it from the declared fields (``__missing__``) and keeps it. Evaluators,
+    the explainer and the rete fact writer read with ``view[key]``.
+    """
+
+    __slots__ = ("export", "fx", "routing", "source", "text")
+    source: GoodsItem
+    text: Any  # Enricher._text
+    fx: Any  # Mapping[str, float]
+    export: str
+    routing: tuple[str, ...]
+
+    def __missing__(self, key: str) -> Any:
+        compute = _DERIVED.get(key)
+        if compute is None:
+            raise KeyError(key)
+        value = compute(self)
+        self[key] = value
+        return value
+
+
+_RAW = ("description", "quantity_unit", "containers", "licences")
 
 
 def _finite(value: float) -> float | None:
@@ -191,3 +181,76 @@ def _finite(value: float) -> float | None:
 
 
 _INF = math.inf
+
+
+def _per_unit(v: ItemView, unit: str) -> float | None:
+    quantity = v.source.quantity
+    if v.source.quantity_unit != unit or not quantity:
+        return None
+    return _finite(v.source.gross_mass_kg / quantity)
+
+
+def _kg_per_package(v: ItemView) -> float | None:
+    packages = v.source.packages
+    return _finite(v.source.gross_mass_kg / packages) if packages else None
+
+
+def _density(v: ItemView) -> float | None:
+    volume = v.source.volume_m3
+    return _finite(v.source.gross_mass_kg / (volume * 1000.0)) if volume else None
+
+
+def _net_share(v: ItemView) -> float | None:
+    net = v.source.net_mass_kg
+    return net / v.source.gross_mass_kg if net is not None else None
+
+
+def _value_usd(v: ItemView) -> float | None:
+    rate = v.fx.get(v.source.currency)
+    value = v.source.value
+    return _finite(value * rate) if value is not None and rate is not None else None
+
+
+def _usd_per_kg(v: ItemView) -> float | None:
+    value_usd = v["value_usd"]
+    if value_usd is None:
+        return None
+    return _finite(value_usd / (v.source.net_mass_kg or v.source.gross_mass_kg))
+
+
+def _licences(v: ItemView) -> frozenset[str]:
+    licences = v.source.licences
+    return frozenset(normalise(x) for x in licences) if licences else _NO_TERMS
+
+
+def _routing_starts_outside_origin(v: ItemView) -> bool | None:
+    return v.routing[0] != v.source.origin_country if v.routing else None
+
+
+def _origin_in_routing(v: ItemView) -> bool | None:
+    return v.source.origin_country in v.routing if v.routing else None
+
+
+_DERIVED: dict[str, Any] = {
+    "description": lambda v: v.text(v.source.description)[0],
+    "terms": lambda v: v.text(v.source.description)[1],
+    "thickness_mm": lambda v: v.text(v.source.description)[2],
+    "hs2": lambda v: v.source.hs_code[:2],
+    "hs4": lambda v: v.source.hs_code[:4],
+    "hs6": lambda v: v.source.hs_code[:6],
+    "quantity_unit": lambda v: v.source.quantity_unit.upper() if v.source.quantity_unit else None,
+    "containers": lambda v: frozenset(v.source.containers),
+    "licences": _licences,
+    "licence_count": lambda v: float(len(v["licences"])),
+    "kg_per_litre": lambda v: _per_unit(v, "l"),
+    "kg_per_m2": lambda v: _per_unit(v, "m2"),
+    "kg_per_piece": lambda v: _per_unit(v, "pcs"),
+    "kg_per_package": _kg_per_package,
+    "density_kg_per_litre": _density,
+    "net_share": _net_share,
+    "value_usd": _value_usd,
+    "usd_per_kg": _usd_per_kg,
+    "origin_differs_from_export": lambda v: v.source.origin_country != v.export,
+    "routing_starts_outside_origin": _routing_starts_outside_origin,
+    "origin_in_routing": _origin_in_routing,
+}

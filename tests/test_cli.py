@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from engine.ruleset import default_pack_dir
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 runner = CliRunner()
 
@@ -73,11 +75,17 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["screen", "-", "--rules", str(tmp_path)], input="{}").exit_code == 2
 
 
-def test_rules_check_reports_file_line_column(tmp_path: Path) -> None:
+def _edited_pack(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:
+    """A copy of the default pack with one edit in water-pet-too-heavy.yaml."""
     pack = tmp_path / "pack"
     shutil.copytree(default_pack_dir(), pack, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     rule = next(pack.rglob("water-pet-too-heavy.yaml"))
-    rule.write_text(rule.read_text().replace("item.kg_per_litre >", "item.kg_per_liter >"))
+    rule.write_text(rule.read_text().replace(old, new))
+    return pack, rule
+
+
+def test_rules_check_reports_file_line_column(tmp_path: Path) -> None:
+    pack, rule = _edited_pack(tmp_path, "item.kg_per_litre >", "item.kg_per_liter >")
     result = runner.invoke(app, ["rules", "check", str(pack)])
     assert result.exit_code == 2
     assert f"{rule}:11:7: unknown_name: unknown name 'item.kg_per_liter'" in result.stderr
@@ -85,10 +93,7 @@ def test_rules_check_reports_file_line_column(tmp_path: Path) -> None:
 
 
 def test_rules_check_runs_examples(tmp_path: Path) -> None:
-    pack = tmp_path / "pack"
-    shutil.copytree(default_pack_dir(), pack, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    rule = next(pack.rglob("water-pet-too-heavy.yaml"))
-    rule.write_text(rule.read_text().replace("max_kg_per_litre: 1.25", "max_kg_per_litre: 9.0"))
+    pack, _ = _edited_pack(tmp_path, "max_kg_per_litre: 1.25", "max_kg_per_litre: 9.0")
     result = runner.invoke(app, ["rules", "check", str(pack)])
     assert result.exit_code == 1
     assert (
@@ -124,4 +129,34 @@ def test_installed_console_script_works_from_any_directory(tmp_path: Path) -> No
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["channel"] == "red"
+
+
+def test_wheel_ships_the_rule_pack_and_samples(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    wheel = next(tmp_path.glob("assay-*.whl"))
+    target = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel installs by unpacking
+        archive.extractall(target)
+    program = (
+        "import engine, sys; from cli.main import app; "
+        "sys.stderr.write(engine.__file__ + '\\n'); app()"
+    )
+    sample = target / "fixtures" / "samples" / "water-heavy.json"
+    done = subprocess.run(
+        [sys.executable, "-c", program, "screen", str(sample)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(str(target))  # the wheel's engine, not the source tree's
     assert json.loads(done.stdout)["channel"] == "red"

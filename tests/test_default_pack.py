@@ -12,16 +12,9 @@ from engine import Engine, Manifest, RuleSet
 from engine import conditions as c
 from engine.examples import run_examples
 from engine.ruleset import build_example_manifest
+from fixtures.synth import PATTERNS
 from tests.conftest import EXAMPLES
 
-PATTERNS = (
-    "controlled_material",
-    "false_declaration",
-    "tile_blending",
-    "mannequin_concealment",
-    "bottled_water_concealment",
-    "transshipment",
-)
 _HS_FIELDS = {"item.hs_code", "item.hs2", "item.hs4", "item.hs6"}
 
 

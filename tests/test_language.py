@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from engine import AssayError, Manifest
+from engine import AssayError, Engine, Manifest
 from engine import conditions as c
 from engine.evaluators.compiled import CompiledEvaluator
 from engine.features import Enricher
@@ -214,3 +214,19 @@ def test_terms_any_language() -> None:
     assert _fires('"GLASS" in item.terms', description="矿泉水 玻璃瓶")
     assert not _fires('"WATER" in item.terms', description="WATERPROOF JACKETS")
     assert _fires('"MANNEQUIN" in item.terms', description="FEMALE MANNEQUINS WITH STAND")
+
+
+def test_explanation_reads_features_the_condition_did_not() -> None:
+    ruleset = make_pack(
+        {
+            "rule-x": rule_yaml(
+                "rule-x",
+                "item.gross_mass_kg > 1",
+                explain="Line {item.line}: {item.description} at {item.usd_per_kg:.2f} USD/kg.",
+            )
+        }
+    )
+    engine = Engine(ruleset)
+    result = engine.screen(Manifest.model_validate(BASE_MANIFEST))
+    assert result.flags[0].explanation == "Line 1: WOODEN FURNITURE at 10.00 USD/kg."
+    assert result.flags[0].evidence["item.usd_per_kg"] == 10.0
