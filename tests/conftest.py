@@ -24,8 +24,21 @@ settings.register_profile(
 settings.load_profile(os.environ.get("ASSAY_HYPOTHESIS", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-EXAMPLES = SHARED / "examples"
+# The sample manifests ship with the package (copies of the CEO's shared/examples).
+EXAMPLES = ROOT / "fixtures" / "samples"
+
+
+def _shared_dir() -> Path:
+    """The CEO's read-only shared folder: $ASSAY_SHARED, else beside the checkout, else
+    /work/shared (where it lives on these machines, also for a clone made elsewhere)."""
+    candidates = [os.environ.get("ASSAY_SHARED", ""), str(ROOT.parent / "shared"), "/work/shared"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "data" / "hs2022.csv").is_file():
+            return Path(candidate)
+    return ROOT.parent / "shared"
+
+
+SHARED = _shared_dir()
 HS2022 = SHARED / "data" / "hs2022.csv"
 
 
@@ -51,6 +64,8 @@ def rete_engine(default_pack: RuleSet) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def hs2022_subheadings() -> frozenset[str]:
     """Real HS 2022 six-digit subheadings (pseudo-codes and the TOTAL row dropped)."""
+    if not HS2022.is_file():
+        pytest.fail(f"the HS 2022 nomenclature is missing: set ASSAY_SHARED (looked at {HS2022})")
     with HS2022.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return frozenset(

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from engine import Manifest
 from engine.contracts import iso6346_check_digit
-from tests.conftest import BASE_MANIFEST, EXAMPLES
+from tests.conftest import BASE_MANIFEST, EXAMPLES, SHARED
 
 
 def _with(**changes: Any) -> dict[str, Any]:
@@ -114,3 +114,11 @@ def test_iso6346_check_digit_accepts_exactly_one_digit(owner: str, serial: int) 
     wrong = _with(items__0__containers=[head + str((digit + 1) % 10)])
     with pytest.raises(ValidationError):
         Manifest.model_validate(wrong)
+
+
+def test_packaged_samples_are_the_shared_examples() -> None:
+    shared = SHARED / "examples"
+    names = sorted(p.name for p in shared.glob("*.json"))
+    assert names == sorted(p.name for p in EXAMPLES.glob("*.json")) and names
+    for name in names:
+        assert (EXAMPLES / name).read_bytes() == (shared / name).read_bytes()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from engine.contracts import Manifest
 from fixtures.synth import HS_CODES, PATTERNS, SCENARIOS, Label, generate, write_corpus
 
-HS2022 = Path(__file__).resolve().parents[2] / "shared" / "data" / "hs2022.csv"
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 
 Corpus = list[tuple[dict[str, Any], Label]]
@@ -28,15 +26,8 @@ def corpus() -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def hs2022() -> frozenset[str]:
-    if not HS2022.exists():
-        pytest.skip(f"{HS2022} not available")
-    with HS2022.open(newline="", encoding="utf-8") as f:
-        return frozenset(
-            row["hscode"]
-            for row in csv.DictReader(f)
-            if row["level"] == "6" and row["hscode"] != "999999"
-        )
+def hs2022(hs2022_subheadings: frozenset[str]) -> frozenset[str]:
+    return hs2022_subheadings
 
 
 def _kg_per(item: dict[str, Any], unit: str) -> float | None:
