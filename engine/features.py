@@ -14,6 +14,7 @@ party fields are normalised only when a rule reads them, and the text work on a 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -140,8 +141,10 @@ class Enricher:
         view = ItemView(item.__dict__)  # the validated fields, copied at C speed
         for key in _RAW:  # these are only read normalised, computed on demand
             del view[key]
+        # Every item's description and keyword groups are read (the index routes on them):
+        # one cache lookup gives all three text features.
+        view["description"], view["terms"], view["thickness_mm"] = self._text(item.description)
         view.source = item
-        view.text = self._text
         view.fx = self._fx
         view.export = export
         view.routing = routing
@@ -157,10 +160,9 @@ class ItemView(dict[str, Any]):
     the explainer and the rete fact writer read with ``view[key]``.
     """
 
-    __slots__ = ("export", "fx", "routing", "source", "text")
+    __slots__ = ("export", "fx", "routing", "source")
     source: GoodsItem
-    text: Any  # Enricher._text
-    fx: Any  # Mapping[str, float]
+    fx: Mapping[str, float]
     export: str
     routing: tuple[str, ...]
 
@@ -173,7 +175,7 @@ class ItemView(dict[str, Any]):
         return value
 
 
-_RAW = ("description", "quantity_unit", "containers", "licences")
+_RAW = ("quantity_unit", "containers", "licences")
 
 
 def _finite(value: float) -> float | None:
@@ -232,9 +234,6 @@ def _origin_in_routing(v: ItemView) -> bool | None:
 
 
 _DERIVED: dict[str, Any] = {
-    "description": lambda v: v.text(v.source.description)[0],
-    "terms": lambda v: v.text(v.source.description)[1],
-    "thickness_mm": lambda v: v.text(v.source.description)[2],
     "hs2": lambda v: v.source.hs_code[:2],
     "hs4": lambda v: v.source.hs_code[:4],
     "hs6": lambda v: v.source.hs_code[:6],

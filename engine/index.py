@@ -1,9 +1,11 @@
 """Sending each goods item only to the rules that can match it.
 
 From each item rule's condition we derive a *guard*: a set of keys, at least one of which
-every matching item must have. Keys are HS prefixes (``("hs", "2805")``) and keyword groups
-(``("term", "WATER")``). A rule with no derivable guard is tried on every item. The guard
-is a necessary condition, never a sufficient one: the rule's own condition still decides.
+every matching item must have. Keys are HS prefixes (``("hs", "2805")``), keyword groups
+(``("term", "WATER")``) and exact values of other item text fields
+(``("item.description", "SAMPLES")``). A rule with no derivable guard is tried on every
+item. The guard is a necessary condition, never a sufficient one: the rule's own condition
+still decides.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine import conditions as c
+from engine.fields import BY_PATH
 
 GuardKey = tuple[str, str]
 
@@ -35,6 +38,9 @@ def guard(node: c.Condition) -> frozenset[GuardKey] | None:
     if isinstance(node, c.In):
         if _is_hs(node.needle) and isinstance(node.haystack, c.Const):
             return frozenset(("hs", str(v)) for v in _tuple(node.haystack.value))
+        if _is_item_text(node.needle) and isinstance(node.haystack, c.Const):
+            assert isinstance(node.needle, c.Field)
+            return frozenset((node.needle.path, str(v)) for v in _tuple(node.haystack.value))
         if (
             isinstance(node.haystack, c.Field)
             and node.haystack.path == "item.terms"
@@ -46,6 +52,9 @@ def guard(node: c.Condition) -> frozenset[GuardKey] | None:
         for a, b in ((node.left, node.right), (node.right, node.left)):
             if _is_hs(a) and isinstance(b, c.Const) and isinstance(b.value, str):
                 return frozenset({("hs", b.value)})
+            if _is_item_text(a) and isinstance(b, c.Const) and isinstance(b.value, str):
+                assert isinstance(a, c.Field)
+                return frozenset({(a.path, b.value)})
         return None
     if isinstance(node, c.Text) and node.op == "starts_with" and _is_hs(node.subject):
         assert isinstance(node.needles, c.Const)
@@ -57,12 +66,22 @@ def _is_hs(node: c.Value) -> bool:
     return isinstance(node, c.Field) and node.path in _HS_FIELDS
 
 
+def _is_item_text(node: c.Value) -> bool:
+    return (
+        isinstance(node, c.Field)
+        and node.path.startswith("item.")
+        and node.path not in _HS_FIELDS
+        and BY_PATH[node.path].type == "text"
+    )
+
+
 def _tuple(value: object) -> tuple[object, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
 def item_keys(hs_code: str, terms: Iterable[str]) -> list[GuardKey]:
-    """The keys an item carries: every prefix of its HS code, and its keyword groups."""
+    """The HS and keyword keys an item carries: every prefix of its HS code, and its keyword
+    groups. (Value keys, ``(field, value)``, are looked up by the evaluator directly.)"""
     keys: list[GuardKey] = [("hs", hs_code[:n]) for n in range(1, len(hs_code) + 1)]
     keys += [("term", t) for t in terms]
     return keys

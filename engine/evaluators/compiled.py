@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from engine.evaluators.base import EngineKind, Hit
 from engine.evaluators.closures import Predicate, predicate
 from engine.features import View
+from engine.fields import BY_PATH
 from engine.index import GuardKey, guard, item_keys
 from engine.ruleset import RuleSet
 
 _CACHE_LIMIT = 65_536
+_NO_TERMS: frozenset[str] = frozenset()
 
 Candidates = tuple[tuple[int, Predicate], ...]
 
@@ -23,7 +25,8 @@ Candidates = tuple[tuple[int, Predicate], ...]
 @dataclass(frozen=True, slots=True)
 class _Routing:
     always: Candidates  # rules without a guard, tried on every item
-    by_key: dict[GuardKey, Candidates]
+    by_key: dict[GuardKey, Candidates]  # HS-prefix and keyword-group guards
+    by_value: tuple[tuple[str, dict[str, Candidates]], ...]  # (view key, value -> rules)
 
 
 class CompiledEvaluator:
@@ -36,20 +39,31 @@ class CompiledEvaluator:
             for n, rule in enumerate(ruleset.rules)
             if rule.scope == "manifest"
         )
-        item_rules = [
-            (n, predicate(rule.when), guard(rule.when) if use_index else None)
-            for n, rule in enumerate(ruleset.rules)
-            if rule.scope == "item"
-        ]
         by_key: dict[GuardKey, list[tuple[int, Predicate]]] = {}
+        by_value: dict[str, dict[str, list[tuple[int, Predicate]]]] = {}
         always: list[tuple[int, Predicate]] = []
-        for n, pred, keys in item_rules:
+        for n, rule in enumerate(ruleset.rules):
+            if rule.scope != "item":
+                continue
+            pred = predicate(rule.when)
+            keys = guard(rule.when) if use_index else None
             if keys is None:
                 always.append((n, pred))
                 continue
-            for key in keys:
-                by_key.setdefault(key, []).append((n, pred))
-        self._routing = _Routing(tuple(always), {k: tuple(v) for k, v in by_key.items()})
+            for kind, value in keys:
+                if kind in ("hs", "term"):
+                    by_key.setdefault((kind, value), []).append((n, pred))
+                else:
+                    field = BY_PATH[kind].key
+                    by_value.setdefault(field, {}).setdefault(value, []).append((n, pred))
+        self._routing = _Routing(
+            tuple(always),
+            {k: tuple(v) for k, v in by_key.items()},
+            tuple(
+                (field, {value: tuple(rules) for value, rules in values.items()})
+                for field, values in by_value.items()
+            ),
+        )
         self._uses_terms = "terms" in ruleset.groups
         self._cache: dict[tuple[str, frozenset[str]], Candidates] = {}
 
@@ -75,17 +89,25 @@ class CompiledEvaluator:
         for n, pred in self._manifest_rules:
             if pred(empty, manifest):
                 hits.append(Hit(n, None))
-        no_terms: frozenset[str] = frozenset()
         uses_terms = self._uses_terms
-        candidates = self._candidates
+        cache = self._cache
+        by_value = self._routing.by_value
         previous = 0
         in_order = True
         for item in items:
-            line = int(item["line"])
+            line: int = item["line"]
             if line < previous:
                 in_order = False
             previous = line
-            for n, pred in candidates(item["hs_code"], item["terms"] if uses_terms else no_terms):
+            key = (item["hs_code"], item["terms"] if uses_terms else _NO_TERMS)
+            chosen = cache.get(key)
+            if chosen is None:
+                chosen = self._candidates(*key)
+            for field, rules_by_value in by_value:
+                extra = rules_by_value.get(item[field])
+                if extra:
+                    chosen = tuple(sorted(dict([*chosen, *extra]).items()))
+            for n, pred in chosen:
                 if pred(item, manifest):
                     hits.append(Hit(n, line))
         if not in_order:  # canonical order: items by line, however the manifest lists them
