@@ -160,3 +160,19 @@ def test_wheel_ships_the_rule_pack_and_samples(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith(str(target))  # the wheel's engine, not the source tree's
     assert json.loads(done.stdout)["channel"] == "red"
+
+
+def test_fixtures_generate_is_reproducible(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for out in (first, second):
+        done = runner.invoke(
+            app, ["fixtures", "generate", "-n", "50", "--seed", "3", "-o", str(out)]
+        )
+        assert done.exit_code == 0, done.output
+    assert first.read_bytes() == second.read_bytes()
+    labels = _lines(first.with_suffix(".labels.jsonl").read_text())
+    manifests = _lines(first.read_text())
+    assert [label["manifest_id"] for label in labels] == [m["manifest_id"] for m in manifests]
+    screened = runner.invoke(app, ["screen", str(first)])
+    assert screened.exit_code == 0
+    assert len(_lines(screened.stdout)) == 50
