@@ -30,15 +30,6 @@ _TEXT_CACHE_LIMIT = 200_000
 _NO_TERMS: frozenset[str] = frozenset()
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """``numerator / denominator``, or None when either is missing, the divisor is zero,
-    or the result is not a finite number."""
-    if numerator is None or denominator is None or denominator == 0:
-        return None
-    result = numerator / denominator
-    return result if math.isfinite(result) else None
-
-
 def _age(party: Party | None, on: date) -> float | None:
     if party is None or party.established_on is None:
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.evaluators.base import EngineKind, Hit
+from engine.evaluators.base import EngineKind, Hit, canonical
 from engine.evaluators.closures import Predicate, predicate
 from engine.features import View
 from engine.fields import BY_PATH
@@ -110,9 +110,8 @@ class CompiledEvaluator:
             for n, pred in chosen:
                 if pred(item, manifest):
                     hits.append(Hit(n, line))
-        if not in_order:  # canonical order: items by line, however the manifest lists them
-            hits.sort(key=lambda h: (-1 if h.line is None else h.line, h.rule))
-        return hits
+        # Hits are in canonical order unless the manifest lists its lines out of order.
+        return hits if in_order else canonical(hits)
 
     def close(self) -> None:
         self._cache.clear()
