@@ -16,7 +16,6 @@ import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -43,11 +42,9 @@ _PACKAGE_RE = re.compile(r"^[0-9A-Z]{2}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
-def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
 def _country(value: str) -> str:
+    if value not in COUNTRY_CODES:
+        value = value.upper()
     if value not in COUNTRY_CODES:
         raise PydanticCustomError(
             "country_code",
@@ -59,6 +56,8 @@ def _country(value: str) -> str:
 
 def _currency(value: str) -> str:
     if value not in CURRENCY_CODES:
+        value = value.upper()
+    if value not in CURRENCY_CODES:
         raise PydanticCustomError(
             "currency_code",
             "'{value}' is not an ISO 4217 currency code (e.g. 'USD', 'EUR', 'CNY')",
@@ -68,6 +67,8 @@ def _currency(value: str) -> str:
 
 
 def _hs_code(value: str) -> str:
+    if value.isdigit() and 6 <= len(value) <= 10:
+        return value
     digits = value.replace(".", "").replace(" ", "")
     if not _HS_RE.match(digits):
         raise PydanticCustomError(
@@ -79,6 +80,7 @@ def _hs_code(value: str) -> str:
 
 
 def _locode(value: str) -> str:
+    value = value.upper()
     if not _LOCODE_RE.match(value) or value[:2] not in LOCODE_COUNTRIES:
         raise PydanticCustomError(
             "locode",
@@ -104,6 +106,7 @@ def iso6346_check_digit(owner_serial: str) -> int:
 
 
 def _container(value: str) -> str:
+    value = value.upper()
     if not _CONTAINER_RE.match(value):
         raise PydanticCustomError(
             "container_id",
@@ -122,6 +125,7 @@ def _container(value: str) -> str:
 
 
 def _package_type(value: str) -> str:
+    value = value.upper()
     if not _PACKAGE_RE.match(value):
         raise PydanticCustomError(
             "package_type",
@@ -143,12 +147,13 @@ def _identifier(value: str) -> str:
     return value
 
 
-CountryCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_country)]
-CurrencyCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_currency)]
-HsCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_hs_code)]
-Locode = Annotated[str, BeforeValidator(_upper), AfterValidator(_locode)]
-ContainerId = Annotated[str, BeforeValidator(_upper), AfterValidator(_container)]
-PackageType = Annotated[str, BeforeValidator(_upper), AfterValidator(_package_type)]
+# One Python check per code field (strings arrive stripped: str_strip_whitespace).
+CountryCode = Annotated[str, AfterValidator(_country)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+HsCode = Annotated[str, AfterValidator(_hs_code)]
+Locode = Annotated[str, AfterValidator(_locode)]
+ContainerId = Annotated[str, AfterValidator(_container)]
+PackageType = Annotated[str, AfterValidator(_package_type)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Text = Annotated[str, Field(min_length=1)]
 
