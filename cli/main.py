@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
+import orjson
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from api.settings import Settings
 from engine import AssayError, Engine, RuleSet
-from engine.batch import screen_records, split_records, to_json_line
+from engine.batch import screen_record, split_records, to_json_line
 from engine.contracts import ErrorLine, ScreeningResult
 from engine.evaluators.base import EngineKind
 from engine.examples import run_examples
 from engine.fields import CATALOGUE
+from engine.replay import replay as replay_decisions
 from engine.ruleset import default_pack_dir, load_pack
+from engine.store.database import default_database_url
+from engine.store.decisions import DecisionLog, decision_row
 from fixtures.synth import write_corpus
 
 app = typer.Typer(
@@ -35,6 +45,14 @@ out = Console()
 RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="Rule pack directory (default: the pack shipped with Assay)."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ASSAY_DATABASE_URL",
+        help="Decision log database (default: SQLite in ASSAY_DATA_DIR or ~/.local/share/assay).",
+    ),
 ]
 EngineOption = Annotated[
     str,
@@ -83,6 +101,10 @@ def screen(
     ] = "-",
     rules: RulesOption = None,
     engine_name: EngineOption = "compiled",
+    log: Annotated[
+        bool, typer.Option("--log", help="Append every decision to the decision log.")
+    ] = False,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Screen manifests: one result (or error record) per input record, in input order.
 
@@ -91,22 +113,43 @@ def screen(
     """
     kind = _engine_kind(engine_name)
     engine = Engine(_load(rules), kind=kind)
+    decisions = DecisionLog(database_url or default_database_url()) if log else None
     sink: BinaryIO = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
     summary: list[ScreeningResult | ErrorLine] = []
     errors = 0
+    pending: list[bytes] = []
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        # Log first, then write: an output line always has its decision stored.
+        if decisions is not None and rows:
+            decisions.append(rows)
+            rows.clear()
+        sink.writelines(pending)
+        pending.clear()
+
     try:
         for path in inputs:
             raw, jsonl = _read_input(path)
-            for outcome in screen_records(engine, split_records(raw, jsonl=jsonl)):
-                sink.write(to_json_line(outcome))
+            for record in split_records(raw, jsonl=jsonl):
+                outcome = screen_record(engine, record)
                 if isinstance(outcome, ErrorLine):
                     errors += 1
+                elif decisions is not None:
+                    data = orjson.dumps(record.data)
+                    rows.append(decision_row(data, outcome, request_id=None, source="cli"))
+                pending.append(to_json_line(outcome))
+                if len(pending) >= 500:
+                    flush()
                 if len(summary) < 50:
                     summary.append(outcome)
+        flush()
         sink.flush()
     finally:
         if sink is not sys.stdout.buffer:
             sink.close()
+        if decisions is not None:
+            decisions.close()
         engine.close()
     table_to = out if output != "-" and out.is_terminal else (err if err.is_terminal else None)
     if table_to is not None:
@@ -235,3 +278,91 @@ def fixtures_generate(
         honest_heavy_rate=honest_heavy_rate,
     )
     err.print(f"wrote {count} manifests ({items} goods items) to {output}, labels to {labels_path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="ASSAY_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ASSAY_PORT")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="ASSAY_WORKERS", min=1)] = 1,
+    rules: RulesOption = None,
+    engine_name: EngineOption = "compiled",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
+    _engine_kind(engine_name)
+    if rules is not None:
+        _load(rules)  # a broken pack stops here, with its problems, not in every worker
+        os.environ["ASSAY_RULES"] = str(rules.resolve())
+    os.environ["ASSAY_ENGINE"] = engine_name
+    if database_url:
+        os.environ["ASSAY_DATABASE_URL"] = database_url
+    settings = Settings()
+    if workers > 1:
+        shared = settings.data_dir / "prometheus"
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    log_url = settings.resolved_database_url()
+    err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {log_url}")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=settings.access_log,
+        log_level="warning",
+    )
+
+
+@app.command()
+def replay(
+    since: Annotated[
+        datetime, typer.Option(help="Replay decisions logged from this time (ISO 8601, UTC).")
+    ],
+    rules: RulesOption = None,
+    until: Annotated[datetime | None, typer.Option(help="...up to this time (exclusive).")] = None,
+    engine_name: EngineOption = "compiled",
+    database_url: DatabaseOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write every change as JSON lines.")
+    ] = None,
+) -> None:
+    """Re-screen logged decisions with another rule pack and report what would change."""
+    engine = Engine(_load(rules), kind=_engine_kind(engine_name))
+    decisions = DecisionLog(database_url or default_database_url())
+    try:
+        start = since if since.tzinfo else since.replace(tzinfo=UTC)
+        end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)
+        report = replay_decisions(decisions.between(start, end), engine)
+    finally:
+        decisions.close()
+        engine.close()
+    table = Table(title=f"Replay with {engine.ruleset.label} ({engine.ruleset.sha256[:12]})")
+    table.add_column("what")
+    table.add_column("manifests", justify="right")
+    for label, value in (
+        ("replayed", report.replayed),
+        ("unchanged", report.unchanged),
+        ("newly flagged", report.count("newly flagged")),
+        ("no longer flagged", report.count("no longer flagged")),
+        ("flags changed", report.count("flags changed")),
+        ("channel moved only", report.count("channel moved")),
+        ("unreadable inputs", report.unreadable),
+    ):
+        table.add_row(label, str(value))
+    for (before, after), count in sorted(report.moves.items()):
+        if before != after:
+            table.add_row(f"channel {before} -> {after}", str(count))
+    for rule_id, count in report.rule_gains.most_common():
+        table.add_row(f"now fires: {rule_id}", str(count))
+    for rule_id, count in report.rule_losses.most_common():
+        table.add_row(f"no longer fires: {rule_id}", str(count))
+    out.print(table)
+    if output is not None:
+        with output.open("wb") as sink:
+            for change in report.changes:
+                sink.write(orjson.dumps({"kind": change.kind, **asdict(change)}) + b"\n")

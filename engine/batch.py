@@ -89,22 +89,29 @@ def record_error(
     )
 
 
-def screen_record(
-    engine: Engine, record: Record, today: date | None = None
-) -> ScreeningResult | ErrorLine:
-    """The result for one record, or its error line."""
+def manifest_or_error(record: Record) -> Manifest | ErrorLine:
+    """The record as a validated manifest, or the error line that takes its place."""
     if record.decode_error is not None:
         return record_error(record, record.decode_error)
     if not isinstance(record.data, dict):
         kind = type(record.data).__name__
         return record_error(record, f"a manifest must be a JSON object, not {kind}")
     try:
-        manifest = Manifest.model_validate(record.data)
+        return Manifest.model_validate(record.data)
     except ValidationError as exc:
         errors = validation_errors(exc)
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return record_error(record, f"{first['field']}: {first['problem']}{more}", errors)
+
+
+def screen_record(
+    engine: Engine, record: Record, today: date | None = None
+) -> ScreeningResult | ErrorLine:
+    """The result for one record, or its error line."""
+    manifest = manifest_or_error(record)
+    if isinstance(manifest, ErrorLine):
+        return manifest
     return engine.screen(manifest, today=today)
 
 

@@ -1,0 +1,63 @@
+"""The screening service: ``create_app()`` wires the routers to one Service per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from api import openapi
+from api.bodies import ApiError, json_response
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import decisions, health, rules, screening
+from api.service import Service
+from api.settings import Settings
+
+DESCRIPTION = """Screens cargo manifests for concealed export-controlled materials.
+
+`POST /v1/screen` takes one manifest and answers with its risk lane, risk score and flags,
+each with a sentence an officer can read aloud and the evidence behind it. Every decision
+is logged before it is answered (`GET /v1/decisions/{id}`)."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = Service.start(settings, metrics)
+        app.state.service = running
+        try:
+            yield
+        finally:
+            running.stop()
+
+    app = FastAPI(title="Assay", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    for router in (screening.router, rules.router, decisions.router, health.router):
+        app.include_router(router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return json_response({"detail": exc.detail}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        detail = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return json_response({"detail": detail}, 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return json_response({"detail": exc.detail}, exc.status_code, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return json_response({"detail": f"internal error: {type(exc).__name__}"}, 500)
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    openapi.install(app)
+    return app

@@ -1,0 +1,138 @@
+"""POST /v1/screen and /v1/screen/batch: manifests in, results out, every decision logged."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.bodies import ApiError, json_response, read_json_body, validation_response
+from api.openapi import batch_body, manifest_body
+from api.service import Service, service
+from engine.batch import Record, manifest_or_error
+from engine.contracts import ErrorLine, Manifest, ScreeningResult
+from engine.store.decisions import DecisionLogError, decision_row, new_decision_id
+
+router = APIRouter(tags=["screening"])
+
+# A manifest this large is screened in a worker thread, so it cannot stall the event loop.
+_INLINE_ITEMS = 200
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is larger than the configured limit (default 2 MiB)."},
+    415: {"description": "The body is not application/json."},
+    422: {"description": "The body is not a valid manifest; `detail` names each field."},
+    503: {"description": "The decision log cannot store the decision; nothing was answered."},
+}
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given[:128] if given.isprintable() and given else secrets.token_hex(8)
+
+
+async def _screen(svc: Service, manifest: Manifest) -> ScreeningResult:
+    if len(manifest.items) <= _INLINE_ITEMS:
+        return svc.engine.screen(manifest)
+    return await run_in_threadpool(svc.engine.screen, manifest)
+
+
+def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
+    return result.__pydantic_serializer__.to_json(result)
+
+
+async def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
+    futures = [asyncio.wrap_future(svc.log.submit(row)) for row in rows]
+    try:
+        await asyncio.gather(*futures)
+    except DecisionLogError as exc:
+        raise ApiError(503, f"the decision log is unavailable: {exc}") from None
+
+
+@router.post(
+    "/v1/screen",
+    summary="Screen one manifest",
+    response_model=ScreeningResult,
+    responses=_ERRORS,
+    openapi_extra=manifest_body(),
+)
+async def screen(request: Request) -> Response:
+    """Screen one manifest and answer with its result: lane, risk score, flags.
+
+    The decision is in the log before the answer is sent; its id is in `X-Decision-ID`.
+    """
+    svc = service(request)
+    body = await read_json_body(request, svc.settings.max_body_bytes)
+    try:
+        manifest = Manifest.model_validate_json(body)
+    except ValidationError as exc:
+        return validation_response(exc)
+    result = await _screen(svc, manifest)
+    request_id = _request_id(request)
+    decision_id = new_decision_id()
+    await _logged(
+        svc,
+        [decision_row(body, result, request_id=request_id, source="api", decision_id=decision_id)],
+    )
+    svc.metrics.observe(result)
+    return Response(
+        _to_json(result),
+        media_type="application/json",
+        headers={"X-Decision-ID": decision_id, "X-Request-ID": request_id},
+    )
+
+
+@router.post(
+    "/v1/screen/batch",
+    summary="Screen up to 1,000 manifests",
+    response_model=list[ScreeningResult | ErrorLine],
+    responses=_ERRORS,
+    openapi_extra=batch_body(1000),
+)
+async def screen_batch(request: Request) -> Response:
+    """Screen a JSON array of manifests; one entry per manifest, in order: its result, or an
+    error object for that manifest alone (`{"error": {...}}`)."""
+    svc = service(request)
+    body = await read_json_body(request, svc.settings.max_body_bytes)
+    try:
+        documents = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return json_response(
+            {"detail": [{"type": "json_invalid", "loc": ["body"], "msg": f"Invalid JSON: {exc}"}]},
+            422,
+        )
+    limit = svc.settings.max_batch
+    if not isinstance(documents, list) or len(documents) > limit:
+        problem = (
+            "a JSON array of manifests"
+            if not isinstance(documents, list)
+            else (f"at most {limit} manifests, not {len(documents)}")
+        )
+        return json_response(
+            {"detail": [{"type": "batch", "loc": ["body"], "msg": f"The body must be {problem}"}]},
+            422,
+        )
+    request_id = _request_id(request)
+    outcomes: list[ScreeningResult | ErrorLine] = []
+    rows: list[dict[str, Any]] = []
+    for position, document in enumerate(documents, start=1):
+        manifest = manifest_or_error(Record(position, document))
+        if isinstance(manifest, ErrorLine):
+            outcomes.append(manifest)
+            continue
+        result = await _screen(svc, manifest)
+        outcomes.append(result)
+        rows.append(
+            decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
+        )
+    await _logged(svc, rows)
+    for outcome in outcomes:
+        if isinstance(outcome, ScreeningResult):
+            svc.metrics.observe(outcome)
+    payload = b"[" + b",".join(_to_json(outcome) for outcome in outcomes) + b"]"
+    return Response(payload, media_type="application/json", headers={"X-Request-ID": request_id})

@@ -1,0 +1,35 @@
+"""Service configuration: ``assay serve`` flags, or ``ASSAY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.store.database import default_data_dir, default_database_url
+
+
+class Settings(BaseSettings):
+    """Every setting has an ``ASSAY_`` environment variable: ``ASSAY_PORT``, ``ASSAY_RULES``..."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    rules: Path | None = Field(
+        default=None, description="Rule pack directory; default: shipped pack."
+    )
+    engine: Literal["compiled", "rete"] = "compiled"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the decision log; default: SQLite in data_dir."
+    )
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=1000, ge=1, le=10_000)
+    access_log: bool = False
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_database_url(self.data_dir)

@@ -1,0 +1,87 @@
+"""Where Assay keeps its records: one SQLAlchemy database, SQLite by default, PostgreSQL too.
+
+``ASSAY_DATABASE_URL`` picks the database (``sqlite:///path/assay.db``,
+``postgresql+psycopg://user:password@host/dbname``); without it, a SQLite file in the data
+directory (``ASSAY_DATA_DIR``, default ``~/.local/share/assay``). SQLite runs in WAL mode
+with ``synchronous=NORMAL``: a committed record survives a crash of the process (it is in
+the write-ahead log), and readers never block the writer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("manifest_id", String(64), nullable=False),
+    Column("input_sha256", String(64), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("ruleset_name", String(64), nullable=False),
+    Column("ruleset_version", String(32), nullable=False),
+    Column("ruleset_sha256", String(64), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("risk_score", Integer, nullable=False),
+    Column("flags", Text, nullable=False),
+    Column("elapsed_ms", Float, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("source", String(16), nullable=False),
+    Index("ix_decisions_manifest_id", "manifest_id"),
+    Index("ix_decisions_created_at", "created_at"),
+)
+
+
+def default_data_dir() -> Path:
+    configured = os.environ.get("ASSAY_DATA_DIR")
+    return Path(configured) if configured else Path.home() / ".local" / "share" / "assay"
+
+
+def default_database_url(data_dir: Path | None = None) -> str:
+    configured = os.environ.get("ASSAY_DATABASE_URL")
+    if configured:
+        return configured
+    directory = data_dir if data_dir is not None else default_data_dir()
+    return f"sqlite:///{directory / 'assay.db'}"
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with the schema created; SQLite directories are created too."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
