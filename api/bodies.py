@@ -37,9 +37,11 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     if media_type != "application/json":
         raise ApiError(415, f"Content-Type must be application/json, not {media_type or 'none'!r}")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"the request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise ApiError(413, f"the request body is larger than {limit} bytes")
+        return await request.body()  # the server stops at Content-Length
+    chunks: list[bytes] = []  # chunked: count while reading
     size = 0
     async for chunk in request.stream():
         size += len(chunk)

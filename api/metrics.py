@@ -51,10 +51,20 @@ class Metrics:
             registry=register,
         )
 
+        # Label lookups cost more than the increments; children are kept by their labels.
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def observe(self, result: ScreeningResult) -> None:
-        self.results.labels(result.channel).inc()
+        self.child(self.results, result.channel).inc()
         for flag in result.flags:
-            self.flags.labels(flag.rule_id, flag.pattern).inc()
+            self.child(self.flags, flag.rule_id, flag.pattern).inc()
 
     def exposition(self) -> bytes:
         if self.multiprocess:
@@ -89,5 +99,6 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            metrics = self.metrics
+            metrics.child(metrics.requests, path, scope["method"], str(status)).inc()
+            metrics.child(metrics.latency, path).observe(time.perf_counter() - started)

@@ -91,17 +91,21 @@ def _locode(value: str) -> str:
     return value
 
 
-_ISO6346_LETTERS = dict(
-    zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [n for n in range(10, 39) if n % 11 != 0], strict=True)
-)
+_ISO6346_VALUES = {
+    **{digit: int(digit) for digit in "0123456789"},
+    **dict(
+        zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [n for n in range(10, 39) if n % 11 != 0], strict=True)
+    ),
+}
+_ISO6346_WEIGHTS = tuple(1 << position for position in range(10))
 
 
 def iso6346_check_digit(owner_serial: str) -> int:
     """Check digit of the first ten characters of an ISO 6346 container number."""
-    total = 0
-    for position, char in enumerate(owner_serial):
-        number = _ISO6346_LETTERS[char] if char.isalpha() else int(char)
-        total += number << position
+    values = _ISO6346_VALUES
+    total = sum(
+        values[char] * weight for char, weight in zip(owner_serial, _ISO6346_WEIGHTS, strict=True)
+    )
     return total % 11 % 10
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -47,9 +46,8 @@ def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
 
 
 async def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
-    futures = [asyncio.wrap_future(svc.log.submit(row)) for row in rows]
     try:
-        await asyncio.gather(*futures)
+        await svc.commits.store(rows)
     except DecisionLogError as exc:
         raise ApiError(503, f"the decision log is unavailable: {exc}") from None
 
@@ -75,13 +73,19 @@ async def screen(request: Request) -> Response:
     result = await _screen(svc, manifest)
     request_id = _request_id(request)
     decision_id = new_decision_id()
-    await _logged(
-        svc,
-        [decision_row(body, result, request_id=request_id, source="api", decision_id=decision_id)],
+    payload = _to_json(result)
+    row = decision_row(
+        body,
+        result,
+        request_id=request_id,
+        source="api",
+        decision_id=decision_id,
+        result_json=payload,
     )
+    await _logged(svc, [row])
     svc.metrics.observe(result)
     return Response(
-        _to_json(result),
+        payload,
         media_type="application/json",
         headers={"X-Decision-ID": decision_id, "X-Request-ID": request_id},
     )

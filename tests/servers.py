@@ -1,0 +1,96 @@
+"""Real servers for API tests: uvicorn in a thread of the test process, or `assay serve`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.service import Service
+from api.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveApi:
+    url: str
+    app: FastAPI
+
+    @property
+    def service(self) -> Service:
+        found: Service = self.app.state.service
+        return found
+
+
+@contextmanager
+def live_api(settings: Settings) -> Iterator[LiveApi]:
+    """The app served by uvicorn on a free loopback port, in a thread."""
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextmanager
+def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`assay serve` as a separate process, as an operator runs it."""
+    port = free_port()
+    env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
+    env.pop("ASSAY_DATABASE_URL", None)
+    command = [str(Path(sys.executable).with_name("assay")), "serve", "--port", str(port), *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            message = process.stderr.read() if process.stderr else b""
+            raise RuntimeError(f"assay serve did not start: {message!r}")
+        time.sleep(0.1)
+    try:
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
