@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, and_, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
 from engine.store.database import decisions, open_database
@@ -217,7 +217,7 @@ class DecisionLog:
         query = (
             select(decisions)
             .where(decisions.c.manifest_id == manifest_id)
-            .order_by(decisions.c.id.desc())
+            .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
             .limit(limit)
         )
         with self._db.connect() as connection:
@@ -226,22 +226,28 @@ class DecisionLog:
     def between(
         self, since: datetime, until: datetime | None = None, chunk: int = 1_000
     ) -> Iterator[Decision]:
-        """Decisions filed from ``since`` (inclusive) to ``until`` (exclusive), oldest first."""
-        last_id = ""
+        """Decisions logged from ``since`` (inclusive) to ``until`` (exclusive), oldest first,
+        read in chunks (keyset pagination on time, then id)."""
+        after: tuple[datetime, str] | None = None
         while True:
-            query = select(decisions).where(
-                decisions.c.created_at >= since, decisions.c.id > last_id
-            )
+            query = select(decisions).where(decisions.c.created_at >= since)
             if until is not None:
                 query = query.where(decisions.c.created_at < until)
-            query = query.order_by(decisions.c.id).limit(chunk)
+            if after is not None:
+                query = query.where(
+                    or_(
+                        decisions.c.created_at > after[0],
+                        and_(decisions.c.created_at == after[0], decisions.c.id > after[1]),
+                    )
+                )
+            query = query.order_by(decisions.c.created_at, decisions.c.id).limit(chunk)
             with self._db.connect() as connection:
                 rows = list(connection.execute(query).mappings())
             for row in rows:
                 yield _decision(row)
             if len(rows) < chunk:
                 return
-            last_id = rows[-1]["id"]
+            after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
 class GroupCommit:

@@ -1,0 +1,147 @@
+"""The decision log on SQLite and PostgreSQL: append, read back, group commit, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from api.settings import Settings
+from engine import Engine, Manifest
+from engine.replay import replay
+from engine.ruleset import default_pack_dir, load_pack
+from engine.store.decisions import DecisionLog, DecisionLogError, GroupCommit, decision_row
+from tests.conftest import EXAMPLES
+from tests.servers import live_api
+
+SAMPLES = {p.stem: p.read_bytes() for p in sorted(EXAMPLES.glob("*.json"))}
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("ASSAY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "ASSAY_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which "
+            "starts PostgreSQL, or point it at a database"
+        )
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'assay.db'}"
+        return
+    url = _postgres_url()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS decisions"))
+    engine.dispose()
+    yield url
+
+
+def _rows(engine: Engine, names: list[str]) -> list[dict[str, object]]:
+    out = []
+    for name in names:
+        body = SAMPLES[name]
+        result = engine.screen(Manifest.model_validate_json(body))
+        out.append(decision_row(body, result, request_id=f"r-{name}", source="cli"))
+    return out
+
+
+def test_append_and_read_back(database_url: str, compiled_engine: Engine) -> None:
+    log = DecisionLog(database_url)
+    try:
+        rows = _rows(compiled_engine, ["water-heavy", "clean-tiles", "water-heavy"])
+        log.append(rows)
+        found = log.get(str(rows[0]["id"]))
+        assert found is not None
+        assert found.manifest_id == "EX-0002" and found.channel == "red"
+        assert found.request_id == "r-water-heavy" and found.source == "cli"
+        assert found.created_at.tzinfo is not None
+        assert found.input == json.loads(SAMPLES["water-heavy"])
+        assert [f.rule_id for f in found.flags] == [
+            f.rule_id
+            for f in compiled_engine.screen(
+                Manifest.model_validate_json(SAMPLES["water-heavy"])
+            ).flags
+        ]
+        newest_first = log.for_manifest("EX-0002")
+        assert [d.decision_id for d in newest_first] == [rows[2]["id"], rows[0]["id"]]
+        window = list(log.between(datetime.now(UTC) - timedelta(minutes=5)))
+        assert [d.decision_id for d in window] == [r["id"] for r in rows]
+        assert list(log.between(datetime.now(UTC) + timedelta(minutes=5))) == []
+        assert log.writable()
+    finally:
+        log.close()
+    assert not log.writable()
+    with pytest.raises(DecisionLogError):
+        log.append(rows)
+
+
+def test_group_commit_shares_transactions(database_url: str, compiled_engine: Engine) -> None:
+    log = DecisionLog(database_url)
+    commits = GroupCommit(log)
+    row = _rows(compiled_engine, ["clean-tiles"])[0]
+
+    async def many() -> None:
+        await asyncio.gather(*(commits.store([{**row, "id": f"g{n:04d}"}]) for n in range(500)))
+
+    try:
+        asyncio.run(many())
+        assert len(log.for_manifest("EX-0001", limit=1000)) == 500
+    finally:
+        commits.close()
+        log.close()
+
+
+def test_replay_reports_what_a_candidate_pack_changes(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    log = DecisionLog(url)
+    log.append(_rows(compiled_engine, list(SAMPLES)))
+    candidate_dir = tmp_path / "candidate"
+    shutil.copytree(
+        default_pack_dir(), candidate_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    # The candidate stops treating licensed controlled goods as a documentary check.
+    (next(candidate_dir.rglob("controlled-licence-to-verify.yaml"))).unlink()
+    candidate = Engine(load_pack(candidate_dir))
+    report = replay(log.between(datetime(2000, 1, 1, tzinfo=UTC)), candidate)
+    log.close()
+    assert report.replayed == 4
+    assert report.count("no longer flagged") == 1
+    change = next(c for c in report.changes if c.kind == "no longer flagged")
+    assert change.manifest_id == "EX-0004"
+    assert (change.before_channel, change.after_channel) == ("yellow", "green")
+    assert report.moves[("yellow", "green")] == 1
+    assert report.rule_losses["controlled-licence-to-verify"] == 1
+    assert report.unchanged == 3
+
+
+def test_service_logs_to_postgresql(tmp_path: Path) -> None:
+    url = _postgres_url()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS decisions"))
+    engine.dispose()
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    with live_api(settings) as server, httpx.Client(base_url=server.url) as client:
+        answer = client.post(
+            "/v1/screen",
+            content=SAMPLES["water-heavy"],
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 200
+        logged = client.get(f"/v1/decisions/{answer.headers['x-decision-id']}").json()
+        assert logged["channel"] == "red"
+        assert client.get("/readyz").json()["decision_log"] == "writable"
