@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = Service.start(settings, metrics)
         app.state.service = running
+        # The engine, its caches and the rule pack live as long as the process: keep them out
+        # of the cyclic collector's full passes, which otherwise stall every request in flight.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

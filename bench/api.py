@@ -129,7 +129,13 @@ wrk.body = io.open("{body}", "rb"):read("*a")
 def _wrk(
     url: str, body: Path, seconds: int, connections: int, pace_ms: float | None
 ) -> dict[str, float]:
-    pacing = f"function delay() return {pace_ms:.3f} end" if pace_ms else ""
+    # Each connection waits a random time (uniform, mean pace_ms) before each request, so the
+    # clients are independent rather than in lockstep bursts.
+    pacing = (
+        f"math.randomseed(os.time())\nfunction delay() return math.random(0, {2 * pace_ms:.0f}) end"
+        if pace_ms
+        else ""
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA.format(body=body, pacing=pacing))
     done = subprocess.run(

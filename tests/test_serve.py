@@ -1,0 +1,37 @@
+"""`assay serve` as operators run it: several workers, one decision log, shared metrics."""
+
+from __future__ import annotations
+
+import http.client
+import re
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import EXAMPLES
+from tests.servers import assay_serve
+
+BODY = (EXAMPLES / "water-heavy.json").read_bytes()
+
+
+def test_two_workers_share_the_log_and_the_metrics(tmp_path: Path) -> None:
+    with assay_serve(tmp_path, "--workers", "2") as (url, _process):
+        host, port = url.removeprefix("http://").split(":")
+        for _ in range(120):  # a new connection each time, so both workers answer
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            connection.request("POST", "/v1/screen", BODY, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            connection.close()
+        metrics = httpx.get(f"{url}/metrics").text
+        decisions = httpx.get(
+            f"{url}/v1/decisions", params={"manifest_id": "EX-0002", "limit": 1000}
+        ).json()["decisions"]
+    served = re.search(
+        r'assay_http_requests_total\{method="POST",route="/v1/screen",status="200"\} (\S+)', metrics
+    )
+    assert served is not None and float(served.group(1)) == 120.0
+    assert 'assay_screenings_total{channel="red"} 120.0' in metrics
+    assert len(decisions) == 120
+    assert len({d["decision_id"] for d in decisions}) == 120
