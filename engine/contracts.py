@@ -97,14 +97,23 @@ _ISO6346_VALUES = {
         zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [n for n in range(10, 39) if n % 11 != 0], strict=True)
     ),
 }
-_ISO6346_WEIGHTS = tuple(1 << position for position in range(10))
 
 
 def iso6346_check_digit(owner_serial: str) -> int:
     """Check digit of the first ten characters of an ISO 6346 container number."""
-    values = _ISO6346_VALUES
-    total = sum(
-        values[char] * weight for char, weight in zip(owner_serial, _ISO6346_WEIGHTS, strict=True)
+    v = _ISO6346_VALUES
+    c = owner_serial
+    total = (
+        v[c[0]]
+        + 2 * v[c[1]]
+        + 4 * v[c[2]]
+        + 8 * v[c[3]]
+        + 16 * v[c[4]]
+        + 32 * v[c[5]]
+        + 64 * v[c[6]]
+        + 128 * v[c[7]]
+        + 256 * v[c[8]]
+        + 512 * v[c[9]]
     )
     return total % 11 % 10
 
