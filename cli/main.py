@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated
 
 import orjson
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.settings import Settings
 from engine import AssayError, Engine, RuleSet
-from engine.batch import screen_record, split_records, to_json_line
-from engine.contracts import ErrorLine, ScreeningResult
+from engine.batch.outcomes import Outcome, Summary
+from engine.batch.readers import InputError, Meter, expand
+from engine.batch.report import render as render_report
+from engine.batch.runner import Job, JobError, run
+from engine.batch.writers import output_format as output_format_of
 from engine.evaluators.base import EngineKind
 from engine.examples import run_examples
 from engine.fields import CATALOGUE
 from engine.replay import replay as replay_decisions
 from engine.ruleset import default_pack_dir, load_pack
 from engine.store.database import default_database_url
-from engine.store.decisions import DecisionLog, decision_row
+from engine.store.decisions import DecisionLog
 from fixtures.synth import write_corpus
 
 app = typer.Typer(
@@ -80,25 +84,50 @@ def _load(rules: Path | None) -> RuleSet:
         raise typer.Exit(2) from None
 
 
-def _read_input(path: str) -> tuple[bytes, bool | None]:
-    if path == "-":
-        return sys.stdin.buffer.read(), None
-    file = Path(path)
-    if not file.is_file():
-        err.print(f"[red]error:[/] no such input file: {path}")
-        raise typer.Exit(2)
-    jsonl = True if file.suffix in (".jsonl", ".ndjson") else None
-    return file.read_bytes(), jsonl
+def _auto_workers(paths: list[str]) -> int:
+    """Default --workers: every core, unless the input is small enough that starting worker
+    processes would cost more than screening it in this one."""
+    if "-" in paths:
+        return 1
+    size = sum(Path(p).stat().st_size for p in paths)
+    return max(1, os.cpu_count() or 1) if size > 4 * 1024 * 1024 else 1
 
 
 @app.command()
 def screen(
     inputs: Annotated[
-        list[str], typer.Argument(help="JSON manifest, JSON array or JSONL files; '-' for stdin.")
+        list[str],
+        typer.Argument(
+            help="Files or globs: JSON Lines, JSON (one manifest or an array), CSV or Parquet, "
+            "optionally gzipped; '-' for stdin."
+        ),
     ],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="JSONL output; '-' for stdout.")
+        str, typer.Option("--output", "-o", help="Output file; '-' (default) for stdout.")
     ] = "-",
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="jsonl, csv or parquet (default: from the file name)."),
+    ] = None,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="jsonl, json, csv or parquet.")
+    ] = None,
+    errors_file: Annotated[
+        Path | None, typer.Option("--errors", help="Write error records here (JSON Lines).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes (default: all cores for big inputs)."),
+    ] = None,
+    dask: Annotated[
+        str | None, typer.Option("--dask", help="Run on a Dask cluster: scheduler address.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run into the same output.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report.")
+    ] = None,
     rules: RulesOption = None,
     engine_name: EngineOption = "compiled",
     log: Annotated[
@@ -106,76 +135,123 @@ def screen(
     ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Screen manifests: one result (or error record) per input record, in input order.
+    """Screen manifests: one output record (result or error) per input record, in input order.
 
     Exit status: 0 when every record was screened, 1 when some were errors, 2 for usage
     errors.
     """
     kind = _engine_kind(engine_name)
-    engine = Engine(_load(rules), kind=kind)
-    decisions = DecisionLog(database_url or default_database_url()) if log else None
-    sink: BinaryIO = sys.stdout.buffer if output == "-" else Path(output).open("wb")  # noqa: SIM115
-    summary: list[ScreeningResult | ErrorLine] = []
-    errors = 0
-    pending: list[bytes] = []
-    rows: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        # Log first, then write: an output line always has its decision stored.
-        if decisions is not None and rows:
-            decisions.append(rows)
-            rows.clear()
-        sink.writelines(pending)
-        pending.clear()
-
+    ruleset = _load(rules)
+    if output_format not in (None, "jsonl", "csv", "parquet"):
+        err.print(f"[red]error:[/] --format must be jsonl, csv or parquet, not {output_format!r}")
+        raise typer.Exit(2)
+    if input_format not in (None, "jsonl", "json", "csv", "parquet"):
+        err.print("[red]error:[/] --input-format must be jsonl, json, csv or parquet")
+        raise typer.Exit(2)
     try:
-        for path in inputs:
-            raw, jsonl = _read_input(path)
-            for record in split_records(raw, jsonl=jsonl):
-                outcome = screen_record(engine, record)
-                if isinstance(outcome, ErrorLine):
-                    errors += 1
-                elif decisions is not None:
-                    data = orjson.dumps(record.data)
-                    rows.append(decision_row(data, outcome, request_id=None, source="cli"))
-                pending.append(to_json_line(outcome))
-                if len(pending) >= 500:
-                    flush()
-                if len(summary) < 50:
-                    summary.append(outcome)
-        flush()
-        sink.flush()
-    finally:
-        if sink is not sys.stdout.buffer:
-            sink.close()
-        if decisions is not None:
-            decisions.close()
-        engine.close()
+        paths = expand(inputs)
+    except InputError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    job = Job(
+        inputs=paths,
+        output=output,
+        output_format=output_format_of(output, output_format),  # type: ignore[arg-type]
+        sources=dict(ruleset.sources),
+        engine=kind,
+        input_format=input_format,  # type: ignore[arg-type]
+        errors=str(errors_file) if errors_file is not None else None,
+        workers=workers if workers is not None else _auto_workers(paths),
+        dask=dask,
+        resume=resume,
+        keep_inputs=log,
+    )
+    decisions = DecisionLog(database_url or default_database_url()) if log else None
+    sample: list[bytes] = []
+    live = Progress(
+        TextColumn("[bold]screening"),
+        BarColumn(),
+        TextColumn(
+            "{task.fields[records]:>10,} records  {task.fields[rate]:>8,.0f} rec/s  "
+            "{task.fields[items]:>9,.0f} items/s"
+        ),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = live.add_task("screen", total=None, records=0, rate=0.0, items=0.0)
+
+    def observe(outcomes: Sequence[Outcome], summary: Summary, meter: Meter) -> None:
+        if len(sample) < 50:
+            sample.extend(o.json for o in outcomes[: 50 - len(sample)])
+        seconds = summary.seconds or 1e-9
+        live.update(
+            task,
+            total=meter.total or None,
+            completed=meter.done,
+            records=summary.records,
+            rate=summary.records / seconds,
+            items=summary.items / seconds,
+        )
+
+    with live:
+        try:
+            summary = run(job, observe, decisions)
+        except (InputError, JobError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            if decisions is not None:
+                decisions.close()
+    if report is not None:
+        title = f"Assay screening report: {', '.join(inputs)}"
+        report.write_text(render_report(summary, title, ruleset.label), encoding="utf-8")
+    _print_summary(summary, sample, output)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+def _say(text: str) -> None:
+    err.print(text, markup=False, highlight=False)
+
+
+def _print_summary(summary: Summary, sample: list[bytes], output: str) -> None:
+    rate = summary.items / summary.seconds if summary.seconds else 0.0
+    lanes = ", ".join(
+        f"{lane} {summary.channels.get(lane, 0):,}" for lane in ("green", "yellow", "red")
+    )
+    _say(
+        f"{summary.records:,} records read = {summary.results:,} screened + {summary.errors:,} "
+        f"errors; {summary.items:,} goods items in {summary.seconds:.1f} s ({rate:,.0f} items/s); "
+        f"lanes: {lanes}"
+    )
+    if summary.patterns:
+        patterns = ", ".join(f"{p} {n:,}" for p, n in summary.patterns.most_common())
+        _say(f"flags by pattern: {patterns}")
+        top_rules = ", ".join(f"{r} {n:,}" for r, n in summary.rules.most_common(10))
+        _say(f"flags by rule (top 10): {top_rules}")
     table_to = out if output != "-" and out.is_terminal else (err if err.is_terminal else None)
-    if table_to is not None:
-        table_to.print(_summary_table(summary))
-    raise typer.Exit(1 if errors else 0)
+    if table_to is not None and sample:
+        table_to.print(_summary_table(sample))
 
 
-def _summary_table(outcomes: list[ScreeningResult | ErrorLine]) -> Table:
+def _summary_table(sample: list[bytes]) -> Table:
     table = Table(title="Screening results")
     table.add_column("manifest")
     table.add_column("channel")
     table.add_column("score", justify="right")
     table.add_column("flags")
-    colours = {"green": "green", "yellow": "yellow", "red": "red"}
-    for outcome in outcomes:
-        if isinstance(outcome, ErrorLine):
-            e = outcome.error
-            table.add_row(e.manifest_id or f"#{e.position}", "[magenta]error[/]", "", e.reason)
+    for raw in sample:
+        document = orjson.loads(raw)
+        if "error" in document:
+            error = document["error"]
+            name = error.get("manifest_id") or f"#{error['position']}"
+            table.add_row(name, "[magenta]error[/]", "", error["reason"])
             continue
-        rules_fired = ", ".join(dict.fromkeys(f.rule_id for f in outcome.flags)) or "-"
-        colour = colours[outcome.channel]
+        fired = ", ".join(dict.fromkeys(f["rule_id"] for f in document["flags"])) or "-"
+        lane = document["channel"]
         table.add_row(
-            outcome.manifest_id,
-            f"[{colour}]{outcome.channel}[/]",
-            str(outcome.risk_score),
-            rules_fired,
+            document["manifest_id"], f"[{lane}]{lane}[/]", str(document["risk_score"]), fired
         )
     return table
 

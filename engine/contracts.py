@@ -332,7 +332,12 @@ class RecordError(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    position: int = Field(description="1-based position of the record in its input.")
+    position: int = Field(description="1-based position of the record in the run's input.")
+    file: str | None = Field(default=None, description="The input file ('-' for stdin).")
+    line: int | None = Field(
+        default=None,
+        description="Where in the file: line (JSON Lines, CSV), element (array), row (Parquet).",
+    )
     manifest_id: str | None = None
     reason: str
     errors: list[dict[str, JsonValue]] = Field(default_factory=list)

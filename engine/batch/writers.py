@@ -1,0 +1,234 @@
+"""Writing outcomes: JSON Lines (default), CSV or Parquet (one row per flag).
+
+Every sink writes outcomes in the order it receives them (input order) and can say how many
+bytes it has made durable, which is what ``--resume`` records. Error records go to the main
+output, or to their own JSON Lines file with ``--errors``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+import orjson
+
+from engine.batch.outcomes import Outcome
+
+OutputFormat = Literal["jsonl", "csv", "parquet"]
+
+FLAG_COLUMNS: tuple[str, ...] = (
+    "position",
+    "file",
+    "line",
+    "manifest_id",
+    "channel",
+    "risk_score",
+    "ruleset_version",
+    "rule_id",
+    "title",
+    "pattern",
+    "severity",
+    "score",
+    "item_line",
+    "explanation",
+    "error",
+)
+
+
+def output_format(path: str, forced: OutputFormat | None = None) -> OutputFormat:
+    if forced is not None:
+        return forced
+    name = path.lower()
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return "jsonl"
+
+
+def flag_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    """An outcome as rows of the flat layout: one per flag; one row when it has none."""
+    document = orjson.loads(outcome.json)
+    if outcome.error:
+        error = document["error"]
+        return [
+            {
+                "position": error["position"],
+                "file": error.get("file"),
+                "line": error.get("line"),
+                "manifest_id": error.get("manifest_id"),
+                "error": error["reason"],
+            }
+        ]
+    base = {
+        "position": outcome.position,
+        "file": outcome.file,
+        "line": outcome.line,
+        "manifest_id": document["manifest_id"],
+        "channel": document["channel"],
+        "risk_score": document["risk_score"],
+        "ruleset_version": document["ruleset"]["version"],
+    }
+    if not document["flags"]:
+        return [base]
+    return [
+        {
+            **base,
+            "rule_id": flag["rule_id"],
+            "title": flag["title"],
+            "pattern": flag["pattern"],
+            "severity": flag["severity"],
+            "score": flag["score"],
+            "item_line": flag["item_line"],
+            "explanation": flag["explanation"],
+        }
+        for flag in document["flags"]
+    ]
+
+
+class Sink(Protocol):
+    def write(self, outcomes: Sequence[Outcome]) -> None: ...
+
+    def sync(self) -> int:
+        """Flush to disk; the number of bytes now durable."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesSink:
+    def __init__(self, handle: IO[bytes], *, include_errors: bool = True) -> None:
+        self._handle = handle
+        self._errors = include_errors
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        self._handle.write(
+            b"".join(o.json + b"\n" for o in outcomes if self._errors or not o.error)
+        )
+
+    def sync(self) -> int:
+        return _sync(self._handle)
+
+    def close(self) -> None:
+        _close(self._handle)
+
+
+class ErrorSink:
+    """``--errors FILE``: error records only, as JSON Lines."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        self._handle.write(b"".join(o.json + b"\n" for o in outcomes if o.error))
+
+    def sync(self) -> int:
+        return _sync(self._handle)
+
+    def close(self) -> None:
+        _close(self._handle)
+
+
+class CsvSink:
+    def __init__(self, handle: IO[bytes], *, include_errors: bool, header: bool) -> None:
+        self._handle = handle
+        self._errors = include_errors
+        self._text = io.StringIO()
+        self._writer = csv.DictWriter(self._text, FLAG_COLUMNS, lineterminator="\n")
+        if header:
+            self._writer.writeheader()
+            self._drain()
+
+    def _drain(self) -> None:
+        self._handle.write(self._text.getvalue().encode())
+        self._text.seek(0)
+        self._text.truncate()
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.error and not self._errors:
+                continue
+            self._writer.writerows(flag_rows(outcome))
+        self._drain()
+
+    def sync(self) -> int:
+        return _sync(self._handle)
+
+    def close(self) -> None:
+        _close(self._handle)
+
+
+class ParquetSink:
+    """Row groups of the flat per-flag layout; written when closed or every 50,000 rows."""
+
+    def __init__(self, path: Path, *, include_errors: bool) -> None:
+        import pyarrow as pa  # noqa: PLC0415 - only Parquet output pays for loading pyarrow
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        self._pa = pa
+        self._schema = pa.schema(
+            [
+                ("position", pa.int64()),
+                ("file", pa.string()),
+                ("line", pa.int64()),
+                ("manifest_id", pa.string()),
+                ("channel", pa.string()),
+                ("risk_score", pa.int64()),
+                ("ruleset_version", pa.string()),
+                ("rule_id", pa.string()),
+                ("title", pa.string()),
+                ("pattern", pa.string()),
+                ("severity", pa.string()),
+                ("score", pa.int64()),
+                ("item_line", pa.int64()),
+                ("explanation", pa.string()),
+                ("error", pa.string()),
+            ]
+        )
+        self._writer = pq.ParquetWriter(str(path), self._schema)
+        self._errors = include_errors
+        self._rows: list[dict[str, Any]] = []
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.error and not self._errors:
+                continue
+            self._rows += flag_rows(outcome)
+        if len(self._rows) >= 50_000:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        if self._rows:
+            table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
+            self._writer.write_table(table)
+            self._rows = []
+
+    def sync(self) -> int:
+        self._flush_rows()
+        return 0
+
+    def close(self) -> None:
+        self._flush_rows()
+        self._writer.close()
+
+
+def _sync(handle: IO[bytes]) -> int:
+    handle.flush()
+    if handle.isatty():
+        return 0
+    try:
+        os.fsync(handle.fileno())
+    except (OSError, io.UnsupportedOperation):
+        return 0
+    return handle.tell() if handle.seekable() else 0
+
+
+def _close(handle: IO[bytes]) -> None:
+    handle.flush()
+    if handle is not sys.stdout.buffer:
+        handle.close()
