@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from api.settings import Settings
 from engine import AssayError, Engine, RuleSet
+from engine.batch.columns import write_flat
 from engine.batch.outcomes import Outcome, Summary
 from engine.batch.readers import InputError, Meter, expand
 from engine.batch.report import render as render_report
@@ -31,7 +32,7 @@ from engine.replay import replay as replay_decisions
 from engine.ruleset import default_pack_dir, load_pack
 from engine.store.database import default_database_url
 from engine.store.decisions import DecisionLog
-from fixtures.synth import write_corpus
+from fixtures.synth import generate, write_corpus
 
 app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
@@ -332,9 +333,9 @@ def rules_fields() -> None:
 def fixtures_generate(
     manifests: Annotated[int, typer.Option("--manifests", "-n", min=1, help="How many.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same corpus.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL manifests.")] = Path(
-        "corpus.jsonl"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Manifests: .jsonl, .csv or .parquet.")
+    ] = Path("corpus.jsonl"),
     labels: Annotated[
         Path | None,
         typer.Option("--labels", help="JSONL labels (default: OUTPUT with .labels.jsonl)."),
@@ -343,16 +344,21 @@ def fixtures_generate(
     honest_heavy_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
 ) -> None:
     """Write a reproducible labelled synthetic corpus: clean, honest-heavy and concealment
-    manifests, with a label per manifest (kind, patterns present, scenario)."""
+    manifests, with a label per manifest (kind, patterns present, scenario). CSV and Parquet
+    use the flat layout (one row per goods item)."""
     labels_path = labels if labels is not None else output.with_suffix(".labels.jsonl")
-    count, items = write_corpus(
-        output,
-        labels_path,
-        manifests,
-        seed,
-        concealment_rate=concealment_rate,
-        honest_heavy_rate=honest_heavy_rate,
-    )
+    fmt = output_format_of(str(output))
+    rates = {"concealment_rate": concealment_rate, "honest_heavy_rate": honest_heavy_rate}
+    if fmt == "jsonl":
+        count, items = write_corpus(output, labels_path, manifests, seed, **rates)
+    else:
+        documents: list[dict[str, Any]] = []
+        with labels_path.open("wb") as handle:
+            for document, label in generate(manifests, seed, **rates):
+                documents.append(document)
+                handle.write(orjson.dumps(label.to_json()) + b"\n")
+        write_flat(output, documents, fmt)
+        count, items = len(documents), sum(len(d["items"]) for d in documents)
     err.print(f"wrote {count} manifests ({items} goods items) to {output}, labels to {labels_path}")
 
 

@@ -10,7 +10,9 @@ checks the list).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from engine.contracts import GoodsItem, Manifest, Party
@@ -111,3 +113,55 @@ def group_rows(
     if manifest is not None:
         manifest["items"] = items
         yield first_line, manifest, problem
+
+
+def manifest_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The flat rows of one manifest document (the inverse of :func:`group_rows`): list
+    fields joined with ``;``, absent fields as empty cells."""
+    head: dict[str, Any] = {}
+    for column in MANIFEST_COLUMNS:
+        if "." in column:
+            party, field = column.split(".", 1)
+            value = (manifest.get(party) or {}).get(field)
+        else:
+            value = manifest.get(column)
+        head[column] = _cell(column, value)
+    return [
+        {**head, **{column: _cell(column, item.get(column)) for column in ITEM_COLUMNS}}
+        for item in manifest.get("items", [])
+    ]
+
+
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column in LIST_COLUMNS and isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def write_flat(path: Path, manifests: Iterable[dict[str, Any]], fmt: str) -> None:
+    """Write manifest documents in the flat layout, as CSV or Parquet."""
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            for manifest in manifests:
+                writer.writerows(manifest_rows(manifest))
+        return
+    import pyarrow as pa  # noqa: PLC0415 - only Parquet output pays for loading pyarrow
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    schema = pa.schema([(column, pa.string()) for column in COLUMNS])
+    parquet = pq.ParquetWriter(str(path), schema)
+    rows: list[dict[str, Any]] = []
+    for manifest in manifests:
+        rows += [
+            {k: None if v == "" else str(v) for k, v in r.items()} for r in manifest_rows(manifest)
+        ]
+        if len(rows) >= 50_000:
+            parquet.write_table(pa.Table.from_pylist(rows, schema=schema))
+            rows = []
+    if rows:
+        parquet.write_table(pa.Table.from_pylist(rows, schema=schema))
+    parquet.close()
