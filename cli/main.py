@@ -166,6 +166,7 @@ def screen(
         dask=dask,
         resume=resume,
         keep_inputs=log,
+        ruleset=ruleset,
     )
     decisions = DecisionLog(database_url or default_database_url()) if log else None
     sample: list[bytes] = []

@@ -29,7 +29,7 @@ from engine.batch.workers import Backend, Chunk, Dask, InProcess, Processes
 from engine.batch.writers import CsvSink, ErrorSink, JsonLinesSink, OutputFormat, ParquetSink, Sink
 from engine.contracts import ScreeningResult
 from engine.evaluators.base import EngineKind
-from engine.ruleset import sources_sha256
+from engine.ruleset import RuleSet, sources_sha256
 from engine.store.decisions import DecisionLog, decision_row
 
 CHUNK = 256
@@ -52,6 +52,7 @@ class Job:
     today: date | None = None
     chunk: int = CHUNK
     keep_inputs: bool = False  # return each record's input with its outcome (for --log)
+    ruleset: RuleSet | None = None  # the compiled pack, when the caller has it (saves a compile)
 
 
 class JobError(ValueError):
@@ -139,7 +140,7 @@ def _backend(job: Job, today: date) -> Backend:
         return Dask(job.dask, job.sources, job.engine, today, sources_sha256(job.sources))
     if job.workers > 1:
         return Processes(job.workers, job.sources, job.engine, today, job.keep_inputs)
-    return InProcess(job.sources, job.engine, today, job.keep_inputs)
+    return InProcess(job.sources, job.engine, today, job.keep_inputs, job.ruleset)
 
 
 def _decision_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

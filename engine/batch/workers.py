@@ -18,7 +18,7 @@ from engine.batch.outcomes import Outcome, screen_chunk
 from engine.batch.records import Record
 from engine.engine import Engine
 from engine.evaluators.base import EngineKind
-from engine.ruleset import compile_pack
+from engine.ruleset import RuleSet, compile_pack
 
 Chunk = list[Record]
 
@@ -46,9 +46,15 @@ class InProcess:
     """One process: the simplest backend, and the reference the others must equal."""
 
     def __init__(
-        self, sources: Mapping[str, str], kind: EngineKind, today: date, keep: bool = False
+        self,
+        sources: Mapping[str, str],
+        kind: EngineKind,
+        today: date,
+        keep: bool = False,
+        ruleset: RuleSet | None = None,
     ) -> None:
-        self._engine = Engine(compile_pack(sources), kind=kind)
+        compiled = ruleset if ruleset is not None else compile_pack(sources)
+        self._engine = Engine(compiled, kind=kind)
         self._today = today
         self._keep = keep
 
