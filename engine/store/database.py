@@ -52,6 +52,48 @@ decisions = Table(
 )
 
 
+ruleset_versions = Table(
+    "ruleset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("parent_id", Integer, nullable=True),
+    Column("state", String(16), nullable=False),  # draft|submitted|approved|active|retired
+    Column("author", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("sources", Text, nullable=False),  # JSON: {relative path: text}
+    Column("comment", Text, nullable=True),  # the reviewer's last word
+    Index("ix_ruleset_versions_state", "state"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("version_id", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("details", Text, nullable=True),  # JSON
+    Index("ix_audit_version_id", "version_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def default_data_dir() -> Path:
     configured = os.environ.get("ASSAY_DATA_DIR")
     return Path(configured) if configured else Path.home() / ".local" / "share" / "assay"

@@ -1,0 +1,515 @@
+"""The rule store: ruleset versions, their lifecycle, four-eyes review, and the audit trail.
+
+A version holds a whole pack's sources (``pack.yaml`` with its lane thresholds, the
+reference files, the rules). A *draft* is a mutable copy of a version, owned by its author;
+every other state is immutable::
+
+    draft --submit--> submitted --approve--> approved --activate--> active --(replaced)--> retired
+      ^                  |                                            ^                        |
+      +-----reject-------+                                            +-------rollback---------+
+
+* only a draft's author edits or submits it, and a draft that does not compile or whose
+  examples fail cannot be submitted;
+* **four eyes**: whoever approves, rejects or activates a version is never its author;
+* exactly one version is active; activating or rolling back retires the one before;
+* every transition is in the audit trail: who, when, what, and why.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from sqlalchemy import Engine, insert, select, update
+
+from engine.errors import AssayError
+from engine.examples import run_examples
+from engine.ruleset import compile_pack, read_sources, sources_sha256
+from engine.store.database import audit, ruleset_versions
+
+State = Literal["draft", "submitted", "approved", "active", "retired"]
+Status = Literal["not_found", "forbidden", "conflict", "invalid"]
+
+
+class GovernanceError(Exception):
+    """A transition that is not allowed: ``status`` says why (not_found, forbidden: four
+    eyes or ownership, conflict: wrong state, invalid: the draft does not validate)."""
+
+    def __init__(self, status: Status, message: str, report: Validation | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    parent_id: int | None
+    state: State
+    author: str
+    created_at: datetime
+    updated_at: datetime
+    name: str
+    version: str
+    sha256: str
+    comment: str | None
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    version_id: int | None
+    reason: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What is wrong with a version's sources, if anything."""
+
+    ok: bool
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    examples_passed: int = 0
+    examples_failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "examples": {"passed": self.examples_passed, "failed": self.examples_failed},
+        }
+
+
+def validate_sources(sources: Mapping[str, str]) -> Validation:
+    """Compile ``sources`` and run every rule's examples."""
+    try:
+        ruleset = compile_pack(sources, origin="")
+    except AssayError as exc:
+        problems = [
+            {
+                "code": p.code,
+                "message": p.message,
+                "file": p.location.file if p.location else None,
+                "line": p.location.line if p.location else None,
+                "column": p.location.column if p.location else None,
+                "hint": p.hint,
+            }
+            for p in exc.problems
+        ]
+        return Validation(False, problems)
+    outcomes = run_examples(ruleset)
+    failed = [
+        {
+            "rule_id": o.rule_id,
+            "expected": "hit" if o.expect_hit else "miss",
+            "file": o.location.file,
+            "line": o.location.line,
+            "column": o.location.column,
+            "message": o.describe(),
+        }
+        for o in outcomes
+        if not o.passed
+    ]
+    return Validation(not failed, [], len(outcomes) - len(failed), failed)
+
+
+def _pack_label(sources: Mapping[str, str]) -> tuple[str, str]:
+    try:
+        data = yaml.safe_load(sources.get("pack.yaml", "")) or {}
+    except yaml.YAMLError:
+        data = {}
+    name = data.get("name") if isinstance(data, dict) else None
+    version = data.get("version") if isinstance(data, dict) else None
+    return str(name or "unnamed")[:64], str(version or "draft")[:32]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class RuleStore:
+    """Versions and their lifecycle, in the service's database."""
+
+    def __init__(self, db: Engine) -> None:
+        self._db = db
+
+    # ----------------------------------------------------------------------- reading
+
+    def _row(self, version_id: int) -> Any:
+        with self._db.connect() as connection:
+            row = (
+                connection.execute(
+                    select(ruleset_versions).where(ruleset_versions.c.id == version_id)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise GovernanceError("not_found", f"no ruleset version {version_id}")
+        return row
+
+    @staticmethod
+    def _version(row: Any) -> Version:
+        return Version(
+            id=row["id"],
+            parent_id=row["parent_id"],
+            state=row["state"],
+            author=row["author"],
+            created_at=_aware(row["created_at"]),
+            updated_at=_aware(row["updated_at"]),
+            name=row["name"],
+            version=row["version"],
+            sha256=row["sha256"],
+            comment=row["comment"],
+            files=tuple(sorted(orjson.loads(row["sources"]))),
+        )
+
+    def get(self, version_id: int) -> Version:
+        return self._version(self._row(version_id))
+
+    def sources(self, version_id: int) -> dict[str, str]:
+        found: dict[str, str] = orjson.loads(self._row(version_id)["sources"])
+        return found
+
+    def versions(self) -> list[Version]:
+        with self._db.connect() as connection:
+            rows = connection.execute(
+                select(ruleset_versions).order_by(ruleset_versions.c.id)
+            ).mappings()
+            return [self._version(row) for row in rows]
+
+    def active(self) -> Version | None:
+        with self._db.connect() as connection:
+            row = (
+                connection.execute(
+                    select(ruleset_versions).where(ruleset_versions.c.state == "active")
+                )
+                .mappings()
+                .first()
+            )
+        return self._version(row) if row is not None else None
+
+    def active_marker(self) -> tuple[int, str] | None:
+        """``(id, sha256)`` of the active version: cheap enough to poll."""
+        with self._db.connect() as connection:
+            row = connection.execute(
+                select(ruleset_versions.c.id, ruleset_versions.c.sha256).where(
+                    ruleset_versions.c.state == "active"
+                )
+            ).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def audit(self, version_id: int | None = None) -> list[Event]:
+        query = select(audit).order_by(audit.c.id)
+        if version_id is not None:
+            query = query.where(audit.c.version_id == version_id)
+        with self._db.connect() as connection:
+            return [
+                Event(
+                    id=row["id"],
+                    at=_aware(row["at"]),
+                    actor=row["actor"],
+                    action=row["action"],
+                    version_id=row["version_id"],
+                    reason=row["reason"],
+                    details=orjson.loads(row["details"]) if row["details"] else {},
+                )
+                for row in connection.execute(query).mappings()
+            ]
+
+    # ----------------------------------------------------------------------- writing
+
+    def _record(
+        self,
+        connection: Any,
+        actor: str,
+        action: str,
+        version_id: int | None,
+        reason: str | None = None,
+        **details: Any,
+    ) -> None:
+        connection.execute(
+            insert(audit).values(
+                at=_now(),
+                actor=actor,
+                action=action,
+                version_id=version_id,
+                reason=reason,
+                details=orjson.dumps(details).decode() if details else None,
+            )
+        )
+
+    def _insert(
+        self,
+        connection: Any,
+        sources: Mapping[str, str],
+        state: State,
+        author: str,
+        parent_id: int | None,
+    ) -> int:
+        name, version = _pack_label(sources)
+        now = _now()
+        result = connection.execute(
+            insert(ruleset_versions).values(
+                parent_id=parent_id,
+                state=state,
+                author=author,
+                created_at=now,
+                updated_at=now,
+                name=name,
+                version=version,
+                sha256=sources_sha256(sources),
+                sources=orjson.dumps(dict(sources)).decode(),
+                comment=None,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def import_directory(self, directory: Path, actor: str = "system") -> int | None:
+        """On first start: the pack in ``directory`` becomes version 1, active. Does nothing
+        (returns None) when the store already holds versions."""
+        with self._db.begin() as connection:
+            if connection.execute(select(ruleset_versions.c.id).limit(1)).first() is not None:
+                return None
+            sources = read_sources(directory)
+            version_id = self._insert(connection, sources, "active", actor, None)
+            self._record(
+                connection,
+                actor,
+                "import",
+                version_id,
+                f"imported from {directory}",
+                sha256=sources_sha256(sources),
+            )
+            return version_id
+
+    def create_draft(self, base_id: int, author: str) -> int:
+        """A mutable copy of version ``base_id``, owned by ``author``."""
+        base = self._row(base_id)
+        with self._db.begin() as connection:
+            sources = orjson.loads(base["sources"])
+            draft_id = self._insert(connection, sources, "draft", author, base_id)
+            self._record(connection, author, "create_draft", draft_id, None, base=base_id)
+            return draft_id
+
+    def write_file(self, draft_id: int, path: str, text: str | None, author: str) -> Validation:
+        """Change (or delete, with None) one file of a draft; the draft's validation after."""
+        row = self._row(draft_id)
+        self._must(row, "draft", "edit")
+        if row["author"] != author:
+            raise GovernanceError(
+                "forbidden",
+                f"draft {draft_id} belongs to {row['author']}; only its author edits it",
+            )
+        clean = Path(path).as_posix()
+        if clean.startswith(("/", "../")) or "/../" in clean or not clean.endswith(".yaml"):
+            raise GovernanceError(
+                "invalid", f"{path!r} is not a pack file path: a relative path ending in .yaml"
+            )
+        sources: dict[str, str] = orjson.loads(row["sources"])
+        if text is None:
+            if sources.pop(clean, None) is None:
+                raise GovernanceError("not_found", f"draft {draft_id} has no file {clean}")
+        else:
+            sources[clean] = text
+        name, version = _pack_label(sources)
+        with self._db.begin() as connection:
+            connection.execute(
+                update(ruleset_versions)
+                .where(ruleset_versions.c.id == draft_id)
+                .values(
+                    sources=orjson.dumps(sources).decode(),
+                    sha256=sources_sha256(sources),
+                    name=name,
+                    version=version,
+                    updated_at=_now(),
+                )
+            )
+            self._record(
+                connection,
+                author,
+                "edit",
+                draft_id,
+                None,
+                file=clean,
+                change="delete" if text is None else "write",
+            )
+        return validate_sources(sources)
+
+    def validate(self, version_id: int) -> Validation:
+        return validate_sources(self.sources(version_id))
+
+    @staticmethod
+    def _must(row: Any, state: State, doing: str) -> None:
+        if row["state"] != state:
+            raise GovernanceError(
+                "conflict",
+                f"version {row['id']} is {row['state']}; only a {state} version can be {doing}",
+            )
+
+    @staticmethod
+    def _four_eyes(row: Any, actor: str, doing: str) -> None:
+        if row["author"] == actor:
+            raise GovernanceError(
+                "forbidden",
+                f"{actor} wrote version {row['id']} and cannot {doing} it: a second person must",
+            )
+
+    def _transition(
+        self,
+        version_id: int,
+        state: State,
+        actor: str,
+        action: str,
+        reason: str | None,
+        comment: str | None = None,
+    ) -> None:
+        with self._db.begin() as connection:
+            values: dict[str, Any] = {"state": state, "updated_at": _now()}
+            if comment is not None:
+                values["comment"] = comment
+            connection.execute(
+                update(ruleset_versions).where(ruleset_versions.c.id == version_id).values(**values)
+            )
+            self._record(connection, actor, action, version_id, reason)
+
+    def submit(self, draft_id: int, actor: str) -> Validation:
+        row = self._row(draft_id)
+        self._must(row, "draft", "submitted")
+        if row["author"] != actor:
+            raise GovernanceError(
+                "forbidden",
+                f"draft {draft_id} belongs to {row['author']}; only its author submits it",
+            )
+        report = validate_sources(orjson.loads(row["sources"]))
+        if not report.ok:
+            raise GovernanceError(
+                "invalid", f"draft {draft_id} does not validate; fix it before submitting", report
+            )
+        self._transition(draft_id, "submitted", actor, "submit", None)
+        return report
+
+    def approve(self, version_id: int, actor: str, comment: str | None = None) -> None:
+        row = self._row(version_id)
+        self._must(row, "submitted", "approved")
+        self._four_eyes(row, actor, "approve")
+        self._transition(version_id, "approved", actor, "approve", comment, comment)
+
+    def reject(self, version_id: int, actor: str, comment: str) -> None:
+        row = self._row(version_id)
+        self._must(row, "submitted", "rejected")
+        self._four_eyes(row, actor, "reject")
+        if not comment.strip():
+            raise GovernanceError("invalid", "a rejection needs a comment for the author")
+        self._transition(version_id, "draft", actor, "reject", comment, comment)
+
+    def activate(self, version_id: int, actor: str, reason: str | None = None) -> None:
+        row = self._row(version_id)
+        self._must(row, "approved", "activated")
+        self._four_eyes(row, actor, "activate")
+        self._switch(version_id, actor, "activate", reason)
+
+    def rollback(self, version_id: int, actor: str, reason: str) -> None:
+        """Make an earlier (retired) version active again."""
+        row = self._row(version_id)
+        self._must(row, "retired", "rolled back to")
+        if not reason.strip():
+            raise GovernanceError("invalid", "a rollback needs a reason")
+        self._switch(version_id, actor, "rollback", reason)
+
+    def _switch(self, version_id: int, actor: str, action: str, reason: str | None) -> None:
+        with self._db.begin() as connection:
+            current = connection.execute(
+                select(ruleset_versions.c.id).where(ruleset_versions.c.state == "active")
+            ).first()
+            now = _now()
+            if current is not None:
+                connection.execute(
+                    update(ruleset_versions)
+                    .where(ruleset_versions.c.id == current[0])
+                    .values(state="retired", updated_at=now)
+                )
+            connection.execute(
+                update(ruleset_versions)
+                .where(ruleset_versions.c.id == version_id)
+                .values(state="active", updated_at=now)
+            )
+            self._record(
+                connection,
+                actor,
+                action,
+                version_id,
+                reason,
+                replaced=current[0] if current is not None else None,
+            )
+
+    # -------------------------------------------------------------------------- diffs
+
+    def diff(self, a: int, b: int) -> dict[str, Any]:
+        """Rules added, removed and changed from version ``a`` to ``b``, with text diffs;
+        the pack and reference files likewise."""
+        left, right = self.sources(a), self.sources(b)
+
+        def rules(files: Mapping[str, str]) -> dict[str, str]:
+            return {
+                Path(path).stem: path
+                for path in files
+                if path != "pack.yaml" and not path.startswith("reference/")
+            }
+
+        left_rules, right_rules = rules(left), rules(right)
+
+        def text_diff(before: str, after: str, name: str) -> str:
+            return "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    after.splitlines(keepends=True),
+                    f"{a}/{name}",
+                    f"{b}/{name}",
+                )
+            )
+
+        changed = []
+        for rule_id in sorted(set(left_rules) & set(right_rules)):
+            before, after = left[left_rules[rule_id]], right[right_rules[rule_id]]
+            if before != after:
+                changed.append(
+                    {"rule_id": rule_id, "diff": text_diff(before, after, right_rules[rule_id])}
+                )
+        other = [
+            {"file": path, "diff": text_diff(left.get(path, ""), right.get(path, ""), path)}
+            for path in sorted(
+                p
+                for p in set(left) | set(right)
+                if (p == "pack.yaml" or p.startswith("reference/")) and left.get(p) != right.get(p)
+            )
+        ]
+        return {
+            "from": a,
+            "to": b,
+            "added": [
+                {"rule_id": r, "source": right[right_rules[r]]}
+                for r in sorted(set(right_rules) - set(left_rules))
+            ],
+            "removed": [
+                {"rule_id": r, "source": left[left_rules[r]]}
+                for r in sorted(set(left_rules) - set(right_rules))
+            ],
+            "changed": changed,
+            "other_files": other,
+        }
