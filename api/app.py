@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +15,10 @@ from starlette.exceptions import HTTPException
 from api import openapi
 from api.bodies import ApiError, json_response
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import decisions, health, rules, screening
+from api.routes import decisions, health, keys, rules, rulesets, screening
 from api.service import Service
 from api.settings import Settings
+from engine.store.rulesets import GovernanceError
 
 DESCRIPTION = """Screens cargo manifests for concealed export-controlled materials.
 
@@ -37,18 +39,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # of the cyclic collector's full passes, which otherwise stall every request in flight.
         gc.collect()
         gc.freeze()
+        follower = asyncio.create_task(running.follow())
         try:
             yield
         finally:
+            follower.cancel()
             running.stop()
 
     app = FastAPI(title="Assay", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    for router in (screening.router, rules.router, decisions.router, health.router):
+    for router in (
+        screening.router,
+        rules.router,
+        rulesets.router,
+        decisions.router,
+        keys.router,
+        health.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return json_response({"detail": exc.detail}, exc.status)
+
+    @app.exception_handler(GovernanceError)
+    async def governance_error(request: Request, exc: GovernanceError) -> Response:
+        status = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
+        body: dict[str, object] = {"detail": exc.message}
+        if exc.report is not None:
+            body["validation"] = exc.report.to_json()
+        return json_response(body, status[exc.status])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -8,12 +8,15 @@ it here keeps its error shape: ``{"detail": [{"type", "loc", "msg", "input"}]}``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+
+# A stored record's id in a path: bounded, so a huge number is a 422, not a database overflow.
+RecordId = Annotated[int, Path(ge=1, le=2**53, description="The record's id.")]
 
 
 class ApiError(Exception):

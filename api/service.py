@@ -1,16 +1,36 @@
-"""What one service process holds: settings, the engine, the decision log, the metrics."""
+"""What one service process holds: settings, the engine, the stores, the metrics.
+
+The engine screens with the rule store's *active* version. On first start the store is
+empty and the rule pack (``--rules``, or the one shipped with Assay) becomes version 1.
+Every worker process follows the store: :meth:`Service.follow` checks the active version
+every ``reload_seconds`` and, when it changed, compiles it and swaps it in atomically —
+requests already screening finish on the version they started with.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy import Engine as Database
+from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
 from api.settings import Settings
-from engine import Engine
-from engine.ruleset import default_pack_dir, load_pack
+from engine import Engine, RuleSet
+from engine.ruleset import compile_pack, default_pack_dir, read_sources, sources_sha256
+from engine.store.database import open_database
 from engine.store.decisions import DecisionLog, GroupCommit
+from engine.store.keys import KeyStore
+from engine.store.rulesets import RuleStore
+
+log = logging.getLogger("assay.service")
+
+
+def compile_version(store: RuleStore, version_id: int) -> RuleSet:
+    return compile_pack(store.sources(version_id), origin=f"version {version_id}")
 
 
 @dataclass
@@ -20,26 +40,70 @@ class Service:
     log: DecisionLog
     commits: GroupCommit
     metrics: Metrics
+    db: Database
+    store: RuleStore
+    keys: KeyStore
+    active: tuple[int, str]  # (version id, sha256) the engine screens with
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
-        ruleset = load_pack(settings.rules if settings.rules is not None else default_pack_dir())
-        log = DecisionLog(settings.resolved_database_url())
+        url = settings.resolved_database_url()
+        db = open_database(url)
+        store = RuleStore(db)
+        directory = settings.rules if settings.rules is not None else default_pack_dir()
+        imported = store.import_directory(directory)
+        marker = store.active_marker()
+        if marker is None:
+            raise RuntimeError("the rule store has no active version; activate or roll back one")
+        seeded = imported is not None or settings.rules is None
+        if not seeded and sources_sha256(read_sources(directory)) != marker[1]:
+            log.warning(
+                "--rules %s is not what the store screens with: it only seeds an empty store."
+                " Screening with active version %s; publish changes through /v1/rulesets.",
+                directory,
+                marker[0],
+            )
+        decisions = DecisionLog(url)
         return cls(
             settings=settings,
-            engine=Engine(ruleset, kind=settings.engine),
-            log=log,
-            commits=GroupCommit(log),
+            engine=Engine(compile_version(store, marker[0]), kind=settings.engine),
+            log=decisions,
+            commits=GroupCommit(decisions),
             metrics=metrics,
+            db=db,
+            store=store,
+            keys=KeyStore(db),
+            active=marker,
         )
+
+    async def follow(self) -> None:
+        """Keep the engine on the store's active version (runs for the process's life)."""
+        while True:
+            await asyncio.sleep(self.settings.reload_seconds)
+            try:
+                await self.refresh()
+            except Exception:  # a bad moment (database busy): try again next time
+                log.exception("could not follow the active ruleset version")
+
+    async def refresh(self) -> bool:
+        """Load the active version if it changed; whether it did."""
+        marker = await run_in_threadpool(self.store.active_marker)
+        if marker is None or marker == self.active:
+            return False
+        ruleset = await run_in_threadpool(compile_version, self.store, marker[0])
+        await run_in_threadpool(self.engine.load, ruleset)
+        self.active = marker
+        log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
+        return True
 
     def stop(self) -> None:
         self.commits.close()
         self.log.close()
         self.engine.close()
+        self.db.dispose()
 
 
 def service(request: Request) -> Service:
-    """The running service (a FastAPI dependency)."""
+    """The running service."""
     found: Service = request.app.state.service
     return found

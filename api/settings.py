@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1, le=10_000)
     access_log: bool = False
+    open_screening_on_loopback: bool = Field(
+        default=False, description="Let loopback clients screen without a key."
+    )
+    reload_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often workers check the active version."
+    )
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url(self.data_dir)

@@ -121,13 +121,29 @@ def _start(kind: str, workers: int, data: Path) -> tuple[subprocess.Popen[bytes]
 _LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
 wrk.body = io.open("{body}", "rb"):read("*a")
 {pacing}
 """
 
 
+def _screening_key(data: Path) -> str:
+    """A screening key in ``data``'s store, made as an operator makes one."""
+    env = {**os.environ, "ASSAY_DATA_DIR": str(data)}
+    env.pop("ASSAY_DATABASE_URL", None)
+    assay = str(Path(sys.executable).with_name("assay"))
+    done = subprocess.run(
+        [assay, "keys", "create", "--role", "screening", "--name", "wrk"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _wrk(
-    url: str, body: Path, seconds: int, connections: int, pace_ms: float | None
+    url: str, body: Path, seconds: int, connections: int, pace_ms: float | None, key: str = ""
 ) -> dict[str, float]:
     # Each connection waits a random time (uniform, mean pace_ms) before each request, so the
     # clients are independent rather than in lockstep bursts.
@@ -137,7 +153,7 @@ def _wrk(
         else ""
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_LUA.format(body=body, pacing=pacing))
+        script.write(_LUA.format(body=body, pacing=pacing, key=key))
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
         capture_output=True,
@@ -180,18 +196,20 @@ def main() -> None:
     for workers in (1, 2):
         peak: dict[str, dict[str, float]] = {}
         for kind in ("floor", "screen", "unlogged"):
-            process, url = _start(kind, workers, work / f"data-{kind}-{workers}")
+            data = work / f"data-{kind}-{workers}"
+            key = _screening_key(data) if kind == "screen" else ""
+            process, url = _start(kind, workers, data)
             try:
                 path = "/floor" if kind == "floor" else "/v1/screen"
-                _wrk(url + path, body, 2, args.connections, None)  # warm-up
-                peak[kind] = _wrk(url + path, body, args.duration, args.connections, None)
+                _wrk(url + path, body, 2, args.connections, None, key)  # warm-up
+                peak[kind] = _wrk(url + path, body, args.duration, args.connections, None, key)
                 if kind == "screen":
                     # Paced: each connection waits between requests so the offered rate is
                     # about half the peak; p99 is then the latency of ordinary load.
                     half = peak[kind]["rate"] / 2
                     pace = max(args.connections / half * 1000 - peak[kind]["p50"], 0.0)
                     peak["screen-half"] = _wrk(
-                        url + path, body, args.duration, args.connections, pace
+                        url + path, body, args.duration, args.connections, pace, key
                     )
             finally:
                 process.terminate()

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy import create_engine
 
 from engine import Engine, RuleSet, load_default_pack
 from engine.ruleset import compile_pack
+from engine.store.database import metadata
 
 # Hypothesis budgets: "ci" keeps .ci/run fast; ASSAY_HYPOTHESIS=deep searches much longer.
 settings.register_profile(
@@ -22,6 +24,21 @@ settings.register_profile(
     "deep", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("ASSAY_HYPOTHESIS", "ci"))
+
+
+def empty_postgres() -> str:
+    """The test PostgreSQL database's URL, with every Assay table dropped first."""
+    url = os.environ.get("ASSAY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "ASSAY_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which "
+            "starts PostgreSQL, or point it at a database"
+        )
+    cleaner = create_engine(url)
+    metadata.drop_all(cleaner)
+    cleaner.dispose()
+    return url
+
 
 ROOT = Path(__file__).resolve().parents[1]
 # The sample manifests ship with the package (copies of the CEO's shared/examples).

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
+from engine.store.keys import Role
 
 
 def free_port() -> int:
@@ -38,6 +39,13 @@ class LiveApi:
     def service(self) -> Service:
         found: Service = self.app.state.service
         return found
+
+    def auth(self, role: Role = "screening", name: str | None = None) -> dict[str, str]:
+        """An Authorization header with a fresh key of ``role`` (held by ``name``)."""
+        return {"Authorization": f"Bearer {self.service.keys.create(role, name or role)}"}
+
+    def client(self, role: Role = "screening", name: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, headers=self.auth(role, name))
 
 
 @contextmanager
@@ -60,6 +68,17 @@ def live_api(settings: Settings) -> Iterator[LiveApi]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def create_key(data_dir: Path, role: Role, name: str | None = None) -> str:
+    """`assay keys create` in ``data_dir``: the key from the last line of its output."""
+    env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
+    env.pop("ASSAY_DATABASE_URL", None)
+    command = [str(Path(sys.executable).with_name("assay")), "keys", "create", "--role", role]
+    done = subprocess.run(
+        [*command, "--name", name or role], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
 
 
 @contextmanager

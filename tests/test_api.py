@@ -31,7 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 
 @pytest.fixture
 def client(api: LiveApi) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=30) as session:
+    with api.client("screening") as session:
         yield session
 
 
@@ -48,23 +48,26 @@ def test_screen_answers_what_the_cli_prints(client: httpx.Client) -> None:
         assert _without_time(answer.json()) == _without_time(json.loads(printed.stdout)), name
 
 
-def test_every_decision_is_logged_with_its_input(client: httpx.Client) -> None:
+def test_every_decision_is_logged_with_its_input(client: httpx.Client, api: LiveApi) -> None:
+    analyst = api.auth("reviewer")
     body = SAMPLES["water-heavy"]
     answer = client.post("/v1/screen", content=body, headers={**JSON, "X-Request-ID": "req-42"})
     decision_id = answer.headers["x-decision-id"]
     assert answer.headers["x-request-id"] == "req-42"
-    logged = client.get(f"/v1/decisions/{decision_id}").json()
+    logged = client.get(f"/v1/decisions/{decision_id}", headers=analyst).json()
     assert logged["input_sha256"] == hashlib.sha256(body).hexdigest()
     assert logged["input"] == json.loads(body)
     assert logged["request_id"] == "req-42"
     assert logged["channel"] == answer.json()["channel"] == "red"
     assert logged["ruleset"] == answer.json()["ruleset"]
     assert [f["rule_id"] for f in logged["flags"]] == [f["rule_id"] for f in answer.json()["flags"]]
-    listed = client.get("/v1/decisions", params={"manifest_id": "EX-0002"}).json()["decisions"]
+    found = client.get("/v1/decisions", params={"manifest_id": "EX-0002"}, headers=analyst)
+    listed = found.json()["decisions"]
     assert decision_id in [d["decision_id"] for d in listed]
     assert listed == sorted(listed, key=lambda d: d["decision_id"], reverse=True)
-    assert client.get("/v1/decisions/0000").status_code == 404
-    assert client.get("/v1/decisions").status_code == 422  # manifest_id is required
+    assert client.get("/v1/decisions/0000", headers=analyst).status_code == 404
+    assert client.get("/v1/decisions", headers=analyst).status_code == 422  # manifest_id required
+    assert client.get(f"/v1/decisions/{decision_id}").status_code == 403  # screening keys cannot
 
 
 def test_batch_keeps_order_and_isolates_errors(client: httpx.Client) -> None:
@@ -84,7 +87,7 @@ def test_batch_keeps_order_and_isolates_errors(client: httpx.Client) -> None:
 
 def test_batch_of_a_thousand(tmp_path: Path) -> None:
     good = json.loads(SAMPLES["clean-tiles"])
-    with live_api(Settings(data_dir=tmp_path)) as server, httpx.Client(base_url=server.url) as c:
+    with live_api(Settings(data_dir=tmp_path)) as server, server.client() as c:
         batch = [dict(good, manifest_id=f"B-{n}") for n in range(1000)]
         answer = c.post("/v1/screen/batch", json=batch, timeout=60)
         assert answer.status_code == 200
@@ -156,6 +159,7 @@ def test_health_ready_and_metrics(client: httpx.Client) -> None:
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["decision_log"] == "writable"
     client.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
+    assert client.get("/metrics", headers={"Authorization": ""}).status_code == 401
     text = client.get("/metrics").text
     assert 'assay_http_requests_total{method="POST",route="/v1/screen",status="200"}' in text
     assert 'assay_http_request_duration_seconds_bucket{le="0.01",route="/v1/screen"}' in text
@@ -185,11 +189,12 @@ def test_concurrent_clients_get_the_sequential_answers(client: httpx.Client, api
         for name, body in SAMPLES.items()
     }
     names = list(SAMPLES)
+    key = api.auth("screening", "border-system")
 
     def worker(offset: int) -> list[tuple[str, dict[str, Any]]]:
         # One keep-alive connection per client, as a border system's HTTP pool would hold.
         out = []
-        with httpx.Client(base_url=api.url, timeout=60) as session:
+        with httpx.Client(base_url=api.url, timeout=60, headers=key) as session:
             for n in range(offset, 1_280, 32):
                 name = names[n % len(names)]
                 answer = session.post("/v1/screen", content=SAMPLES[name], headers=JSON)
@@ -204,7 +209,7 @@ def test_concurrent_clients_get_the_sequential_answers(client: httpx.Client, api
 
 
 def test_decision_log_failure_is_503_not_an_unlogged_answer(tmp_path: Path) -> None:
-    with live_api(Settings(data_dir=tmp_path)) as server, httpx.Client(base_url=server.url) as c:
+    with live_api(Settings(data_dir=tmp_path)) as server, server.client() as c:
         assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
         server.service.log.close()
         assert c.get("/readyz").status_code == 503

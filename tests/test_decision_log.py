@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from api.settings import Settings
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
 from engine.store.decisions import DecisionLog, DecisionLogError, GroupCommit, decision_row
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, empty_postgres
 from tests.servers import live_api
 
 SAMPLES = {p.stem: p.read_bytes() for p in sorted(EXAMPLES.glob("*.json"))}
-
-
-def _postgres_url() -> str:
-    url = os.environ.get("ASSAY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail(
-            "ASSAY_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which "
-            "starts PostgreSQL, or point it at a database"
-        )
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -40,12 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'assay.db'}"
         return
-    url = _postgres_url()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS decisions"))
-    engine.dispose()
-    yield url
+    yield empty_postgres()
 
 
 def _rows(engine: Engine, names: list[str]) -> list[dict[str, object]]:
@@ -129,14 +111,9 @@ def test_replay_reports_what_a_candidate_pack_changes(
 
 
 def test_service_logs_to_postgresql(tmp_path: Path) -> None:
-    url = _postgres_url()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS decisions"))
-    engine.dispose()
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    with live_api(settings) as server, httpx.Client(base_url=server.url) as client:
-        answer = client.post(
+    settings = Settings(data_dir=tmp_path, database_url=empty_postgres())
+    with live_api(settings) as server, server.client("reviewer") as client, server.client() as lane:
+        answer = lane.post(
             "/v1/screen",
             content=SAMPLES["water-heavy"],
             headers={"content-type": "application/json"},

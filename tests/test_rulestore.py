@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from engine.ruleset import default_pack_dir, read_sources
 from engine.store.database import open_database
 from engine.store.keys import KeyStore
 from engine.store.rulesets import GovernanceError, RuleStore
+from tests.conftest import empty_postgres
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"
 
@@ -22,15 +22,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         engine = open_database(f"sqlite:///{tmp_path / 'store.db'}")
     else:
-        url = os.environ.get("ASSAY_TEST_POSTGRES_URL")
-        if not url:
-            pytest.fail("ASSAY_TEST_POSTGRES_URL is not set: run scripts/test.sh")
-        cleaner = create_engine(url)
-        with cleaner.begin() as connection:
-            for table in ("audit", "ruleset_versions", "api_keys"):
-                connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        cleaner.dispose()
-        engine = open_database(url)
+        engine = open_database(empty_postgres())
     yield engine
     engine.dispose()
 
@@ -223,7 +215,7 @@ def test_keys_are_stored_hashed_and_revocable(db: Engine) -> None:
     with db.connect() as connection:
         stored = connection.execute(text("SELECT key_sha256 FROM api_keys")).scalar_one()
     assert key not in stored and len(stored) == 64
-    [info] = keys.keys()
+    [info] = keys.all()
     assert keys.revoke(info.id)
     assert keys.identify(key) is None
     with pytest.raises(ValueError, match="role must be one of"):

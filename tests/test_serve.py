@@ -9,24 +9,30 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import EXAMPLES
-from tests.servers import assay_serve
+from tests.servers import assay_serve, create_key
 
 BODY = (EXAMPLES / "water-heavy.json").read_bytes()
 
 
 def test_two_workers_share_the_log_and_the_metrics(tmp_path: Path) -> None:
+    screening = {"Authorization": f"Bearer {create_key(tmp_path, 'screening')}"}
+    analyst = {"Authorization": f"Bearer {create_key(tmp_path, 'author', 'analyst')}"}
     with assay_serve(tmp_path, "--workers", "2") as (url, _process):
         host, port = url.removeprefix("http://").split(":")
         for _ in range(120):  # a new connection each time, so both workers answer
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
-            connection.request("POST", "/v1/screen", BODY, {"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/v1/screen", BODY, {"Content-Type": "application/json", **screening}
+            )
             response = connection.getresponse()
             response.read()
             assert response.status == 200
             connection.close()
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics", headers=screening).text
         decisions = httpx.get(
-            f"{url}/v1/decisions", params={"manifest_id": "EX-0002", "limit": 1000}
+            f"{url}/v1/decisions",
+            params={"manifest_id": "EX-0002", "limit": 1000},
+            headers=analyst,
         ).json()["decisions"]
     served = re.search(
         r'assay_http_requests_total\{method="POST",route="/v1/screen",status="200"\} (\S+)', metrics

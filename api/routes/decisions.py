@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from api.auth import require
 from api.bodies import ApiError
 from api.service import Service, service
 from engine.store.decisions import Decision
 
-router = APIRouter(tags=["decisions"])
+router = APIRouter(tags=["decisions"], dependencies=[Depends(require("author", "reviewer"))])
 
 
 class DecisionList(BaseModel):

@@ -1,4 +1,8 @@
-"""GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus)."""
+"""GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus).
+
+Health and readiness are open (load balancers probe them; they carry no data). Metrics need
+a key of any role: per-rule hit counts tell which patterns are watched.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.auth import require
 from api.bodies import json_response
 from api.service import Service, service
+from engine.store.keys import ROLES
 
 router = APIRouter(tags=["operations"])
 
@@ -37,6 +43,11 @@ def readyz(svc: Annotated[Service, Depends(service)]) -> Response:
     return json_response(body, 200 if writable else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (any key: give Prometheus one as its bearer token)",
+    response_class=Response,
+    dependencies=[Depends(require(*ROLES))],
+)
 def metrics(svc: Annotated[Service, Depends(service)]) -> Response:
     return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from api.auth import require
 from api.bodies import ApiError
 from api.service import Service, service
 from engine.contracts import Severity
@@ -62,7 +63,15 @@ def _summary(rule: Rule) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/rules", response_model=RulesetDescription, summary="The active ruleset")
+READERS = Depends(require("screening", "author", "reviewer"))
+
+
+@router.get(
+    "/v1/rules",
+    response_model=RulesetDescription,
+    summary="The active ruleset",
+    dependencies=[READERS],
+)
 def ruleset(svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
     active = svc.engine.ruleset
     return {
@@ -84,6 +93,7 @@ def ruleset(svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
     response_model=RuleDetail,
     summary="One rule, with its source text",
     responses={404: {"description": "No rule with this id in the active ruleset."}},
+    dependencies=[READERS],
 )
 def rule(rule_id: str, svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
     found = svc.engine.ruleset.rule(rule_id)

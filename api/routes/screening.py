@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import SECURITY, identify
 from api.bodies import ApiError, json_response, read_json_body, validation_response
 from api.openapi import batch_body, manifest_body
 from api.service import Service, service
@@ -23,6 +24,8 @@ router = APIRouter(tags=["screening"])
 # A manifest this large is screened in a worker thread, so it cannot stall the event loop.
 _INLINE_ITEMS = 200
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown one."},
+    403: {"description": "The key's role may not screen."},
     413: {"description": "The body is larger than the configured limit (default 2 MiB)."},
     415: {"description": "The body is not application/json."},
     422: {"description": "The body is not a valid manifest; `detail` names each field."},
@@ -57,13 +60,14 @@ async def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
     summary="Screen one manifest",
     response_model=ScreeningResult,
     responses=_ERRORS,
-    openapi_extra=manifest_body(),
+    openapi_extra={**manifest_body(), "security": SECURITY},
 )
 async def screen(request: Request) -> Response:
     """Screen one manifest and answer with its result: lane, risk score, flags.
 
     The decision is in the log before the answer is sent; its id is in `X-Decision-ID`.
     """
+    identify(request, ("screening",))
     svc = service(request)
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:
@@ -96,11 +100,12 @@ async def screen(request: Request) -> Response:
     summary="Screen up to 1,000 manifests",
     response_model=list[ScreeningResult | ErrorLine],
     responses=_ERRORS,
-    openapi_extra=batch_body(1000),
+    openapi_extra={**batch_body(1000), "security": SECURITY},
 )
 async def screen_batch(request: Request) -> Response:
     """Screen a JSON array of manifests; one entry per manifest, in order: its result, or an
     error object for that manifest alone (`{"error": {...}}`)."""
+    identify(request, ("screening",))
     svc = service(request)
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:

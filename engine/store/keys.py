@@ -81,7 +81,7 @@ class KeyStore:
         self._cache[digest] = (now, identity)
         return identity
 
-    def keys(self) -> list[KeyInfo]:
+    def all(self) -> list[KeyInfo]:
         with self._db.connect() as connection:
             return [
                 KeyInfo(

@@ -317,9 +317,17 @@ class RuleStore:
                 f"draft {draft_id} belongs to {row['author']}; only its author edits it",
             )
         clean = Path(path).as_posix()
-        if clean.startswith(("/", "../")) or "/../" in clean or not clean.endswith(".yaml"):
+        if (
+            clean.startswith(("/", "../"))
+            or "/../" in clean
+            or not clean.endswith(".yaml")
+            or len(clean) > 200
+            or not clean.isprintable()
+        ):
             raise GovernanceError(
-                "invalid", f"{path!r} is not a pack file path: a relative path ending in .yaml"
+                "invalid",
+                f"{path[:200]!r} is not a pack file path: a relative path ending in .yaml,"
+                " at most 200 printable characters",
             )
         sources: dict[str, str] = orjson.loads(row["sources"])
         if text is None:
