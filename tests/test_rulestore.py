@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,28 @@ def test_keys_are_stored_hashed_and_revocable(db: Engine) -> None:
     assert keys.identify(key) is None
     with pytest.raises(ValueError, match="role must be one of"):
         keys.create("root", "eve")  # type: ignore[arg-type]
+
+
+def test_two_activations_at_once_leave_one_active_version(store: RuleStore) -> None:
+    drafts = []
+    for author in ("alice", "carol"):
+        draft = _edited(store, author)
+        store.submit(draft, author)
+        store.approve(draft, "bob")
+        drafts.append(draft)
+    barrier = threading.Barrier(2)
+
+    def activate(version_id: int) -> str:
+        barrier.wait()
+        try:
+            store.activate(version_id, "bob")
+        except GovernanceError as exc:
+            return exc.status
+        return "done"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(activate, drafts))
+    active = [v.id for v in store.versions() if v.state == "active"]
+    assert len(active) == 1
+    assert outcomes in (["done", "done"], ["conflict", "done"])
+    assert store.active_marker() == (active[0], store.get(active[0]).sha256)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 
 metadata = MetaData()
@@ -67,6 +68,14 @@ ruleset_versions = Table(
     Column("sources", Text, nullable=False),  # JSON: {relative path: text}
     Column("comment", Text, nullable=True),  # the reviewer's last word
     Index("ix_ruleset_versions_state", "state"),
+    # At most one active version, whatever two reviewers do at the same moment.
+    Index(
+        "uq_ruleset_versions_one_active",
+        "state",
+        unique=True,
+        postgresql_where=text("state = 'active'"),
+        sqlite_where=text("state = 'active'"),
+    ),
 )
 
 audit = Table(

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import orjson
 import yaml
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from engine.errors import AssayError
 from engine.examples import run_examples
@@ -380,7 +381,7 @@ class RuleStore:
 
     def _transition(
         self,
-        version_id: int,
+        row: Any,
         state: State,
         actor: str,
         action: str,
@@ -391,10 +392,17 @@ class RuleStore:
             values: dict[str, Any] = {"state": state, "updated_at": _now()}
             if comment is not None:
                 values["comment"] = comment
-            connection.execute(
-                update(ruleset_versions).where(ruleset_versions.c.id == version_id).values(**values)
+            # Only from the state checked: of two reviewers acting at once, one wins.
+            done = connection.execute(
+                update(ruleset_versions)
+                .where(ruleset_versions.c.id == row["id"], ruleset_versions.c.state == row["state"])
+                .values(**values)
             )
-            self._record(connection, actor, action, version_id, reason)
+            if done.rowcount != 1:
+                raise GovernanceError(
+                    "conflict", f"version {row['id']} changed meanwhile; reload it and try again"
+                )
+            self._record(connection, actor, action, row["id"], reason)
 
     def submit(self, draft_id: int, actor: str) -> Validation:
         row = self._row(draft_id)
@@ -409,14 +417,14 @@ class RuleStore:
             raise GovernanceError(
                 "invalid", f"draft {draft_id} does not validate; fix it before submitting", report
             )
-        self._transition(draft_id, "submitted", actor, "submit", None)
+        self._transition(row, "submitted", actor, "submit", None)
         return report
 
     def approve(self, version_id: int, actor: str, comment: str | None = None) -> None:
         row = self._row(version_id)
         self._must(row, "submitted", "approved")
         self._four_eyes(row, actor, "approve")
-        self._transition(version_id, "approved", actor, "approve", comment, comment)
+        self._transition(row, "approved", actor, "approve", comment, comment)
 
     def reject(self, version_id: int, actor: str, comment: str) -> None:
         row = self._row(version_id)
@@ -424,13 +432,13 @@ class RuleStore:
         self._four_eyes(row, actor, "reject")
         if not comment.strip():
             raise GovernanceError("invalid", "a rejection needs a comment for the author")
-        self._transition(version_id, "draft", actor, "reject", comment, comment)
+        self._transition(row, "draft", actor, "reject", comment, comment)
 
     def activate(self, version_id: int, actor: str, reason: str | None = None) -> None:
         row = self._row(version_id)
         self._must(row, "approved", "activated")
         self._four_eyes(row, actor, "activate")
-        self._switch(version_id, actor, "activate", reason)
+        self._switch(version_id, "approved", actor, "activate", reason)
 
     def rollback(self, version_id: int, actor: str, reason: str) -> None:
         """Make an earlier (retired) version active again."""
@@ -438,9 +446,21 @@ class RuleStore:
         self._must(row, "retired", "rolled back to")
         if not reason.strip():
             raise GovernanceError("invalid", "a rollback needs a reason")
-        self._switch(version_id, actor, "rollback", reason)
+        self._switch(version_id, "retired", actor, "rollback", reason)
 
-    def _switch(self, version_id: int, actor: str, action: str, reason: str | None) -> None:
+    def _switch(
+        self, version_id: int, expected: State, actor: str, action: str, reason: str | None
+    ) -> None:
+        try:
+            self._switch_once(version_id, expected, actor, action, reason)
+        except IntegrityError:  # the one-active index: another activation won the race
+            raise GovernanceError(
+                "conflict", "another version was activated at the same moment; try again"
+            ) from None
+
+    def _switch_once(
+        self, version_id: int, expected: State, actor: str, action: str, reason: str | None
+    ) -> None:
         with self._db.begin() as connection:
             current = connection.execute(
                 select(ruleset_versions.c.id).where(ruleset_versions.c.state == "active")
@@ -452,11 +472,15 @@ class RuleStore:
                     .where(ruleset_versions.c.id == current[0])
                     .values(state="retired", updated_at=now)
                 )
-            connection.execute(
+            done = connection.execute(
                 update(ruleset_versions)
-                .where(ruleset_versions.c.id == version_id)
+                .where(ruleset_versions.c.id == version_id, ruleset_versions.c.state == expected)
                 .values(state="active", updated_at=now)
             )
+            if done.rowcount != 1:
+                raise GovernanceError(
+                    "conflict", f"version {version_id} changed meanwhile; reload it and try again"
+                )
             self._record(
                 connection,
                 actor,
