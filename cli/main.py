@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from collections.abc import Sequence
@@ -13,27 +14,27 @@ from typing import Annotated, Any
 import orjson
 import typer
 import uvicorn
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.settings import Settings
-from engine import AssayError, Engine, RuleSet
+from cli.backtest import backtest
+from cli.keys import keys_app
+from cli.options import DatabaseOption, EngineOption, RulesOption, engine_kind, err, load_rules, out
+from engine import Engine
 from engine.batch.columns import write_flat
 from engine.batch.outcomes import Outcome, Summary
 from engine.batch.readers import InputError, Meter, expand
 from engine.batch.report import render as render_report
 from engine.batch.runner import Job, JobError, run
 from engine.batch.writers import output_format as output_format_of
-from engine.evaluators.base import EngineKind
 from engine.examples import run_examples
 from engine.fields import CATALOGUE
+from engine.inspections import COLUMNS as INSPECTION_COLUMNS
 from engine.replay import replay as replay_decisions
-from engine.ruleset import default_pack_dir, load_pack
-from engine.store.database import default_database_url, open_database
+from engine.store.database import default_database_url
 from engine.store.decisions import DecisionLog
-from engine.store.keys import ROLES, KeyStore, Role
-from fixtures.synth import generate, write_corpus
+from fixtures.synth import generate, inspection_outcomes, read_labels, write_corpus
 
 app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
@@ -42,50 +43,10 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(help="Check, test and list rule packs.", no_args_is_help=True)
 fixtures_app = typer.Typer(help="Sample and synthetic manifests.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys of the service (one role each).", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(keys_app, name="keys")
-
-err = Console(stderr=True, soft_wrap=True)  # messages carry file:line:col; never wrap them
-out = Console()
-
-RulesOption = Annotated[
-    Path | None,
-    typer.Option("--rules", help="Rule pack directory (default: the pack shipped with Assay)."),
-]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="ASSAY_DATABASE_URL",
-        help="Decision log database (default: SQLite in ASSAY_DATA_DIR or ~/.local/share/assay).",
-    ),
-]
-EngineOption = Annotated[
-    str,
-    typer.Option(
-        "--engine",
-        envvar="ASSAY_ENGINE",
-        help="Evaluator: 'compiled' (default, fast) or 'rete' (durable_rules).",
-    ),
-]
-
-
-def _engine_kind(value: str) -> EngineKind:
-    if value not in ("compiled", "rete"):
-        err.print(f"[red]error:[/] --engine must be 'compiled' or 'rete', not {value!r}")
-        raise typer.Exit(2)
-    return "compiled" if value == "compiled" else "rete"
-
-
-def _load(rules: Path | None) -> RuleSet:
-    try:
-        return load_pack(rules if rules is not None else default_pack_dir())
-    except AssayError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-        err.print(f"[red]{len(exc.problems)} problem(s) in the rule pack[/]")
-        raise typer.Exit(2) from None
+app.command()(backtest)
 
 
 def _auto_workers(paths: list[str]) -> int:
@@ -144,8 +105,8 @@ def screen(
     Exit status: 0 when every record was screened, 1 when some were errors, 2 for usage
     errors.
     """
-    kind = _engine_kind(engine_name)
-    ruleset = _load(rules)
+    kind = engine_kind(engine_name)
+    ruleset = load_rules(rules)
     if output_format not in (None, "jsonl", "csv", "parquet"):
         err.print(f"[red]error:[/] --format must be jsonl, csv or parquet, not {output_format!r}")
         raise typer.Exit(2)
@@ -266,7 +227,7 @@ def rules_check(
     directory: Annotated[Path | None, typer.Argument(help="Pack directory.")] = None,
 ) -> None:
     """Validate a rule pack: syntax, names, types, templates, and every rule's examples."""
-    ruleset = _load(directory)
+    ruleset = load_rules(directory)
     failed = [o for o in run_examples(ruleset) if not o.passed]
     for outcome in failed:
         err.print(outcome.describe(), markup=False, highlight=False)
@@ -285,8 +246,8 @@ def rules_test(
     engine_name: EngineOption = "compiled",
 ) -> None:
     """Run every rule's examples and print a pass/fail table."""
-    kind = _engine_kind(engine_name)
-    ruleset = _load(directory)
+    kind = engine_kind(engine_name)
+    ruleset = load_rules(directory)
     engine = Engine(ruleset, kind=kind)
     try:
         outcomes = run_examples(ruleset, engine._active.evaluator)
@@ -313,7 +274,7 @@ def rules_list(
     directory: Annotated[Path | None, typer.Argument(help="Pack directory.")] = None,
 ) -> None:
     """List the rules of a pack."""
-    ruleset = _load(directory)
+    ruleset = load_rules(directory)
     table = Table(title=f"{ruleset.label} ({ruleset.sha256[:12]})")
     for column in ("id", "pattern", "severity", "score", "scope", "title"):
         table.add_column(column)
@@ -346,6 +307,14 @@ def fixtures_generate(
     ] = None,
     concealment_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.15,
     honest_heavy_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.05,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Also write inspection outcomes (CSV): every concealment seized, 5% of the"
+            " rest inspected at random.",
+        ),
+    ] = None,
 ) -> None:
     """Write a reproducible labelled synthetic corpus: clean, honest-heavy and concealment
     manifests, with a label per manifest (kind, patterns present, scenario). CSV and Parquet
@@ -364,6 +333,15 @@ def fixtures_generate(
         write_flat(output, documents, fmt)
         count, items = len(documents), sum(len(d["items"]) for d in documents)
     err.print(f"wrote {count} manifests ({items} goods items) to {output}, labels to {labels_path}")
+    if outcomes is not None:
+        with outcomes.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=INSPECTION_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            written = 0
+            for row in inspection_outcomes(read_labels(labels_path), seed):
+                writer.writerow(row)
+                written += 1
+        err.print(f"wrote {written} inspection outcomes to {outcomes}")
 
 
 @app.command()
@@ -376,9 +354,9 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
-    _engine_kind(engine_name)
+    engine_kind(engine_name)
     if rules is not None:
-        _load(rules)  # a broken pack stops here, with its problems, not in every worker
+        load_rules(rules)  # a broken pack stops here, with its problems, not in every worker
         os.environ["ASSAY_RULES"] = str(rules.resolve())
     os.environ["ASSAY_ENGINE"] = engine_name
     if database_url:
@@ -404,60 +382,6 @@ def serve(
     )
 
 
-def _key_store(database_url: str | None) -> KeyStore:
-    return KeyStore(open_database(database_url or default_database_url()))
-
-
-def _role(value: str) -> Role:
-    for role in ROLES:
-        if value == role:
-            return role
-    raise typer.BadParameter(
-        f"must be one of {', '.join(ROLES)}, not {value!r}", param_hint="--role"
-    )
-
-
-@keys_app.command("create")
-def keys_create(
-    role: Annotated[
-        str, typer.Option(help="screening, author, reviewer or admin.", show_default=False)
-    ],
-    name: Annotated[str | None, typer.Option(help="Who holds the key (default: the role).")] = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Create a key; it is printed once, alone on the last line, and stored only hashed."""
-    checked = _role(role)
-    holder = name or checked
-    key = _key_store(database_url).create(checked, holder)
-    err.print(f"created a {checked} key for {holder!r}; it is shown only now:")
-    print(key)
-
-
-@keys_app.command("list")
-def keys_list(database_url: DatabaseOption = None) -> None:
-    """Every key: id, holder, role, created, revoked (the keys themselves are not stored)."""
-    table = Table()
-    for column in ("id", "name", "role", "created", "revoked"):
-        table.add_column(column)
-    for info in _key_store(database_url).all():
-        revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else ""
-        created = info.created_at.isoformat(timespec="seconds")
-        table.add_row(str(info.id), info.name, info.role, created, revoked)
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    key_id: Annotated[int, typer.Argument(help="The key's id, from `assay keys list`.")],
-    database_url: DatabaseOption = None,
-) -> None:
-    """Revoke a key: it stops working within 5 seconds on every worker."""
-    if not _key_store(database_url).revoke(key_id):
-        err.print(f"[red]no key with id {key_id} (or it is already revoked)[/red]")
-        raise typer.Exit(1)
-    err.print(f"revoked key {key_id}")
-
-
 @app.command()
 def replay(
     since: Annotated[
@@ -472,7 +396,7 @@ def replay(
     ] = None,
 ) -> None:
     """Re-screen logged decisions with another rule pack and report what would change."""
-    engine = Engine(_load(rules), kind=_engine_kind(engine_name))
+    engine = Engine(load_rules(rules), kind=engine_kind(engine_name))
     decisions = DecisionLog(database_url or default_database_url())
     try:
         start = since if since.tzinfo else since.replace(tzinfo=UTC)

@@ -91,6 +91,19 @@ audit = Table(
     Index("ix_audit_version_id", "version_id"),
 )
 
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("manifest_id", String(64), nullable=False),
+    Column("result", String(16), nullable=False),  # seizure|irregularity|no_find
+    Column("pattern", String(64), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_inspections_manifest_id", "manifest_id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

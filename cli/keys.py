@@ -1,0 +1,68 @@
+"""``assay keys``: API keys of the service, one role each, stored hashed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.options import DatabaseOption, err, out
+from engine.store.database import default_database_url, open_database
+from engine.store.keys import ROLES, KeyStore, Role
+
+keys_app = typer.Typer(help="API keys of the service (one role each).", no_args_is_help=True)
+
+
+def _key_store(database_url: str | None) -> KeyStore:
+    return KeyStore(open_database(database_url or default_database_url()))
+
+
+def _role(value: str) -> Role:
+    for role in ROLES:
+        if value == role:
+            return role
+    raise typer.BadParameter(
+        f"must be one of {', '.join(ROLES)}, not {value!r}", param_hint="--role"
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[
+        str, typer.Option(help="screening, author, reviewer or admin.", show_default=False)
+    ],
+    name: Annotated[str | None, typer.Option(help="Who holds the key (default: the role).")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line, and stored only hashed."""
+    checked = _role(role)
+    holder = name or checked
+    key = _key_store(database_url).create(checked, holder)
+    err.print(f"created a {checked} key for {holder!r}; it is shown only now:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseOption = None) -> None:
+    """Every key: id, holder, role, created, revoked (the keys themselves are not stored)."""
+    table = Table()
+    for column in ("id", "name", "role", "created", "revoked"):
+        table.add_column(column)
+    for info in _key_store(database_url).all():
+        revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else ""
+        created = info.created_at.isoformat(timespec="seconds")
+        table.add_row(str(info.id), info.name, info.role, created, revoked)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id, from `assay keys list`.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a key: it stops working within 5 seconds on every worker."""
+    if not _key_store(database_url).revoke(key_id):
+        err.print(f"[red]no key with id {key_id} (or it is already revoked)[/red]")
+        raise typer.Exit(1)
+    err.print(f"revoked key {key_id}")

@@ -1,0 +1,59 @@
+"""Recorded inspection outcomes. Every record is kept (who recorded what, when); a manifest's
+outcome is the latest recorded for it, so a corrected outcome replaces an earlier one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, insert, select
+
+from engine.inspections import Inspection
+from engine.store.database import inspections
+
+
+class InspectionStore:
+    def __init__(self, db: Engine) -> None:
+        self._db = db
+
+    def record(self, outcomes: Iterable[Inspection], recorded_by: str) -> int:
+        """Store ``outcomes`` in one transaction; how many."""
+        now = datetime.now(UTC)
+        rows = [
+            {**outcome.model_dump(), "recorded_by": recorded_by, "recorded_at": now}
+            for outcome in outcomes
+        ]
+        if rows:
+            with self._db.begin() as connection:
+                connection.execute(insert(inspections), rows)
+        return len(rows)
+
+    def latest(self) -> dict[str, Inspection]:
+        """The current outcome of every inspected manifest."""
+        newest = (
+            select(func.max(inspections.c.id).label("id"))
+            .group_by(inspections.c.manifest_id)
+            .subquery()
+        )
+        query = select(
+            inspections.c.manifest_id,
+            inspections.c.result,
+            inspections.c.pattern,
+            inspections.c.notes,
+        ).join(newest, newest.c.id == inspections.c.id)
+        with self._db.connect() as connection:
+            return {
+                row.manifest_id: Inspection.model_construct(
+                    manifest_id=row.manifest_id,
+                    result=row.result,
+                    pattern=row.pattern,
+                    notes=row.notes,
+                )
+                for row in connection.execute(query)
+            }
+
+    def count(self) -> int:
+        with self._db.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(inspections)).scalar_one()
+            )
