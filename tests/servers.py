@@ -99,7 +99,11 @@ def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Po
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            message = process.stderr.read() if process.stderr else b""
+            process.wait()
+            message = b""
+            if process.stderr is not None:
+                message = process.stderr.read()
+                process.stderr.close()
             raise RuntimeError(f"assay serve did not start: {message!r}")
         time.sleep(0.1)
     try:

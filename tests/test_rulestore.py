@@ -247,3 +247,19 @@ def test_two_activations_at_once_leave_one_active_version(store: RuleStore) -> N
     assert len(active) == 1
     assert outcomes in (["done", "done"], ["conflict", "done"])
     assert store.active_marker() == (active[0], store.get(active[0]).sha256)
+
+
+def test_workers_starting_together_seed_the_store_once(db: Engine) -> None:
+    # `assay serve --workers N` on an empty store: every worker tries the first-start import.
+    stores = [RuleStore(db) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+
+    def seed(store: RuleStore) -> int | None:
+        barrier.wait()
+        return store.import_directory(default_pack_dir())
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        imported = list(pool.map(seed, stores))
+    assert [i for i in imported if i is not None] == [1]
+    versions = stores[0].versions()
+    assert [(v.id, v.state) for v in versions] == [(1, "active")]

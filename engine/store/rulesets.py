@@ -284,20 +284,25 @@ class RuleStore:
     def import_directory(self, directory: Path, actor: str = "system") -> int | None:
         """On first start: the pack in ``directory`` becomes version 1, active. Does nothing
         (returns None) when the store already holds versions."""
-        with self._db.begin() as connection:
-            if connection.execute(select(ruleset_versions.c.id).limit(1)).first() is not None:
-                return None
-            sources = read_sources(directory)
-            version_id = self._insert(connection, sources, "active", actor, None)
-            self._record(
-                connection,
-                actor,
-                "import",
-                version_id,
-                f"imported from {directory}",
-                sha256=sources_sha256(sources),
-            )
-            return version_id
+        sources = read_sources(directory)
+        try:
+            with self._db.begin() as connection:
+                if connection.execute(select(ruleset_versions.c.id).limit(1)).first() is not None:
+                    return None
+                version_id = self._insert(connection, sources, "active", actor, None)
+                self._record(
+                    connection,
+                    actor,
+                    "import",
+                    version_id,
+                    f"imported from {directory}",
+                    sha256=sources_sha256(sources),
+                )
+                return version_id
+        except IntegrityError:
+            # Another worker starting at the same moment seeded the store first: the unique
+            # "one active version" index refused this copy, and that worker's import stands.
+            return None
 
     def create_draft(self, base_id: int, author: str) -> int:
         """A mutable copy of version ``base_id``, owned by ``author``."""
