@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from api import openapi
 from api.bodies import ApiError, json_response
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import decisions, health, keys, rules, rulesets, screening
+from api.routes import backtests, decisions, health, keys, rules, rulesets, screening
 from api.service import Service
 from api.settings import Settings
 from engine.store.rulesets import GovernanceError
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rules.router,
         rulesets.router,
         decisions.router,
+        backtests.router,
         keys.router,
         health.router,
     ):
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return json_response({"detail": exc.detail}, exc.status)
+        return json_response(exc.body(), exc.status)
 
     @app.exception_handler(GovernanceError)
     async def governance_error(request: Request, exc: GovernanceError) -> Response:

@@ -20,12 +20,24 @@ RecordId = Annotated[int, Path(ge=1, le=2**53, description="The record's id.")]
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status and a human ``detail``."""
+    """An error answer: HTTP status and a human ``detail``; for a 422, ``errors`` in
+    FastAPI's shape (``type``, ``loc``, ``msg``) replace it, naming each field."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(
+        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.errors = errors
+
+    @classmethod
+    def invalid(cls, loc: list[str | int], message: str) -> ApiError:
+        """A 422 about one field."""
+        return cls(422, message, [{"type": "value_error", "loc": loc, "msg": message}])
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.errors if self.errors is not None else self.detail}
 
 
 def json_response(

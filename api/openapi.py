@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from engine.contracts import ErrorLine, Manifest, ScreeningResult
+from engine.inspections import Inspection
 
 _REF = "#/components/schemas/{model}"
 
@@ -66,6 +67,7 @@ def install(app: FastAPI) -> None:
         (Manifest, "validation"),
         (ScreeningResult, "serialization"),
         (ErrorLine, "serialization"),
+        (Inspection, "validation"),
     ]
 
     def openapi() -> dict[str, Any]:

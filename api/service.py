@@ -21,8 +21,10 @@ from api.metrics import Metrics
 from api.settings import Settings
 from engine import Engine, RuleSet
 from engine.ruleset import compile_pack, default_pack_dir, read_sources, sources_sha256
+from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
 from engine.store.decisions import DecisionLog, GroupCommit
+from engine.store.inspections import InspectionStore
 from engine.store.keys import KeyStore
 from engine.store.rulesets import RuleStore
 
@@ -43,6 +45,8 @@ class Service:
     db: Database
     store: RuleStore
     keys: KeyStore
+    backtests: BacktestStore
+    inspections: InspectionStore
     active: tuple[int, str]  # (version id, sha256) the engine screens with
 
     @classmethod
@@ -73,6 +77,8 @@ class Service:
             db=db,
             store=store,
             keys=KeyStore(db),
+            backtests=BacktestStore(db),
+            inspections=InspectionStore(db),
             active=marker,
         )
 

@@ -37,5 +37,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="How often workers check the active version."
     )
 
+    corpus_dir: Path | None = Field(
+        default=None,
+        description="Where back-tests read manifest files from; default: data_dir/corpus.",
+    )
+
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url(self.data_dir)
+
+    def resolved_corpus_dir(self) -> Path:
+        return self.corpus_dir if self.corpus_dir is not None else self.data_dir / "corpus"

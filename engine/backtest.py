@@ -125,7 +125,9 @@ class Backtest:
             self.invalid += 1
             if len(self._errors) < _ERRORS_LISTED:
                 error = manifest.error
-                where = f"{error.file}:{error.line}" if error.file else f"record {error.position}"
+                where = error.file or f"record {error.position}"
+                if error.file and error.line is not None:
+                    where = f"{error.file}:{error.line}"
                 self._errors.append(f"{where}: {error.reason}")
             return
         self.add(manifest, today)

@@ -49,6 +49,10 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/v1/rulesets/{version_id}/reject"): frozenset({"reviewer"}),
     ("POST", "/v1/rulesets/{version_id}/activate"): frozenset({"reviewer"}),
     ("POST", "/v1/rulesets/{version_id}/rollback"): frozenset({"reviewer"}),
+    ("POST", "/v1/backtests"): frozenset({"author"}),
+    ("GET", "/v1/backtests"): READ,
+    ("GET", "/v1/backtests/{job_id}"): READ,
+    ("POST", "/v1/outcomes"): READ,
     ("GET", "/v1/keys"): frozenset({"admin"}),
     ("POST", "/v1/keys"): frozenset({"admin"}),
     ("DELETE", "/v1/keys/{key_id}"): frozenset({"admin"}),
@@ -64,6 +68,7 @@ PARAMS = {
     "b": "1",
     "path": "pack.yaml",
     "key_id": "1",
+    "job_id": "1",
 }
 
 

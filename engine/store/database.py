@@ -104,6 +104,25 @@ inspections = Table(
     Index("ix_inspections_manifest_id", "manifest_id"),
 )
 
+backtests = Table(
+    "backtests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(16), nullable=False),  # queued|running|done|failed
+    Column("candidate_id", Integer, nullable=False),
+    Column("baseline_id", Integer, nullable=True),
+    Column("request", Text, nullable=False),  # JSON: the request as accepted
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("records_done", Integer, nullable=False, default=0),
+    Column("fraction_done", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("result", Text, nullable=True),  # JSON: the report
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

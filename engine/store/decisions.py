@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from sqlalchemy import Engine, and_, or_, select, text
+from sqlalchemy import Engine, and_, func, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
 from engine.store.database import decisions, open_database
@@ -222,6 +222,14 @@ class DecisionLog:
         )
         with self._db.connect() as connection:
             return [_decision(row) for row in connection.execute(query).mappings()]
+
+    def count_between(self, since: datetime, until: datetime | None = None) -> int:
+        """How many decisions :meth:`between` would give."""
+        query = select(func.count()).select_from(decisions).where(decisions.c.created_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.created_at < until)
+        with self._db.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def between(
         self, since: datetime, until: datetime | None = None, chunk: int = 1_000

@@ -1,0 +1,181 @@
+"""/v1/backtests: what a candidate version would have done on past manifests, in the
+background; and /v1/outcomes: what physical inspection found, which back-tests score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import SECURITY, require
+from api.bodies import ApiError, RecordId, json_response, read_json_body, validation_detail
+from api.openapi import json_body
+from api.service import Service, service
+from engine.batch.readers import InputError, expand
+from engine.inspections import Inspection
+from engine.jobs import BacktestRequest, launch
+from engine.store.backtests import BacktestJob
+from engine.store.keys import Identity
+from engine.store.rulesets import GovernanceError
+
+router = APIRouter(tags=["back-tests"])
+Svc = Annotated[Service, Depends(service)]
+Reader = Annotated[Identity, Depends(require("author", "reviewer"))]
+Author = Annotated[Identity, Depends(require("author"))]
+
+MAX_OUTCOMES = 10_000
+_outcomes = TypeAdapter(list[Inspection])
+
+
+class Accepted(BaseModel):
+    id: int
+    state: str
+    location: str
+
+
+def _version(svc: Service, which: int | str, field: str) -> int:
+    if which == "active":
+        marker = svc.store.active_marker()
+        if marker is None:
+            raise ApiError.invalid(["body", field], "the rule store has no active version")
+        return marker[0]
+    assert isinstance(which, int)
+    try:
+        svc.store.get(which)
+    except GovernanceError:
+        raise ApiError.invalid(["body", field], f"no ruleset version {which}") from None
+    return which
+
+
+def _corpus_paths(svc: Service, files: list[str]) -> list[str]:
+    root = svc.settings.resolved_corpus_dir().resolve()
+    paths: list[str] = []
+    for position, name in enumerate(files):
+        try:
+            found = expand([str(root / name)])
+        except InputError as exc:
+            raise ApiError.invalid(
+                ["body", "files", position], f"{exc} (corpus directory {root})"
+            ) from None
+        for path in found:
+            if not Path(path).resolve().is_relative_to(root):
+                raise ApiError.invalid(
+                    ["body", "files", position], f"{name} leaves the corpus directory"
+                )
+        paths += found
+    return paths
+
+
+@router.post(
+    "/v1/backtests",
+    status_code=202,
+    response_model=Accepted,
+    summary="Start a back-test",
+    responses={422: {"description": "The request names no corpus, an unknown version or file."}},
+)
+def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
+    """Screen a corpus — a window of the decision log, or manifest files in the service's
+    corpus directory — with a candidate version and a baseline, in a background process.
+    Follow it at `GET /v1/backtests/{id}`: progress while it runs, the report when done."""
+    candidate = _version(svc, request.candidate, "candidate")
+    baseline = _version(svc, request.baseline, "baseline") if request.baseline else None
+    stored: dict[str, Any] = request.model_dump(mode="json")
+    if request.files is not None:
+        stored["corpus_paths"] = _corpus_paths(svc, request.files)
+    job_id = svc.backtests.create(stored, candidate, baseline, who.name)
+    launch(job_id, svc.settings.resolved_database_url())
+    location = f"/v1/backtests/{job_id}"
+    return json_response(
+        Accepted(id=job_id, state="queued", location=location).model_dump(),
+        202,
+        {"Location": location},
+    )
+
+
+@router.get("/v1/backtests", response_model=list[BacktestJob], summary="Recent back-tests")
+def jobs(svc: Svc, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[BacktestJob]:
+    """The latest back-tests, newest first, with their state and progress (no reports)."""
+    return svc.backtests.list(limit)
+
+
+@router.get(
+    "/v1/backtests/{job_id}",
+    response_model=BacktestJob,
+    summary="One back-test: progress, then its report",
+    responses={404: {"description": "No such back-test."}},
+)
+def job(job_id: RecordId, svc: Svc, _: Reader) -> BacktestJob:
+    found = svc.backtests.get(job_id)
+    if found is None:
+        raise ApiError(404, f"no back-test {job_id}")
+    return found
+
+
+class Recorded(BaseModel):
+    recorded: int = Field(description="How many outcomes were stored.")
+
+
+@router.post(
+    "/v1/outcomes",
+    response_model=Recorded,
+    summary="Record what physical inspection found",
+    responses={
+        413: {"description": "The body is larger than the configured limit."},
+        415: {"description": "The body is not application/json."},
+        422: {"description": "An outcome is invalid; `loc` is [body, index, field]."},
+    },
+    openapi_extra={
+        **json_body(
+            {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Inspection"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Inspection"},
+                        "maxItems": MAX_OUTCOMES,
+                    },
+                ]
+            },
+            {
+                "seizure": {
+                    "manifest_id": "MF-2026-000123",
+                    "result": "seizure",
+                    "pattern": "tile_blending",
+                    "notes": "gallium oxide powder layered under glazed tiles",
+                },
+            },
+        ),
+        "security": SECURITY,
+    },
+)
+async def outcomes(
+    request: Request, svc: Svc, who: Annotated[Identity, Depends(require("author", "reviewer"))]
+) -> Recorded:
+    """One outcome, or an array of up to 10,000: `manifest_id`, `result` (seizure,
+    irregularity or no_find), optional `pattern` and `notes`. All or none are stored; a
+    later outcome for the same manifest replaces the earlier one in figures (both are kept)."""
+    body = await read_json_body(request, svc.settings.max_body_bytes)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError.invalid(["body"], f"Invalid JSON: {exc}") from None
+    single = isinstance(document, dict)
+    if not single and not isinstance(document, list):
+        raise ApiError.invalid(["body"], "The body must be an outcome object or an array of them")
+    if not single and len(document) > MAX_OUTCOMES:
+        raise ApiError.invalid(["body"], f"at most {MAX_OUTCOMES} outcomes, not {len(document)}")
+    try:
+        parsed = _outcomes.validate_python([document] if single else document)
+    except ValidationError as exc:
+        detail = validation_detail(exc)
+        if single:  # loc [body, 0, field] -> [body, field]
+            for entry in detail:
+                entry["loc"] = ["body", *entry["loc"][2:]]
+        raise ApiError(422, "invalid outcomes", detail) from None
+    stored = await run_in_threadpool(svc.inspections.record, parsed, who.name)
+    return Recorded(recorded=stored)

@@ -1,0 +1,238 @@
+"""Back-tests and inspection outcomes through the service: a background job whose report
+equals the in-process back-test, on files and on the decision log; outcomes validated field by
+field, all or nothing; a job whose process died is reported failed, not left running."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from api.settings import Settings
+from engine import Engine
+from engine.backtest import Backtest
+from engine.batch.readers import read_inputs
+from engine.inspections import Inspection
+from engine.ruleset import compile_pack
+from engine.store.backtests import STALE_AFTER, BacktestStore
+from engine.store.database import backtests
+from tests.servers import LiveApi, live_api
+from tests.test_backtest import CORPUS, LICENCE, OUTCOMES, TILE, _candidate_dir, corpus  # noqa: F401
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def api(tmp_path: Path, corpus: Path) -> Iterator[LiveApi]:  # noqa: F811
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    shutil.copy(corpus, tmp_path / "data" / "corpus" / "past.jsonl")
+    with live_api(Settings(data_dir=tmp_path / "data", reload_seconds=0.1)) as server:
+        yield server
+
+
+def _outcomes() -> list[dict[str, Any]]:
+    return [
+        {"manifest_id": m, "result": r, **({"pattern": p} if p else {})} for m, r, p in OUTCOMES
+    ]
+
+
+def _finished(client: httpx.Client, job_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/backtests/{job_id}").json()
+        if job["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def _candidate_draft(alice: httpx.Client, tmp_path: Path) -> int:
+    """A draft with the candidate's changes (looser tile threshold, no licence rule)."""
+    draft_id: int = alice.post("/v1/rulesets/1/drafts").json()["id"]
+    tile = (_candidate_dir(tmp_path) / TILE).read_text()
+    assert alice.put(f"/v1/rulesets/{draft_id}/files/{TILE}", json={"source": tile}).is_success
+    assert alice.delete(f"/v1/rulesets/{draft_id}/files/{LICENCE}").is_success
+    return draft_id
+
+
+def test_a_backtest_job_reports_what_the_cli_would(api: LiveApi, tmp_path: Path) -> None:
+    with api.client("author", "alice") as alice:
+        recorded = alice.post("/v1/outcomes", json=_outcomes())
+        assert recorded.status_code == 200 and recorded.json() == {"recorded": len(OUTCOMES)}
+        draft_id = _candidate_draft(alice, tmp_path)
+        started = alice.post("/v1/backtests", json={"candidate": draft_id, "files": ["*.jsonl"]})
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        assert started.headers["location"] == f"/v1/backtests/{job_id}"
+        job = _finished(alice, job_id)
+        listed = alice.get("/v1/backtests").json()
+    assert job["state"] == "done", job["error"]
+    assert (job["candidate_id"], job["baseline_id"], job["created_by"]) == (draft_id, 1, "alice")
+    assert job["records_done"] == len(CORPUS) + 1 and job["fraction_done"] == 1.0
+    assert [(j["id"], j["state"], j["result"]) for j in listed] == [(job_id, "done", None)]
+
+    report = job["result"]
+    assert report["corpus"]["source"] == {"files": ["*.jsonl"]}
+    assert report["candidate"]["version_id"] == draft_id and report["baseline"]["version_id"] == 1
+    # The same back-test, in process, on the same sources, corpus and outcomes.
+    sources = api.service.store.sources(draft_id)
+    run = Backtest(
+        Engine(compile_pack(sources)),
+        Engine(compile_pack(api.service.store.sources(1))),
+        {o["manifest_id"]: Inspection.model_validate(o) for o in _outcomes()},
+    )
+    run.run(read_inputs([str(tmp_path / "data" / "corpus" / "past.jsonl")]))
+    expected = orjson.loads(orjson.dumps(run.report()))
+    for side in ("candidate", "baseline"):
+        report[side].pop("version_id")
+    report["corpus"].pop("source")
+    assert report == expected
+    # And the figures by hand (tests/test_backtest.py has the reasoning).
+    assert (report["changes"]["newly_flagged"], report["changes"]["no_longer_flagged"]) == (4, 1)
+    tile = {row["rule_id"]: row for row in report["rules"]}["tile-denser-than-porcelain"]
+    assert (tile["hits"], tile["baseline_hits"], tile["precision"]) == (4, 0, 0.5)
+
+
+def test_a_backtest_of_the_decision_log(api: LiveApi) -> None:
+    documents = [
+        orjson.loads(line)
+        for line in (api.service.settings.resolved_corpus_dir() / "past.jsonl")
+        .read_bytes()
+        .splitlines()
+    ]
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    with api.client("screening") as lane, api.client("author", "alice") as alice:
+        for document in documents[:-1]:  # the ten valid manifests
+            assert lane.post("/v1/screen", json=document).status_code == 200
+        window = {
+            "since": before.isoformat(),
+            "until": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+        }
+        request = {"candidate": "active", "baseline": None, "decisions": window}
+        job = _finished(alice, alice.post("/v1/backtests", json=request).json()["id"])
+        empty = {**request, "decisions": {"since": "2001-01-01", "until": "2001-01-02"}}
+        nothing = _finished(alice, alice.post("/v1/backtests", json=empty).json()["id"])
+    assert job["state"] == "done", job["error"]
+    report = job["result"]
+    assert report["baseline"] is None and "changes" not in report
+    assert report["corpus"]["manifests"] == len(CORPUS) and report["corpus"]["invalid"] == 0
+    assert report["channels"]["candidate"] == {
+        "green": 4,
+        "yellow": 3,
+        "red": 3,
+        "inspection_rate": 0.3,
+        "check_rate": 0.3,
+    }
+    assert nothing["state"] == "done" and nothing["result"]["corpus"]["manifests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "words"),
+    [
+        ({"candidate": 1}, ["body"], "either 'decisions'"),
+        (
+            {"candidate": 1, "files": ["a"], "decisions": {"since": "2026-01-01"}},
+            ["body"],
+            "either",
+        ),
+        (
+            {"candidate": 99, "files": ["past.jsonl"]},
+            ["body", "candidate"],
+            "no ruleset version 99",
+        ),
+        ({"candidate": 1, "baseline": 42, "files": ["past.jsonl"]}, ["body", "baseline"], "42"),
+        ({"candidate": 1, "files": ["../secrets"]}, ["body", "files", 0], "without '..'"),
+        ({"candidate": 1, "files": ["/etc/passwd"]}, ["body", "files", 0], "relative"),
+        ({"candidate": 1, "files": ["missing.jsonl"]}, ["body", "files", 0], "missing.jsonl"),
+        (
+            {"candidate": 1, "decisions": {"since": "2026-02-01", "until": "2026-01-01"}},
+            ["body", "decisions"],
+            "until must be after since",
+        ),
+        ({"candidate": "newest", "files": ["past.jsonl"]}, ["body", "candidate"], ""),
+    ],
+)
+def test_backtest_requests_are_checked_before_anything_runs(
+    api: LiveApi, body: dict[str, Any], loc: list[Any], words: str
+) -> None:
+    with api.client("author") as alice:
+        answer = alice.post("/v1/backtests", json=body)
+        assert alice.get("/v1/backtests").json() == []  # no job was created
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["detail"]
+    assert any(e["loc"][: len(loc)] == loc and words in e["msg"] for e in errors), errors
+
+
+def test_outcomes_are_checked_field_by_field_and_stored_all_or_nothing(api: LiveApi) -> None:
+    store = api.service.inspections
+    with api.client("reviewer") as officer:
+        bad = officer.post(
+            "/v1/outcomes",
+            json=[
+                {"manifest_id": "A1", "result": "seizure"},
+                {"manifest_id": "A2", "result": "lost"},
+            ],
+        )
+        assert bad.status_code == 422
+        [error] = bad.json()["detail"]
+        assert error["loc"] == ["body", 1, "result"] and "'seizure'" in error["msg"]
+        assert store.count() == 0  # the valid first outcome was not stored either
+        single = officer.post("/v1/outcomes", json={"manifest_id": "A1", "result": "lost"})
+        assert single.json()["detail"][0]["loc"] == ["body", "result"]
+        extra = officer.post(
+            "/v1/outcomes", json={"manifest_id": "A1", "result": "no_find", "x": 1}
+        )
+        assert extra.json()["detail"][0]["loc"] == ["body", "x"]
+        too_many = officer.post(
+            "/v1/outcomes", json=[{"manifest_id": "A", "result": "no_find"}] * 10_001
+        )
+        assert (
+            too_many.status_code == 422 and "at most 10000" in too_many.json()["detail"][0]["msg"]
+        )
+        scalar = officer.post("/v1/outcomes", json="seizure")
+        assert scalar.status_code == 422
+        not_json = officer.post("/v1/outcomes", content=b"{", headers=JSON)
+        assert not_json.status_code == 422 and not_json.json()["detail"][0]["loc"] == ["body"]
+        assert officer.post(
+            "/v1/outcomes", json={"manifest_id": "A1", "result": "no_find"}
+        ).json() == {"recorded": 1}
+        corrected = {"manifest_id": "A1", "result": "seizure", "pattern": "tile_blending"}
+        assert officer.post("/v1/outcomes", json=[corrected]).json() == {"recorded": 1}
+    assert store.count() == 2  # both kept; the latest one counts
+    assert store.latest()["A1"].result == "seizure"
+
+
+def test_a_job_whose_process_died_is_reported_failed(api: LiveApi) -> None:
+    jobs = BacktestStore(api.service.db)
+    job_id = jobs.create({"candidate": 1, "files": ["x"]}, 1, None, "alice")
+    assert jobs.start(job_id) and not jobs.start(job_id)  # claimed once only
+    jobs.progress(job_id, 500, 0.25)
+    running = jobs.get(job_id)
+    assert running is not None and (running.state, running.records_done) == ("running", 500)
+    old = datetime.now(UTC) - STALE_AFTER - timedelta(seconds=5)
+    with api.service.db.begin() as connection:
+        connection.execute(backtests.update().values(heartbeat_at=old))
+    with api.client("author") as alice:
+        job = alice.get(f"/v1/backtests/{job_id}").json()
+        missing = alice.get("/v1/backtests/999")
+    assert job["state"] == "failed" and "no progress since" in job["error"]
+    assert missing.status_code == 404
+
+
+def test_a_failing_backtest_stores_its_error(api: LiveApi, tmp_path: Path) -> None:
+    with api.client("author", "alice") as alice:
+        draft_id = alice.post("/v1/rulesets/1/drafts").json()["id"]
+        broken = "id: broken\nthis is not a rule\n"
+        alice.put(f"/v1/rulesets/{draft_id}/files/extra/broken.yaml", json={"source": broken})
+        job_id = alice.post(
+            "/v1/backtests", json={"candidate": draft_id, "files": ["past.jsonl"]}
+        ).json()["id"]
+        job = _finished(alice, job_id)
+    assert job["state"] == "failed"
+    assert "broken.yaml" in job["error"]
