@@ -236,3 +236,30 @@ def test_a_failing_backtest_stores_its_error(api: LiveApi, tmp_path: Path) -> No
         job = _finished(alice, job_id)
     assert job["state"] == "failed"
     assert "broken.yaml" in job["error"]
+
+
+def test_live_rule_figures_equal_those_computed_by_hand(api: LiveApi) -> None:
+    corpus_file = api.service.settings.resolved_corpus_dir() / "past.jsonl"
+    documents = [orjson.loads(line) for line in corpus_file.read_bytes().splitlines()][:-1]
+    with api.client("screening") as lane, api.client("reviewer") as officer:
+        for document in [*documents, documents[0]]:  # W1 screened twice: one manifest
+            assert lane.post("/v1/screen", json=document).status_code == 200
+        assert officer.post("/v1/outcomes", json=_outcomes()).status_code == 200
+        water = officer.get("/v1/rules/water-pet-too-heavy/stats").json()
+        young = officer.get("/v1/rules/young-consignor-sensitive-goods/stats?days=1").json()
+        licence = officer.get("/v1/rules/controlled-licence-to-verify/stats?alarm_at=1").json()
+        silent = officer.get("/v1/rules/tile-denser-than-porcelain/stats").json()
+        unknown = officer.get("/v1/rules/no-such-rule/stats")
+    # As in tests/test_backtest.py: W1 seizure, W2 no find, W3 not inspected; three known
+    # seizures among the screened manifests (W1, S1, C1; X9 was never screened).
+    assert (water["manifests"], water["hits"], water["inspected"]) == (10, 3, 2)
+    assert (water["precision"], water["pattern_recall"]) == (0.5, 1.0)
+    assert water["recall"] == pytest.approx(1 / 3, abs=1e-6)
+    assert water["yield"] == pytest.approx(1 / 3, abs=1e-6)
+    assert water["pattern"] == "bottled_water_concealment" and water["in_active_ruleset"]
+    assert water["last_hit_at"] is not None and water["alarm"] is None
+    assert (young["hits"], young["precision"], young["yield"]) == (5, 0.75, 0.4)
+    assert young["recall"] == pytest.approx(2 / 3, abs=1e-6)
+    assert licence["hits"] == 1 and "none had a find" in licence["alarm"]
+    assert (silent["hits"], silent["precision"], silent["recall"]) == (0, None, 0.0)
+    assert unknown.status_code == 404

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from api.settings import Settings
 from engine import Engine, Manifest
@@ -122,3 +123,25 @@ def test_service_logs_to_postgresql(tmp_path: Path) -> None:
         logged = client.get(f"/v1/decisions/{answer.headers['x-decision-id']}").json()
         assert logged["channel"] == "red"
         assert client.get("/readyz").json()["decision_log"] == "writable"
+
+
+def test_a_log_from_before_rule_ids_is_upgraded_on_open(
+    database_url: str, compiled_engine: Engine
+) -> None:
+    log = DecisionLog(database_url)
+    log.close()
+    old = create_engine(database_url)
+    with old.begin() as connection:  # the schema as an earlier release created it
+        connection.execute(text("ALTER TABLE decisions DROP COLUMN rule_ids"))
+    old.dispose()
+    log = DecisionLog(database_url)  # opening adds the column back
+    try:
+        rows = _rows(compiled_engine, ["water-heavy", "clean-tiles"])
+        log.append(rows)
+        assert rows[0]["rule_ids"] is not None and ",water-pet-too-heavy," in str(
+            rows[0]["rule_ids"]
+        )
+        assert rows[1]["rule_ids"] is None  # green, no flags
+        assert log.count_between(datetime.now(UTC) - timedelta(minutes=5)) == 2
+    finally:
+        log.close()

@@ -33,6 +33,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/v1/screen/batch"): frozenset({"screening"}),
     ("GET", "/v1/rules"): frozenset({"screening", "author", "reviewer"}),
     ("GET", "/v1/rules/{rule_id}"): frozenset({"screening", "author", "reviewer"}),
+    ("GET", "/v1/rules/{rule_id}/stats"): READ,
     ("GET", "/v1/decisions"): READ,
     ("GET", "/v1/decisions/{decision_id}"): READ,
     ("GET", "/v1/rulesets"): READ,

@@ -1,17 +1,23 @@
-"""GET /v1/rules and /v1/rules/{rule_id}: the active ruleset and its rules, with sources."""
+"""GET /v1/rules, /v1/rules/{rule_id} and /v1/rules/{rule_id}/stats: the active ruleset, its
+rules with their sources, and each rule's figures on live traffic."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
 from api.bodies import ApiError
 from api.service import Service, service
 from engine.contracts import Severity
+from engine.performance import DEFAULT_ALARM_AT
 from engine.ruleset import Rule
+from engine.store.rulestats import rule_figures
 
 router = APIRouter(tags=["rules"])
 
@@ -107,3 +113,77 @@ def rule(rule_id: str, svc: Annotated[Service, Depends(service)]) -> dict[str, A
         "examples": len(found.examples),
         "source": found.source,
     }
+
+
+class RuleStats(BaseModel):
+    """A rule's figures on live traffic (see `engine/performance.py` for each figure)."""
+
+    rule_id: str
+    pattern: str | None = Field(description="The rule's pattern in the active ruleset.")
+    in_active_ruleset: bool
+    since: datetime
+    until: datetime
+    manifests: int = Field(description="Manifests screened in the window.")
+    last_hit_at: datetime | None
+    hits: int
+    share: float | None
+    inspected: int
+    seizures: int
+    irregularities: int
+    no_finds: int
+    precision: float | None = Field(description="Finds / inspected hits.")
+    recall: float | None = Field(description="Known seizures flagged / known seizures.")
+    yield_: float | None = Field(alias="yield", description="Seizures / hits.")
+    pattern_recall: float | None
+    alarm: str | None = Field(description="Set when inspected alarm_at times with no find.")
+
+
+@router.get(
+    "/v1/rules/{rule_id}/stats",
+    response_model=RuleStats,
+    response_model_by_alias=True,
+    summary="A rule's live figures: hits, precision, recall, yield",
+    responses={404: {"description": "Not in the active ruleset, and no hits in the window."}},
+    dependencies=[Depends(require("author", "reviewer"))],
+)
+async def stats(
+    rule_id: Annotated[str, PathParam(max_length=64)],
+    svc: Annotated[Service, Depends(service)],
+    days: Annotated[int, Query(ge=1, le=3660, description="The window: the last N days.")] = 90,
+    alarm_at: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_ALARM_AT,
+) -> RuleStats:
+    """Over the decisions logged in the last `days` days and the inspection outcomes on
+    record: the manifests the rule flagged, how many were inspected and what was found, its
+    precision, its recall of known seizures, its yield, and the no-find alarm."""
+    found = svc.engine.ruleset.rule(rule_id)
+    until = datetime.now(UTC)
+    since = until - timedelta(days=days)
+    outcomes = await run_in_threadpool(svc.inspections.latest)
+    live = await run_in_threadpool(
+        rule_figures,
+        svc.db,
+        rule_id,
+        found.pattern if found else None,
+        outcomes,
+        since,
+        until,
+        alarm_at,
+    )
+    if found is None and live.figures["hits"] == 0:
+        raise ApiError(
+            404, f"no rule {rule_id!r} in the active ruleset, and no hits in the last {days} days"
+        )
+    last = live.last_hit_at
+    return RuleStats.model_validate(
+        {
+            "rule_id": rule_id,
+            "pattern": found.pattern if found else None,
+            "in_active_ruleset": found is not None,
+            "since": since,
+            "until": until,
+            "manifests": live.manifests,
+            "last_hit_at": last.replace(tzinfo=UTC) if last and last.tzinfo is None else last,
+            **live.figures,
+            "pattern_recall": live.pattern_recall,
+        }
+    )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     text,
 )
 
@@ -48,6 +49,9 @@ decisions = Table(
     Column("elapsed_ms", Float, nullable=False),
     Column("request_id", String(128), nullable=True),
     Column("source", String(16), nullable=False),
+    # The rules that flagged it, as ",rule-a,rule-b," (NULL: none): live rule figures
+    # select on it without reading every result's JSON.
+    Column("rule_ids", Text, nullable=True),
     Index("ix_decisions_manifest_id", "manifest_id"),
     Index("ix_decisions_created_at", "created_at"),
 )
@@ -169,4 +173,14 @@ def open_database(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    _upgrade(engine)
     return engine
+
+
+def _upgrade(engine: Engine) -> None:
+    """Columns added since a database was created. Decisions logged before ``rule_ids``
+    existed keep it NULL: live rule figures count from the upgrade on."""
+    present = {column["name"] for column in inspect(engine).get_columns("decisions")}
+    if "rule_ids" not in present:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE decisions ADD COLUMN rule_ids TEXT"))

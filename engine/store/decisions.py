@@ -82,7 +82,15 @@ def decision_row(
         "elapsed_ms": result.elapsed_ms,
         "request_id": request_id,
         "source": source,
+        "rule_ids": rule_ids_of(result),
     }
+
+
+def rule_ids_of(result: ScreeningResult) -> str | None:
+    """The ``rule_ids`` column: ",a,b," — so ``LIKE '%,a,%'`` finds a rule's hits."""
+    if not result.flags:
+        return None
+    return "," + ",".join(sorted({flag.rule_id for flag in result.flags})) + ","
 
 
 _COLUMNS = tuple(column.name for column in decisions.columns)

@@ -1,0 +1,88 @@
+"""A rule's live figures: its hits in a window of the decision log, scored against the
+inspection outcomes on record — the figures of :mod:`engine.performance`, on real traffic.
+
+A manifest screened several times in the window (an amended declaration) counts once; it is a
+hit if any of its screenings flagged it with the rule. Outcomes are the latest recorded per
+manifest. Recall counts the known seizures among the manifests screened in the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from engine.inspections import Inspection
+from engine.performance import DEFAULT_ALARM_AT, figures, ratio
+from engine.store.database import decisions
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFigures:
+    rule_id: str
+    since: datetime
+    until: datetime
+    manifests: int
+    last_hit_at: datetime | None
+    figures: dict[str, Any]
+    pattern_recall: float | None
+
+
+def _window(since: datetime, until: datetime) -> Any:
+    return (decisions.c.created_at >= since) & (decisions.c.created_at < until)
+
+
+def _screened_among(
+    connection: Any, ids: Iterable[str], since: datetime, until: datetime
+) -> set[str]:
+    """Those of ``ids`` screened in the window."""
+    wanted, found = sorted(ids), set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = (
+            select(decisions.c.manifest_id)
+            .where(_window(since, until) & decisions.c.manifest_id.in_(chunk))
+            .distinct()
+        )
+        found.update(connection.execute(query).scalars())
+    return found
+
+
+def rule_figures(
+    db: Engine,
+    rule_id: str,
+    pattern: str | None,
+    outcomes: dict[str, Inspection],
+    since: datetime,
+    until: datetime,
+    alarm_at: int = DEFAULT_ALARM_AT,
+) -> RuleFigures:
+    """``rule_id``'s figures over decisions logged from ``since`` to ``until``."""
+    window = _window(since, until)
+    hit = window & decisions.c.rule_ids.like(f"%,{rule_id},%")
+    with db.connect() as connection:
+        manifests = connection.execute(
+            select(func.count(func.distinct(decisions.c.manifest_id))).where(window)
+        ).scalar_one()
+        hits = set(
+            connection.execute(select(decisions.c.manifest_id).where(hit).distinct()).scalars()
+        )
+        last = connection.execute(select(func.max(decisions.c.created_at)).where(hit)).scalar_one()
+        seizures = {m for m, o in outcomes.items() if o.result == "seizure"}
+        known = _screened_among(connection, seizures, since, until)
+    own = {m for m in known if outcomes[m].pattern == pattern} if pattern else set()
+    scored = figures(hits, int(manifests), outcomes, known, alarm_at)
+    return RuleFigures(
+        rule_id=rule_id,
+        since=since,
+        until=until,
+        manifests=int(manifests),
+        last_hit_at=last,
+        figures=scored.to_json(),
+        pattern_recall=ratio(len(own & hits), len(own)),
+    )
