@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from api import openapi
 from api.bodies import ApiError, json_response
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import backtests, decisions, health, keys, rules, rulesets, screening
+from api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
 from api.service import Service
 from api.settings import Settings
 from engine.store.rulesets import GovernanceError
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rulesets.router,
         decisions.router,
         backtests.router,
+        shadow.router,
         keys.router,
         health.router,
     ):

@@ -4,7 +4,9 @@ The engine screens with the rule store's *active* version. On first start the st
 empty and the rule pack (``--rules``, or the one shipped with Assay) becomes version 1.
 Every worker process follows the store: :meth:`Service.follow` checks the active version
 every ``reload_seconds`` and, when it changed, compiles it and swaps it in atomically —
-requests already screening finish on the version they started with.
+requests already screening finish on the version they started with. The same loop follows the
+current shadow run (:mod:`api.shadow`): it loads or drops the shadow version's engine and
+stores the shadow's results.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.metrics import Metrics
 from api.settings import Settings
+from api.shadow import Shadow
 from engine import Engine, RuleSet
 from engine.ruleset import compile_pack, default_pack_dir, read_sources, sources_sha256
 from engine.store.backtests import BacktestStore
@@ -27,6 +30,7 @@ from engine.store.decisions import DecisionLog, GroupCommit
 from engine.store.inspections import InspectionStore
 from engine.store.keys import KeyStore
 from engine.store.rulesets import RuleStore
+from engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
 
@@ -47,7 +51,9 @@ class Service:
     keys: KeyStore
     backtests: BacktestStore
     inspections: InspectionStore
+    shadows: ShadowStore
     active: tuple[int, str]  # (version id, sha256) the engine screens with
+    shadow: Shadow | None = None  # the shadow run this worker screens with, if any
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
@@ -79,17 +85,47 @@ class Service:
             keys=KeyStore(db),
             backtests=BacktestStore(db),
             inspections=InspectionStore(db),
+            shadows=ShadowStore(db),
             active=marker,
         )
 
     async def follow(self) -> None:
-        """Keep the engine on the store's active version (runs for the process's life)."""
+        """Keep the engine on the store's active version, and the shadow on the current shadow
+        run, storing its results (runs for the process's life)."""
         while True:
             await asyncio.sleep(self.settings.reload_seconds)
             try:
                 await self.refresh()
             except Exception:  # a bad moment (database busy): try again next time
                 log.exception("could not follow the active ruleset version")
+            try:
+                await self.follow_shadow()
+            except Exception:
+                log.exception("could not follow the shadow run")
+
+    async def follow_shadow(self) -> None:
+        """Store the shadow's results so far; start, switch or stop shadowing as the store says."""
+        current = self.shadow
+        if current is not None:
+            rows = current.take()
+            if rows:
+                try:
+                    await run_in_threadpool(self.shadows.record, rows)
+                except Exception:
+                    current.pending[:0] = rows  # kept for the next try (bounded by Shadow)
+                    raise
+        run = await run_in_threadpool(self.shadows.current)
+        wanted = (run.id, run.version_sha256) if run is not None and run.shadowing else None
+        if wanted == (None if current is None else (current.run_id, current.sha256)):
+            return
+        if current is not None:
+            self.shadow = None
+            current.engine.close()
+            log.info("stopped shadowing run %s", current.run_id)
+        if run is not None and wanted is not None:
+            ruleset = await run_in_threadpool(compile_version, self.store, run.version_id)
+            self.shadow = Shadow(run.id, run.version_sha256, Engine(ruleset, kind="compiled"))
+            log.info("shadowing version %s (run %s)", run.version_id, run.id)
 
     async def refresh(self) -> bool:
         """Load the active version if it changed; whether it did."""
@@ -103,6 +139,12 @@ class Service:
         return True
 
     def stop(self) -> None:
+        if self.shadow is not None:
+            try:
+                self.shadows.record(self.shadow.take())
+            except Exception:
+                log.exception("could not store the last shadow results")
+            self.shadow.engine.close()
         self.commits.close()
         self.log.close()
         self.engine.close()

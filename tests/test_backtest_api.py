@@ -53,9 +53,10 @@ def _finished(client: httpx.Client, job_id: int) -> dict[str, Any]:
 
 
 def _candidate_draft(alice: httpx.Client, tmp_path: Path) -> int:
-    """A draft with the candidate's changes (looser tile threshold, no licence rule)."""
+    """A draft with the candidate's changes (looser tile threshold, no licence rule); its
+    tile example to miss made lighter (1.1 kg/L), so the draft can be submitted."""
     draft_id: int = alice.post("/v1/rulesets/1/drafts").json()["id"]
-    tile = (_candidate_dir(tmp_path) / TILE).read_text()
+    tile = (_candidate_dir(tmp_path) / TILE).read_text().replace("volume_m3: 19.5", "volume_m3: 30")
     assert alice.put(f"/v1/rulesets/{draft_id}/files/{TILE}", json={"source": tile}).is_success
     assert alice.delete(f"/v1/rulesets/{draft_id}/files/{LICENCE}").is_success
     return draft_id

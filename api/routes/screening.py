@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SECURITY, identify
@@ -88,10 +89,12 @@ async def screen(request: Request) -> Response:
     )
     await _logged(svc, [row])
     svc.metrics.observe(result)
+    shadow = svc.shadow  # screens the manifest again after the answer is sent
     return Response(
         payload,
         media_type="application/json",
         headers={"X-Decision-ID": decision_id, "X-Request-ID": request_id},
+        background=BackgroundTask(shadow.screen, manifest, decision_id, result) if shadow else None,
     )
 
 
@@ -129,6 +132,7 @@ async def screen_batch(request: Request) -> Response:
     request_id = _request_id(request)
     outcomes: list[ScreeningResult | ErrorLine] = []
     rows: list[dict[str, Any]] = []
+    screened: list[tuple[Manifest, str, ScreeningResult]] = []
     for position, document in enumerate(documents, start=1):
         manifest = manifest_or_error(Record(position, document))
         if isinstance(manifest, ErrorLine):
@@ -136,12 +140,18 @@ async def screen_batch(request: Request) -> Response:
             continue
         result = await _screen(svc, manifest)
         outcomes.append(result)
-        rows.append(
-            decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
-        )
+        row = decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
+        rows.append(row)
+        screened.append((manifest, row["id"], result))
     await _logged(svc, rows)
     for outcome in outcomes:
         if isinstance(outcome, ScreeningResult):
             svc.metrics.observe(outcome)
     payload = b"[" + b",".join(_to_json(outcome) for outcome in outcomes) + b"]"
-    return Response(payload, media_type="application/json", headers={"X-Request-ID": request_id})
+    shadow = svc.shadow
+    return Response(
+        payload,
+        media_type="application/json",
+        headers={"X-Request-ID": request_id},
+        background=BackgroundTask(shadow.screen_all, screened) if shadow and screened else None,
+    )

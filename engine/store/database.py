@@ -127,6 +127,36 @@ backtests = Table(
     Column("result", Text, nullable=True),  # JSON: the report
 )
 
+shadow_runs = Table(
+    "shadow_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, nullable=False),
+    Column("started_by", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_by", String(64), nullable=True),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),  # NULL: the current run
+)
+
+shadow_results = Table(
+    "shadow_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("decision_id", String(32), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("manifest_id", String(64), nullable=False),
+    Column("shadow_sha256", String(64), nullable=False),
+    Column("active_channel", String(8), nullable=False),
+    Column("shadow_channel", String(8), nullable=False),
+    Column("active_score", Integer, nullable=False),
+    Column("shadow_score", Integer, nullable=False),
+    Column("gained", Text, nullable=True),  # ",a,b,": rules only the shadow version fired
+    Column("lost", Text, nullable=True),  # rules only the active version fired
+    Column("shadow_flags", Text, nullable=True),  # JSON, kept only when the two differ
+    Index("ix_shadow_results_run_id", "run_id", "id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
