@@ -173,7 +173,6 @@ async def stats(
         raise ApiError(
             404, f"no rule {rule_id!r} in the active ruleset, and no hits in the last {days} days"
         )
-    last = live.last_hit_at
     return RuleStats.model_validate(
         {
             "rule_id": rule_id,
@@ -182,7 +181,7 @@ async def stats(
             "since": since,
             "until": until,
             "manifests": live.manifests,
-            "last_hit_at": last.replace(tzinfo=UTC) if last and last.tzinfo is None else last,
+            "last_hit_at": live.last_hit_at,
             **live.figures,
             "pattern_recall": live.pattern_recall,
         }

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, JsonValue
 from sqlalchemy import Engine, insert, select, update
 
-from engine.store.database import backtests
+from engine.store.database import backtests, stored_utc
 
 JobState = Literal["queued", "running", "done", "failed"]
 STALE_AFTER = timedelta(seconds=60)
@@ -41,14 +41,6 @@ class BacktestJob(BaseModel):
     result: JsonValue | None = None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value  # SQLite: naive UTC
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 def _job(row: Any, with_result: bool) -> BacktestJob:
     return BacktestJob(
         id=row["id"],
@@ -57,10 +49,10 @@ def _job(row: Any, with_result: bool) -> BacktestJob:
         baseline_id=row["baseline_id"],
         request=orjson.loads(row["request"]),
         created_by=row["created_by"],
-        created_at=_utc(row["created_at"]),
-        started_at=_utc_or_none(row["started_at"]),
-        heartbeat_at=_utc_or_none(row["heartbeat_at"]),
-        finished_at=_utc_or_none(row["finished_at"]),
+        created_at=stored_utc(row["created_at"]),
+        started_at=stored_utc(row["started_at"]),
+        heartbeat_at=stored_utc(row["heartbeat_at"]),
+        finished_at=stored_utc(row["finished_at"]),
         records_done=row["records_done"],
         fraction_done=row["fraction_done"],
         error=row["error"],

@@ -10,8 +10,9 @@ the write-ahead log), and readers never block the writer.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     Column,
@@ -172,6 +173,17 @@ api_keys = Table(
 def default_data_dir() -> Path:
     configured = os.environ.get("ASSAY_DATA_DIR")
     return Path(configured) if configured else Path.home() / ".local" / "share" / "assay"
+
+
+@overload
+def stored_utc(value: datetime) -> datetime: ...
+@overload
+def stored_utc(value: None) -> None: ...
+def stored_utc(value: datetime | None) -> datetime | None:
+    """A timestamp as read back: SQLite keeps them naive, and they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def default_database_url(data_dir: Path | None = None) -> str:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import Engine, and_, func, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
-from engine.store.database import decisions, open_database
+from engine.store.database import decisions, open_database, stored_utc
 
 Source = Literal["api", "cli"]
 
@@ -335,12 +335,9 @@ def _same(value: datetime) -> datetime:
 
 
 def _decision(row: Any) -> Decision:
-    created = row["created_at"]
-    if created.tzinfo is None:  # SQLite stores naive timestamps; they were written in UTC
-        created = created.replace(tzinfo=UTC)
     return Decision(
         decision_id=row["id"],
-        created_at=created,
+        created_at=stored_utc(row["created_at"]),
         manifest_id=row["manifest_id"],
         input_sha256=row["input_sha256"],
         input=orjson.loads(row["input"]),

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.inspections import Inspection
 from engine.performance import DEFAULT_ALARM_AT, figures, ratio
-from engine.store.database import decisions
+from engine.store.database import decisions, stored_utc
 
 _CHUNK = 500
 
@@ -82,7 +82,7 @@ def rule_figures(
         since=since,
         until=until,
         manifests=int(manifests),
-        last_hit_at=last,
+        last_hit_at=stored_utc(last),
         figures=scored.to_json(),
         pattern_recall=ratio(len(own & hits), len(own)),
     )

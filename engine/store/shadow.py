@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import Engine, func, insert, select, update
 
 from engine.contracts import ScreeningResult
-from engine.store.database import ruleset_versions, shadow_results, shadow_runs
+from engine.store.database import ruleset_versions, shadow_results, shadow_runs, stored_utc
 
 SHADOWABLE = frozenset({"submitted", "approved"})
 _EXAMPLES = 20
@@ -45,12 +45,6 @@ class ShadowRun:
     def shadowing(self) -> bool:
         """Whether workers screen with it now."""
         return self.stopped_at is None and self.version_state in SHADOWABLE
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite keeps naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _ids(rules: set[str]) -> str | None:
@@ -104,9 +98,9 @@ class ShadowStore:
             version_state=row["version_state"],
             version_sha256=row["version_sha256"],
             started_by=row["started_by"],
-            started_at=_utc(row["started_at"]) or datetime.now(UTC),
+            started_at=stored_utc(row["started_at"]),
             stopped_by=row["stopped_by"],
-            stopped_at=_utc(row["stopped_at"]),
+            stopped_at=stored_utc(row["stopped_at"]),
         )
 
     def start(self, version_id: int, actor: str) -> int:
@@ -188,7 +182,7 @@ class ShadowStore:
                 {
                     "manifest_id": row["manifest_id"],
                     "decision_id": row["decision_id"],
-                    "at": _utc(row["created_at"]),
+                    "at": stored_utc(row["created_at"]),
                     "active_channel": row["active_channel"],
                     "shadow_channel": row["shadow_channel"],
                     "gained": _split(row["gained"]),
