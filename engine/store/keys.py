@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import Engine, insert, select, update
 
-from engine.store.database import api_keys
+from engine.store.database import api_keys, stored_utc
 
 Role = Literal["screening", "author", "reviewer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -88,8 +88,8 @@ class KeyStore:
                     row["id"],
                     row["name"],
                     row["role"],
-                    row["created_at"],
-                    row["revoked_at"],
+                    stored_utc(row["created_at"]),
+                    stored_utc(row["revoked_at"]),
                 )
                 for row in connection.execute(select(api_keys).order_by(api_keys.c.id)).mappings()
             ]

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.errors import AssayError
 from engine.examples import run_examples
 from engine.ruleset import compile_pack, read_sources, sources_sha256
-from engine.store.database import audit, ruleset_versions
+from engine.store.database import audit, ruleset_versions, stored_utc
 
 State = Literal["draft", "submitted", "approved", "active", "retired"]
 Status = Literal["not_found", "forbidden", "conflict", "invalid"]
@@ -139,10 +139,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 class RuleStore:
     """Versions and their lifecycle, in the service's database."""
 
@@ -171,8 +167,8 @@ class RuleStore:
             parent_id=row["parent_id"],
             state=row["state"],
             author=row["author"],
-            created_at=_aware(row["created_at"]),
-            updated_at=_aware(row["updated_at"]),
+            created_at=stored_utc(row["created_at"]),
+            updated_at=stored_utc(row["updated_at"]),
             name=row["name"],
             version=row["version"],
             sha256=row["sha256"],
@@ -223,7 +219,7 @@ class RuleStore:
             return [
                 Event(
                     id=row["id"],
-                    at=_aware(row["at"]),
+                    at=stored_utc(row["at"]),
                     actor=row["actor"],
                     action=row["action"],
                     version_id=row["version_id"],
