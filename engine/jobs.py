@@ -132,11 +132,10 @@ def _decision_records(
 
     def records() -> Iterator[tuple[Record, date]]:
         try:
-            for position, decision in enumerate(
-                decisions.between(window.since, window.until), start=1
-            ):
-                record = Record(position, decision.input, file=f"decision {decision.decision_id}")
-                yield record, decision.created_at.date()
+            logged = decisions.inputs_between(window.since, window.until)
+            for position, (decision_id, at, text) in enumerate(logged, start=1):
+                record = Record(position, file=f"decision {decision_id}", raw=text.encode())
+                yield record, at.date()
         finally:
             decisions.close()
 

@@ -125,23 +125,20 @@ def test_service_logs_to_postgresql(tmp_path: Path) -> None:
         assert client.get("/readyz").json()["decision_log"] == "writable"
 
 
-def test_a_log_from_before_rule_ids_is_upgraded_on_open(
-    database_url: str, compiled_engine: Engine
-) -> None:
+def test_each_flag_is_indexed_with_its_decision(database_url: str, compiled_engine: Engine) -> None:
     log = DecisionLog(database_url)
-    log.close()
-    old = create_engine(database_url)
-    with old.begin() as connection:  # the schema as an earlier release created it
-        connection.execute(text("ALTER TABLE decisions DROP COLUMN rule_ids"))
-    old.dispose()
-    log = DecisionLog(database_url)  # opening adds the column back
     try:
         rows = _rows(compiled_engine, ["water-heavy", "clean-tiles"])
         log.append(rows)
-        assert rows[0]["rule_ids"] is not None and ",water-pet-too-heavy," in str(
-            rows[0]["rule_ids"]
-        )
-        assert rows[1]["rule_ids"] is None  # green, no flags
-        assert log.count_between(datetime.now(UTC) - timedelta(minutes=5)) == 2
+        db = create_engine(database_url)
+        with db.connect() as connection:
+            flagged = connection.execute(
+                text("SELECT decision_id, rule_id, manifest_id FROM decision_flags")
+            ).all()
+        db.dispose()
     finally:
         log.close()
+    water = compiled_engine.screen(Manifest.model_validate_json(SAMPLES["water-heavy"]))
+    assert sorted(flagged) == sorted(
+        (rows[0]["id"], rule_id, "EX-0002") for rule_id in {f.rule_id for f in water.flags}
+    )  # and none for the green clean-tiles decision

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    inspect,
     text,
 )
 
@@ -50,11 +49,21 @@ decisions = Table(
     Column("elapsed_ms", Float, nullable=False),
     Column("request_id", String(128), nullable=True),
     Column("source", String(16), nullable=False),
-    # The rules that flagged it, as ",rule-a,rule-b," (NULL: none): live rule figures
-    # select on it without reading every result's JSON.
-    Column("rule_ids", Text, nullable=True),
     Index("ix_decisions_manifest_id", "manifest_id"),
-    Index("ix_decisions_created_at", "created_at"),
+    # With manifest_id: counting the manifests screened in a window reads the index alone.
+    Index("ix_decisions_created_at", "created_at", "manifest_id"),
+)
+
+# One row per (decision, rule that flagged it), written with the decision: a rule's live
+# figures read its own rows by index instead of every decision's result.
+decision_flags = Table(
+    "decision_flags",
+    metadata,
+    Column("decision_id", String(32), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("manifest_id", String(64), nullable=False),
+    Index("ix_decision_flags_rule", "rule_id", "created_at", "manifest_id"),
 )
 
 
@@ -215,14 +224,4 @@ def open_database(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
-    _upgrade(engine)
     return engine
-
-
-def _upgrade(engine: Engine) -> None:
-    """Columns added since a database was created. Decisions logged before ``rule_ids``
-    existed keep it NULL: live rule figures count from the upgrade on."""
-    present = {column["name"] for column in inspect(engine).get_columns("decisions")}
-    if "rule_ids" not in present:
-        with engine.begin() as connection:
-            connection.execute(text("ALTER TABLE decisions ADD COLUMN rule_ids TEXT"))

@@ -82,15 +82,9 @@ def decision_row(
         "elapsed_ms": result.elapsed_ms,
         "request_id": request_id,
         "source": source,
-        "rule_ids": rule_ids_of(result),
+        # Not a column: each becomes a row of decision_flags.
+        "rule_ids": sorted({flag.rule_id for flag in result.flags}),
     }
-
-
-def rule_ids_of(result: ScreeningResult) -> str | None:
-    """The ``rule_ids`` column: ",a,b," — so ``LIKE '%,a,%'`` finds a rule's hits."""
-    if not result.flags:
-        return None
-    return "," + ",".join(sorted({flag.rule_id for flag in result.flags})) + ","
 
 
 _COLUMNS = tuple(column.name for column in decisions.columns)
@@ -110,6 +104,11 @@ class DecisionLog:
         self.last_error: str | None = None
         marks = ", ".join(["?" if self._db.dialect.paramstyle == "qmark" else "%s"] * len(_COLUMNS))
         self._insert = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({marks})"
+        mark = marks.split(", ")[0]
+        self._insert_flags = (
+            "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id)"
+            f" VALUES ({mark}, {mark}, {mark}, {mark})"
+        )
         # SQLite keeps timestamps as text in SQLAlchemy's format (naive UTC); others take them.
         self._stamp = _sqlite_time if self.is_sqlite else _same
         # One connection writes, under a lock: a thread lock within the process and, for
@@ -141,6 +140,11 @@ class DecisionLog:
             tuple(stamp(row[name]) if name == "created_at" else row[name] for name in _COLUMNS)
             for row in rows
         ]
+        flagged = [
+            (row["id"], rule_id, stamp(row["created_at"]), row["manifest_id"])
+            for row in rows
+            for rule_id in row.get("rule_ids", ())
+        ]
         with self._write_lock:
             if self._file_lock is not None:
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)
@@ -150,6 +154,8 @@ class DecisionLog:
                 cursor = self._writer.cursor()
                 try:
                     cursor.executemany(self._insert, values)
+                    if flagged:
+                        cursor.executemany(self._insert_flags, flagged)
                     self._writer.commit()
                 finally:
                     cursor.close()
@@ -244,9 +250,24 @@ class DecisionLog:
     ) -> Iterator[Decision]:
         """Decisions logged from ``since`` (inclusive) to ``until`` (exclusive), oldest first,
         read in chunks (keyset pagination on time, then id)."""
+        for row in self._rows_between(list(decisions.columns), since, until, chunk):
+            yield _decision(row)
+
+    def inputs_between(
+        self, since: datetime, until: datetime | None = None, chunk: int = 1_000
+    ) -> Iterator[tuple[str, datetime, str]]:
+        """(decision id, logged at, input as received) of the same decisions as
+        :meth:`between`, without reading or parsing the results: for re-screening."""
+        columns = [decisions.c.id, decisions.c.created_at, decisions.c.input]
+        for row in self._rows_between(columns, since, until, chunk):
+            yield row["id"], stored_utc(row["created_at"]), row["input"]
+
+    def _rows_between(
+        self, columns: list[Any], since: datetime, until: datetime | None, chunk: int
+    ) -> Iterator[Any]:
         after: tuple[datetime, str] | None = None
         while True:
-            query = select(decisions).where(decisions.c.created_at >= since)
+            query = select(*columns).where(decisions.c.created_at >= since)
             if until is not None:
                 query = query.where(decisions.c.created_at < until)
             if after is not None:
@@ -259,8 +280,7 @@ class DecisionLog:
             query = query.order_by(decisions.c.created_at, decisions.c.id).limit(chunk)
             with self._db.connect() as connection:
                 rows = list(connection.execute(query).mappings())
-            for row in rows:
-                yield _decision(row)
+            yield from rows
             if len(rows) < chunk:
                 return
             after = (rows[-1]["created_at"], rows[-1]["id"])

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.inspections import Inspection
 from engine.performance import DEFAULT_ALARM_AT, figures, ratio
-from engine.store.database import decisions, stored_utc
+from engine.store.database import decision_flags, decisions, stored_utc
 
 _CHUNK = 500
 
@@ -63,16 +63,14 @@ def rule_figures(
     alarm_at: int = DEFAULT_ALARM_AT,
 ) -> RuleFigures:
     """``rule_id``'s figures over decisions logged from ``since`` to ``until``."""
-    window = _window(since, until)
-    hit = window & decisions.c.rule_ids.like(f"%,{rule_id},%")
+    flags = decision_flags.c
+    hit = (flags.rule_id == rule_id) & (flags.created_at >= since) & (flags.created_at < until)
     with db.connect() as connection:
         manifests = connection.execute(
-            select(func.count(func.distinct(decisions.c.manifest_id))).where(window)
+            select(func.count(func.distinct(decisions.c.manifest_id))).where(_window(since, until))
         ).scalar_one()
-        hits = set(
-            connection.execute(select(decisions.c.manifest_id).where(hit).distinct()).scalars()
-        )
-        last = connection.execute(select(func.max(decisions.c.created_at)).where(hit)).scalar_one()
+        hits = set(connection.execute(select(flags.manifest_id).where(hit).distinct()).scalars())
+        last = connection.execute(select(func.max(flags.created_at)).where(hit)).scalar_one()
         seizures = {m for m, o in outcomes.items() if o.result == "seizure"}
         known = _screened_among(connection, seizures, since, until)
     own = {m for m in known if outcomes[m].pattern == pattern} if pattern else set()
