@@ -278,7 +278,7 @@ def _shadow(work: Path, duration: int, connections: int) -> None:
     print(f"  no shadow run     {off['rate']:>10,.0f} req/s   p99 {off['p99']:.2f} ms")
     print(
         f"  shadowing         {on['rate']:>10,.0f} req/s   p99 {on['p99']:.2f} ms"
-        f"   ({on['rate'] / off['rate']:.2f} of the throughput; {shadowed:,} shadow results in the last run)"
+        f"   ({on['rate'] / off['rate']:.2f} of the throughput; {shadowed:,} in the last run)"
     )
 
 
