@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 import pyarrow.parquet as pq
 import pytest
@@ -25,6 +26,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from engine.batch.columns import COLUMNS, ITEM_COLUMNS, MANIFEST_COLUMNS, write_flat
 from engine.batch.readers import read_inputs
+from engine.batch.workers import InProcess, Processes
+from engine.ruleset import default_pack_dir, read_sources
 from engine.store.decisions import DecisionLog
 from fixtures.synth import generate
 from tests.conftest import ROOT
@@ -197,6 +200,30 @@ def test_two_workers_equal_one(
     out = tmp_path / "w2.jsonl"
     assert _screen(str(source), "-o", str(out), "--workers", "2").exit_code == 0
     assert _results(out) == reference
+
+
+def test_the_main_process_and_a_helper_share_the_chunks_in_order(
+    docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", docs * 4)
+    records = list(read_inputs([str(source)]))
+    chunks = [records[i : i + 8] for i in range(0, len(records), 8)]
+    sources = read_sources(default_pack_dir())
+    today = datetime.now(UTC).date()
+    alone = InProcess(sources, "compiled", today)
+    expected = [o for chunk in alone.run(iter(chunks)) for o in chunk]
+    alone.close()
+    shared = Processes(2, sources, "compiled", today)
+    try:
+        shared.wait_ready()
+        got = [o for chunk in shared.run(iter(chunks)) for o in chunk]
+    finally:
+        shared.close()
+    assert shared.screened_here > 0 and shared.screened_by_helpers > 0  # both did some
+    assert [o.position for o in got] == [r.position for r in records]
+    assert [orjson.loads(o.json)["flags"] for o in got] == [
+        orjson.loads(o.json)["flags"] for o in expected
+    ]
 
 
 def test_dask_cluster_equals_local(

@@ -139,7 +139,7 @@ def _backend(job: Job, today: date) -> Backend:
     if job.dask:
         return Dask(job.dask, job.sources, job.engine, today, sources_sha256(job.sources))
     if job.workers > 1:
-        return Processes(job.workers, job.sources, job.engine, today, job.keep_inputs)
+        return Processes(job.workers, job.sources, job.engine, today, job.keep_inputs, job.ruleset)
     return InProcess(job.sources, job.engine, today, job.keep_inputs, job.ruleset)
 
 
