@@ -197,7 +197,7 @@ def main() -> None:
         peak: dict[str, dict[str, float]] = {}
         for kind in ("floor", "screen", "unlogged"):
             data = work / f"data-{kind}-{workers}"
-            key = _screening_key(data) if kind == "screen" else ""
+            key = _screening_key(data) if kind != "floor" else ""
             process, url = _start(kind, workers, data)
             try:
                 path = "/floor" if kind == "floor" else "/v1/screen"
