@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -142,3 +143,27 @@ def test_each_flag_is_indexed_with_its_decision(database_url: str, compiled_engi
     assert sorted(flagged) == sorted(
         (rows[0]["id"], rule_id, "EX-0002") for rule_id in {f.rule_id for f in water.flags}
     )  # and none for the green clean-tiles decision
+
+
+def test_the_write_ahead_log_is_flushed_outside_commits(
+    tmp_path: Path, compiled_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = DecisionLog(f"sqlite:///{tmp_path / 'assay.db'}")
+    flushed: list[str] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        flushed.append(str(Path(f"/proc/self/fd/{fd}").readlink()))
+        real(fd)
+
+    try:
+        log.sync_wal()  # nothing logged yet: no log file, nothing to do
+        assert flushed == []
+        log.append(_rows(compiled_engine, ["water-heavy"]))
+        monkeypatch.setattr(os, "fdatasync", fdatasync)
+        log.sync_wal()
+        assert flushed == [str(tmp_path / "assay.db-wal")] and log.last_error is None
+    finally:
+        log.close()
+    log.sync_wal()  # closed: a no-op
+    assert len(flushed) == 1

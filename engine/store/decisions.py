@@ -191,6 +191,22 @@ class DecisionLog:
             except Exception as exc:  # a failed checkpoint is retried next time
                 self.last_error = f"checkpoint: {type(exc).__name__}: {exc}"
 
+    def sync_wal(self) -> None:
+        """Flush SQLite's write-ahead log to disk (``fdatasync``), outside any commit."""
+        database = self._db.url.database
+        if not self.is_sqlite or self._closed or not database or database == ":memory:":
+            return
+        try:
+            fd = os.open(f"{database}-wal", os.O_RDONLY)
+        except OSError:  # no log file yet
+            return
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self.last_error = f"sync: {type(exc).__name__}: {exc}"
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -286,6 +302,10 @@ class DecisionLog:
             after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
+# How often the checkpoint thread flushes the write-ahead log (see GroupCommit).
+_TRICKLE_SECONDS = 0.1
+
+
 class GroupCommit:
     """Group commit for the service: the decisions of one event-loop turn, one transaction.
 
@@ -298,6 +318,13 @@ class GroupCommit:
     a commit took 4-70 ms to come back; on the loop it takes about 0.4 ms. For SQLite, a
     thread checkpoints the write-ahead log every second (PASSIVE: writers go on), so the
     checkpoint's fsync does not land on a request.
+
+    A checkpoint's fsync of the write-ahead log still held the next commit's write for as
+    long as the disk took to flush a second of log: measured, 4-7 commits in 20 s of load
+    stalled 90-100 ms (every other commit: p99 1.2 ms), and they made the service's p99.
+    So the same thread also ``fdatasync``s the log every 100 ms: each flush is small, the
+    checkpoint finds little left to flush, and the stalls shrank to 50-60 ms (p99 at half
+    peak 24-34 ms, from 39-52). Syncing more often only makes commits durable sooner.
     """
 
     def __init__(self, log: DecisionLog, checkpoint_every: float = 1.0) -> None:
@@ -336,8 +363,12 @@ class GroupCommit:
                 done.set_result(None)
 
     def _checkpoint(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.log.checkpoint()
+        last = time.monotonic()
+        while not self._stop.wait(_TRICKLE_SECONDS):
+            self.log.sync_wal()
+            if time.monotonic() - last >= every:
+                last = time.monotonic()
+                self.log.checkpoint()
 
     def close(self) -> None:
         self._stop.set()
