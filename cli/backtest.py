@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cli.options import DatabaseOption, EngineOption, engine_kind, err, load_rules, out
 from engine import AssayError, Engine, RuleSet
 from engine.backtest import Backtest
-from engine.batch.readers import InputError, expand, read_inputs
+from engine.batch.readers import InputError, Meter, expand, read_inputs
 from engine.inspections import read_inspections
 from engine.performance import DEFAULT_ALARM_AT
 from engine.ruleset import compile_pack
@@ -174,9 +176,27 @@ def backtest(
         if baseline is not None
         else None
     )
+    meter = Meter()
+    live = Progress(
+        TextColumn("[bold]back-testing"),
+        BarColumn(),
+        TextColumn("{task.fields[records]:>10,} records  {task.fields[rate]:>8,.0f} rec/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = live.add_task("backtest", total=None, records=0, rate=0.0)
+    started = time.monotonic()
+
+    def progress(records: int) -> None:
+        rate = records / max(time.monotonic() - started, 1e-9)
+        live.update(task, total=meter.total, completed=meter.done, records=records, rate=rate)
+
     try:
         run = Backtest(tested, against, known, alarm_at=alarm_at)
-        run.run(read_inputs(paths))
+        with live:
+            run.run(read_inputs(paths, meter=meter), progress=progress)
         report = run.report()
     except InputError as exc:
         err.print(f"[red]error:[/] {exc}")
