@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from api.metrics import Metrics
 from api.settings import Settings
 from api.shadow import Shadow
-from engine import Engine, RuleSet
-from engine.ruleset import compile_pack, default_pack_dir, read_sources, sources_sha256
+from engine import Engine
+from engine.ruleset import default_pack_dir, read_sources, sources_sha256
 from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
 from engine.store.decisions import DecisionLog, GroupCommit
@@ -33,10 +33,6 @@ from engine.store.rulesets import RuleStore
 from engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
-
-
-def compile_version(store: RuleStore, version_id: int) -> RuleSet:
-    return compile_pack(store.sources(version_id), origin=f"version {version_id}")
 
 
 @dataclass
@@ -76,7 +72,7 @@ class Service:
         decisions = DecisionLog(url)
         return cls(
             settings=settings,
-            engine=Engine(compile_version(store, marker[0]), kind=settings.engine),
+            engine=Engine(store.compile(marker[0]), kind=settings.engine),
             log=decisions,
             commits=GroupCommit(decisions),
             metrics=metrics,
@@ -123,7 +119,7 @@ class Service:
             current.engine.close()
             log.info("stopped shadowing run %s", current.run_id)
         if run is not None and wanted is not None:
-            ruleset = await run_in_threadpool(compile_version, self.store, run.version_id)
+            ruleset = await run_in_threadpool(self.store.compile, run.version_id)
             self.shadow = Shadow(run.id, run.version_sha256, Engine(ruleset, kind="compiled"))
             log.info("shadowing version %s (run %s)", run.version_id, run.id)
 
@@ -132,7 +128,7 @@ class Service:
         marker = await run_in_threadpool(self.store.active_marker)
         if marker is None or marker == self.active:
             return False
-        ruleset = await run_in_threadpool(compile_version, self.store, marker[0])
+        ruleset = await run_in_threadpool(self.store.compile, marker[0])
         await run_in_threadpool(self.engine.load, ruleset)
         self.active = marker
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])

@@ -17,7 +17,6 @@ from engine.backtest import Backtest
 from engine.batch.readers import InputError, Meter, expand, read_inputs
 from engine.inspections import read_inspections
 from engine.performance import DEFAULT_ALARM_AT
-from engine.ruleset import compile_pack
 from engine.store.database import default_database_url, open_database
 from engine.store.rulesets import GovernanceError, RuleStore
 
@@ -34,15 +33,7 @@ def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
     db = open_database(database_url or default_database_url())
     try:
         store = RuleStore(db)
-        if which == "active":
-            marker = store.active_marker()
-            if marker is None:
-                err.print(f"[red]error:[/] {option} active: the rule store has no active version")
-                raise typer.Exit(2)
-            version_id = marker[0]
-        else:
-            version_id = int(which)
-        return compile_pack(store.sources(version_id), origin=f"version {version_id}")
+        return store.compile(store.version_id(which))
     except GovernanceError as exc:
         err.print(f"[red]error:[/] {option} {which}: {exc.message}")
         raise typer.Exit(2) from None

@@ -33,7 +33,6 @@ from engine.batch.readers import Meter, read_inputs
 from engine.batch.records import Record
 from engine.engine import Engine
 from engine.performance import DEFAULT_ALARM_AT
-from engine.ruleset import compile_pack
 from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
 from engine.store.decisions import DecisionLog
@@ -169,8 +168,7 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int) -> None:
     store = RuleStore(db)
 
     def engine(version_id: int) -> Engine:
-        ruleset = compile_pack(store.sources(version_id), origin=f"version {version_id}")
-        return Engine(ruleset, kind="compiled")
+        return Engine(store.compile(version_id), kind="compiled")
 
     candidate = engine(job.candidate_id)
     baseline = engine(job.baseline_id) if job.baseline_id is not None else None

@@ -39,17 +39,10 @@ class Accepted(BaseModel):
 
 
 def _version(svc: Service, which: int | str, field: str) -> int:
-    if which == "active":
-        marker = svc.store.active_marker()
-        if marker is None:
-            raise ApiError.invalid(["body", field], "the rule store has no active version")
-        return marker[0]
-    assert isinstance(which, int)
     try:
-        svc.store.get(which)
-    except GovernanceError:
-        raise ApiError.invalid(["body", field], f"no ruleset version {which}") from None
-    return which
+        return svc.store.version_id(which)
+    except GovernanceError as exc:
+        raise ApiError.invalid(["body", field], exc.message) from None
 
 
 def _corpus_paths(svc: Service, files: list[str]) -> list[str]:

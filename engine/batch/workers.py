@@ -173,26 +173,21 @@ class Processes:
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
         queued = _QUEUED * self._helpers
         window = 4 * queued  # chunks held at most: memory stays bounded
+        # In input order: a helper's future, or a chunk screened here (its outcomes).
         pending: deque[Future[list[PackedOutcome]] | list[Outcome]] = deque()
-        helping = 0  # helpers' chunks among pending, done or not
 
         def first_done() -> bool:
             head = pending[0]
             return isinstance(head, list) or head.done()
 
         def take() -> list[Outcome]:
-            nonlocal helping
             head = pending.popleft()
-            if isinstance(head, list):
-                return head
-            helping -= 1
-            return unpack_outcomes(head.result())
+            return head if isinstance(head, list) else unpack_outcomes(head.result())
 
         for chunk in chunks:
-            busy = helping - sum(1 for f in pending if not isinstance(f, list) and f.done())
+            busy = sum(1 for f in pending if isinstance(f, Future) and not f.done())
             if busy < queued and any(f.done() for f in self._ready):
                 pending.append(self._pool.submit(_work, pack_records(chunk)))
-                helping += 1
                 self.screened_by_helpers += 1
             else:
                 pending.append(self._local.screen(chunk))

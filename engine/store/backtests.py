@@ -41,7 +41,7 @@ class BacktestJob(BaseModel):
     result: JsonValue | None = None
 
 
-def _job(row: Any, with_result: bool) -> BacktestJob:
+def _job(row: Any) -> BacktestJob:
     return BacktestJob(
         id=row["id"],
         state=row["state"],
@@ -56,7 +56,7 @@ def _job(row: Any, with_result: bool) -> BacktestJob:
         records_done=row["records_done"],
         fraction_done=row["fraction_done"],
         error=row["error"],
-        result=orjson.loads(row["result"]) if with_result and row["result"] else None,
+        result=orjson.loads(row["result"]) if row["result"] else None,
     )
 
 
@@ -143,7 +143,7 @@ class BacktestStore:
             )
         if row is None:
             return None
-        return self._expire(_job(row, with_result=True), datetime.now(UTC))
+        return self._expire(_job(row), datetime.now(UTC))
 
     def list(self, limit: int = 50) -> list[BacktestJob]:
         """The latest jobs, newest first, without their reports."""
@@ -152,4 +152,4 @@ class BacktestStore:
         with self._db.connect() as connection:
             rows = list(connection.execute(query).mappings())
         now = datetime.now(UTC)
-        return [self._expire(_job({**row, "result": None}, False), now) for row in rows]
+        return [self._expire(_job({**row, "result": None}), now) for row in rows]

@@ -136,15 +136,14 @@ class DecisionLog:
         if not rows:
             return
         stamp = self._stamp
-        values = [
-            tuple(stamp(row[name]) if name == "created_at" else row[name] for name in _COLUMNS)
-            for row in rows
-        ]
-        flagged = [
-            (row["id"], rule_id, stamp(row["created_at"]), row["manifest_id"])
-            for row in rows
-            for rule_id in row.get("rule_ids", ())
-        ]
+        values: list[tuple[Any, ...]] = []
+        flagged: list[tuple[Any, ...]] = []
+        for row in rows:
+            at = stamp(row["created_at"])
+            values.append(tuple(at if name == "created_at" else row[name] for name in _COLUMNS))
+            flagged.extend(
+                (row["id"], rule_id, at, row["manifest_id"]) for rule_id in row["rule_ids"]
+            )
         with self._write_lock:
             if self._file_lock is not None:
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)

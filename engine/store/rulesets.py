@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import AssayError
 from engine.examples import run_examples
-from engine.ruleset import compile_pack, read_sources, sources_sha256
+from engine.ruleset import RuleSet, compile_pack, read_sources, sources_sha256
 from engine.store.database import audit, ruleset_versions, stored_utc
 
 State = Literal["draft", "submitted", "approved", "active", "retired"]
@@ -201,6 +201,21 @@ class RuleStore:
             )
         return self._version(row) if row is not None else None
 
+    def version_id(self, which: int | str) -> int:
+        """The id of version ``which`` (an id, or ``"active"``); ``not_found`` if none."""
+        if which == "active":
+            marker = self.active_marker()
+            if marker is None:
+                raise GovernanceError("not_found", "the rule store has no active version")
+            return marker[0]
+        version_id = int(which)
+        self._row(version_id)
+        return version_id
+
+    def compile(self, version_id: int) -> RuleSet:
+        """Version ``version_id`` compiled, its errors naming ``version N`` as the origin."""
+        return compile_pack(self.sources(version_id), origin=f"version {version_id}")
+
     def active_marker(self) -> tuple[int, str] | None:
         """``(id, sha256)`` of the active version: cheap enough to poll."""
         with self._db.connect() as connection:
@@ -313,11 +328,7 @@ class RuleStore:
         """Change (or delete, with None) one file of a draft; the draft's validation after."""
         row = self._row(draft_id)
         self._must(row, "draft", "edit")
-        if row["author"] != author:
-            raise GovernanceError(
-                "forbidden",
-                f"draft {draft_id} belongs to {row['author']}; only its author edits it",
-            )
+        self._owned(row, author, "edits")
         clean = Path(path).as_posix()
         if (
             clean.startswith(("/", "../"))
@@ -373,6 +384,14 @@ class RuleStore:
             )
 
     @staticmethod
+    def _owned(row: Any, actor: str, does: str) -> None:
+        if row["author"] != actor:
+            raise GovernanceError(
+                "forbidden",
+                f"draft {row['id']} belongs to {row['author']}; only its author {does} it",
+            )
+
+    @staticmethod
     def _four_eyes(row: Any, actor: str, doing: str) -> None:
         if row["author"] == actor:
             raise GovernanceError(
@@ -408,11 +427,7 @@ class RuleStore:
     def submit(self, draft_id: int, actor: str) -> Validation:
         row = self._row(draft_id)
         self._must(row, "draft", "submitted")
-        if row["author"] != actor:
-            raise GovernanceError(
-                "forbidden",
-                f"draft {draft_id} belongs to {row['author']}; only its author submits it",
-            )
+        self._owned(row, actor, "submits")
         report = validate_sources(orjson.loads(row["sources"]))
         if not report.ok:
             raise GovernanceError(
