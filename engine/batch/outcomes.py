@@ -110,6 +110,20 @@ class Summary:
                 elif entry > self.top[0]:
                     heapq.heapreplace(self.top, entry)
 
+    def merge(self, other: Summary) -> None:
+        """Add ``other``'s counts (another part of the same run; order does not matter:
+        the riskiest are ranked by score, then position)."""
+        self.records += other.records
+        self.results += other.results
+        self.errors += other.errors
+        self.items += other.items
+        self.channels.update(other.channels)
+        self.rules.update(other.rules)
+        self.patterns.update(other.patterns)
+        self.scores.update(other.scores)
+        self.top = heapq.nlargest(TOP, [*self.top, *other.top])
+        heapq.heapify(self.top)
+
     def riskiest(self) -> list[dict[str, Any]]:
         return [orjson.loads(doc) for _, _, doc in sorted(self.top, reverse=True)]
 

@@ -161,9 +161,12 @@ def read_inputs(
 
 
 def _sniff(stream: IO[bytes]) -> Format:
-    """JSON array, one JSON document, JSON Lines or CSV, from the first bytes."""
     peek = getattr(stream, "peek", None)
-    head = (peek(65536) if peek is not None else b"")[:65536]
+    return sniff((peek(65536) if peek is not None else b"")[:65536])
+
+
+def sniff(head: bytes) -> Format:
+    """JSON array, one JSON document, JSON Lines or CSV, from the first bytes."""
     text = head.lstrip()
     if text.startswith(b"["):
         return "json"

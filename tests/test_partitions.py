@@ -1,0 +1,220 @@
+"""Partitioned runs: the planner and reader against the whole-file reader, and ``--workers 2``
+runs that read and write their own partitions against one process, including after SIGKILL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import engine.batch.partitions
+from cli.main import app
+from engine.batch.parallel import PartitionedRun
+from engine.batch.partitions import Partition, plan, read_partition, splittable
+from engine.batch.readers import read_inputs
+from engine.batch.stream import Job
+from engine.ruleset import default_pack_dir, read_sources
+from fixtures.synth import generate
+
+runner = CliRunner()
+ASSAY = str(Path(sys.executable).with_name("assay"))
+
+_LINES = st.one_of(
+    st.just(b'{"a": 1}'),
+    st.binary(min_size=1, max_size=40).map(lambda b: b"{" + b.replace(b"\n", b"")),
+    st.sampled_from([b"", b" ", b"\t \r", b"\x0b", b" {}", b"not json"]),
+)
+_FILES = st.lists(
+    st.tuples(st.lists(_LINES, max_size=30), st.booleans()),  # lines, ends with a newline
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(files=_FILES, parts=st.integers(1, 12), smallest=st.integers(1, 200))
+def test_partitions_read_exactly_what_the_whole_run_reads(
+    tmp_path: Path, files: list[tuple[list[bytes], bool]], parts: int, smallest: int
+) -> None:
+    paths = []
+    for number, (lines, newline_at_end) in enumerate(files):
+        path = tmp_path / f"in-{number}.jsonl"
+        body = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+        path.write_bytes(body)
+        paths.append(str(path))
+    expected = [(r.position, r.file, r.line, r.raw) for r in read_inputs(paths, "jsonl")]
+    partitions = plan(paths, parts, smallest)
+    got = [(r.position, r.file, r.line, r.raw) for p in partitions for r in read_partition(p)]
+    assert got == expected
+    # Every byte in exactly one partition, in order, and the plan survives its checkpoint.
+    covered = [(s.path, s.start, s.end) for p in partitions for s in p.segments]
+    for name in paths:
+        ranges = [(a, b) for f, a, b in covered if f == name]
+        ends = [0] + [b for _, b in ranges]
+        assert [a for a, _ in ranges] == ends[:-1]
+        assert ends[-1] == Path(name).stat().st_size
+    assert [Partition.from_json(p.to_json()) for p in partitions] == partitions
+    assert [p.index for p in partitions] == list(range(len(partitions)))
+
+
+def test_only_plain_json_lines_files_are_split(tmp_path: Path) -> None:
+    lines = tmp_path / "a.jsonl"
+    lines.write_text('{"a": 1}\n')
+    unnamed = tmp_path / "a.txt"
+    unnamed.write_text('{"a": 1}\n{"a": 2}\n')
+    array = tmp_path / "a.json"
+    array.write_text('[{"a": 1}]')
+    packed = tmp_path / "a.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    assert splittable([str(lines), str(unnamed)], None)
+    assert not splittable([str(lines), str(array)], None)
+    assert not splittable([str(packed)], None)
+    assert not splittable(["-"], None)
+
+
+def _corpus(n: int, seed: int) -> list[dict[str, Any]]:
+    return [doc for doc, _ in generate(n, seed)]
+
+
+def _without_timing(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        record.pop("elapsed_ms", None)
+        out.append(record)
+    return out
+
+
+@pytest.fixture
+def mixed_input(tmp_path: Path) -> Path:
+    """Manifests with bad lines, blank lines and a second file: what positions must survive."""
+    docs = _corpus(900, seed=21)
+    lines = [json.dumps(d) for d in docs]
+    lines[17] = "{not json"
+    lines[400] = json.dumps({**docs[400], "items": "none"})
+    lines.insert(250, "")
+    lines.insert(600, "   ")
+    (tmp_path / "in-1.jsonl").write_text("\n".join(lines[:500]) + "\n")
+    (tmp_path / "in-2.jsonl").write_text("\n".join(lines[500:]))  # no final newline
+    return tmp_path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_two_workers_on_partitions_write_what_one_process_writes(
+    mixed_input: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.batch.partitions, "MIN_PARTITION", 40_000)  # ~30 partitions
+    inputs = str(mixed_input / "in-*.jsonl")
+    outputs = {}
+    for workers in ("1", "2"):
+        out = mixed_input / f"w{workers}.{fmt}"
+        errors = mixed_input / f"w{workers}.errors.jsonl"
+        result = runner.invoke(
+            app, ["screen", inputs, "-o", str(out), "--errors", str(errors), "--workers", workers]
+        )
+        assert result.exit_code == 1, result.output  # two error records
+        assert "900 records read = 898 screened + 2 errors" in result.output
+        outputs[workers] = (out, errors)
+    (one, one_errors), (two, two_errors) = outputs["1"], outputs["2"]
+    if fmt == "jsonl":
+        assert _without_timing(two) == _without_timing(one)
+        assert len(_without_timing(two)) == 898
+    else:
+        assert two.read_bytes() == one.read_bytes()  # no timings in the CSV layout
+        assert two.read_text().count("position,file,line") == 1  # one header
+    assert two_errors.read_bytes() == one_errors.read_bytes()
+    positions = [
+        json.loads(line)["error"]["position"] for line in two_errors.read_text().splitlines()
+    ]
+    assert positions == [18, 401]
+    assert sorted(p.name for p in mixed_input.iterdir() if "assay-" in p.name) == []
+
+
+def test_the_main_process_and_a_helper_share_the_partitions(
+    mixed_input: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.batch.partitions, "MIN_PARTITION", 40_000)
+    paths = sorted(str(p) for p in mixed_input.glob("in-*.jsonl"))
+    alone = mixed_input / "alone.jsonl"
+    assert runner.invoke(app, ["screen", *paths, "-o", str(alone), "--workers", "1"]).exit_code == 1
+    shared = mixed_input / "shared.jsonl"
+    job = Job(
+        inputs=paths,
+        output=str(shared),
+        output_format="jsonl",
+        sources=read_sources(default_pack_dir()),
+        workers=2,
+        today=date.today(),
+    )
+    run = PartitionedRun(job, None, None)
+    run.wait_ready()
+    run.screen()
+    run.join()
+    assert len(run.plan) > 10
+    assert run.screened_here > 0 and run.screened_by_helpers > 0  # both did some
+    assert run.screened_here + run.screened_by_helpers == len(run.plan)
+    assert _without_timing(shared) == _without_timing(alone)
+    assert run.summary.records == 900 and run.summary.errors == 2
+
+
+def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
+    docs = _corpus(7_000, seed=13)  # ~11 MB: a dozen partitions of 1 MiB
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    whole = tmp_path / "whole.jsonl"
+    assert (
+        runner.invoke(app, ["screen", str(source), "-o", str(whole), "--workers", "1"]).exit_code
+        == 0
+    )
+    out = tmp_path / "out.jsonl"
+    checkpoint = Path(f"{out}.assay-resume")
+    process = subprocess.Popen(
+        [ASSAY, "screen", str(source), "-o", str(out), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ASSAY_CHECKPOINT_SECONDS": "0"},
+    )
+    watched = psutil.Process(process.pid)
+    deadline = time.monotonic() + 60
+
+    def parts_done() -> int:
+        if not checkpoint.exists():
+            return 0
+        try:
+            return len(json.loads(checkpoint.read_bytes())["done"])
+        except ValueError:  # replaced while being read
+            return 0
+
+    while parts_done() < 3:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    helpers = watched.children()
+    assert helpers, "a partitioned run with two workers has a helper process"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, "helpers outlive a killed run"
+    assert not out.exists()  # the output is only joined at the end
+    result = runner.invoke(
+        app, ["screen", str(source), "-o", str(out), "--resume", "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert _without_timing(out) == _without_timing(whole)
+    assert not checkpoint.exists()
+    assert [p.name for p in tmp_path.iterdir() if "assay-part" in p.name] == []
