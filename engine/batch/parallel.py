@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.batch.outcomes import Outcome, Summary
-from engine.batch.partitions import Partition, plan, splittable
+from engine.batch.partitions import MIN_PARTITION, Partition, plan, splittable
 from engine.batch.readers import Meter
 from engine.batch.stream import CHECKPOINT_EVERY, Checkpoint, Job, Observer, run_stream
 from engine.batch.workers import InProcess
 from engine.store.decisions import DecisionLog
 
-PARTS_PER_WORKER = 16
+PARTS_PER_WORKER = 48
 _PR_SET_PDEATHSIG = 1
 
 
@@ -99,7 +99,7 @@ _READY = -1  # a helper's first report: its engine is built
 
 def _helper(
     job: Job,
-    todo: Sequence[Partition],
+    plans: multiprocessing.Queue[list[Partition]],
     counter: Synchronized[int],
     reports: multiprocessing.Queue[Report],
     parent: int,
@@ -108,6 +108,7 @@ def _helper(
     assert job.today is not None
     backend = InProcess(job.sources, job.engine, job.today)
     reports.put((_READY, None, None))
+    todo = plans.get()  # planned while this process started
     try:
         while (taken := _claim(counter, len(todo))) is not None:
             partition = todo[taken]
@@ -137,8 +138,7 @@ def _join(parts: Sequence[str], target: str) -> None:
                     out.flush()
                     shutil.copyfileobj(source, out, 1 << 20)
                     remaining = 0
-        out.flush()
-        os.fsync(out.fileno())
+        out.flush()  # as durable as a one-stream run's output: no fsync at the end
 
 
 class PartitionedRun:
@@ -149,6 +149,40 @@ class PartitionedRun:
         self.job = job
         self.observe = observe
         self.checkpoint = Checkpoint(job)
+        self.ready = 0  # helpers started
+        self.screened_here = 0  # partitions, for the record of who did what
+        self.screened_by_helpers = 0
+        # Helpers first: they take a second to start (Python, imports, the pack), time in
+        # which this process plans the partitions, then sends them the plan.
+        if state is None:
+            size = sum(Path(p).stat().st_size for p in job.inputs)
+            expected = min(job.workers * PARTS_PER_WORKER, size // MIN_PARTITION + 1)
+        else:
+            expected = len(state["plan"]) - len(state["done"])
+        context = multiprocessing.get_context("spawn")
+        self.counter: Synchronized[int] = context.Value("i", 0)
+        self.reports: multiprocessing.Queue[Report] = context.Queue()
+        # Kept while the run lives: a queue collected here vanishes under a starting helper.
+        self.plans: multiprocessing.Queue[list[Partition]] = context.Queue()
+        helper_job = Job(**{**job.__dict__, "ruleset": None})
+        arguments = (helper_job, self.plans, self.counter, self.reports, os.getpid())
+        self.helpers = [
+            context.Process(target=_helper, args=arguments, daemon=True)
+            for _ in range(min(job.workers - 1, expected - 1))
+        ]
+        for helper in self.helpers:
+            helper.start()
+        try:
+            self._plan(state)
+        except BaseException:
+            self._stop_helpers()
+            raise
+        for _ in self.helpers:
+            self.plans.put(self.todo)
+        self.local = InProcess(job.sources, job.engine, job.today, ruleset=job.ruleset)
+
+    def _plan(self, state: dict[str, Any] | None) -> None:
+        job = self.job
         if state is None:
             for stale in Path(job.output).parent.glob(f"{Path(job.output).name}.assay-part-*"):
                 stale.unlink()
@@ -167,21 +201,12 @@ class PartitionedRun:
         self.last_checkpoint = time.monotonic()
         if state is None:
             self.save()  # the plan, before any part is written
-        context = multiprocessing.get_context("spawn")
-        self.counter: Synchronized[int] = context.Value("i", 0)
-        self.reports: multiprocessing.Queue[Report] = context.Queue()
-        helper_job = Job(**{**job.__dict__, "ruleset": None})
-        arguments = (helper_job, self.todo, self.counter, self.reports, os.getpid())
-        self.helpers = [
-            context.Process(target=_helper, args=arguments, daemon=True)
-            for _ in range(min(job.workers - 1, len(self.todo) - 1))
-        ]
+
+    def _stop_helpers(self) -> None:
         for helper in self.helpers:
-            helper.start()
-        self.local = InProcess(job.sources, job.engine, job.today, ruleset=job.ruleset)
-        self.ready = 0  # helpers started
-        self.screened_here = 0  # partitions, for the record of who did what
-        self.screened_by_helpers = 0
+            if helper.is_alive():
+                helper.terminate()
+            helper.join()
 
     def save(self) -> None:
         self.summary.seconds = time.perf_counter() - self.started
@@ -260,10 +285,7 @@ class PartitionedRun:
                 self.tick((), Summary(), Meter())
         finally:
             self.local.close()
-            for helper in self.helpers:
-                if helper.is_alive():
-                    helper.terminate()
-                helper.join()
+            self._stop_helpers()
 
     def join(self) -> None:
         """Join the parts into the outputs, then forget the run."""
