@@ -98,17 +98,18 @@ _READY = -1  # a helper's first report: its engine is built
 
 
 def _helper(
-    job: Job,
-    plans: multiprocessing.Queue[list[Partition]],
+    inbox: multiprocessing.Queue[Any],
     counter: Synchronized[int],
     reports: multiprocessing.Queue[Report],
     parent: int,
 ) -> None:
+    """A helper process: its job first, then the plan (made while it started)."""
     _die_with_parent(parent)
+    job: Job = inbox.get()
     assert job.today is not None
     backend = InProcess(job.sources, job.engine, job.today)
     reports.put((_READY, None, None))
-    todo = plans.get()  # planned while this process started
+    todo: list[Partition] = inbox.get()
     try:
         while (taken := _claim(counter, len(todo))) is not None:
             partition = todo[taken]
@@ -162,23 +163,27 @@ class PartitionedRun:
         context = multiprocessing.get_context("spawn")
         self.counter: Synchronized[int] = context.Value("i", 0)
         self.reports: multiprocessing.Queue[Report] = context.Queue()
-        # Kept while the run lives: a queue collected here vanishes under a starting helper.
-        self.plans: multiprocessing.Queue[list[Partition]] = context.Queue()
-        helper_job = Job(**{**job.__dict__, "ruleset": None})
-        arguments = (helper_job, self.plans, self.counter, self.reports, os.getpid())
-        self.helpers = [
-            context.Process(target=_helper, args=arguments, daemon=True)
-            for _ in range(min(job.workers - 1, expected - 1))
-        ]
-        for helper in self.helpers:
+        # The job and the plan go by queue, not as arguments: ``start()`` blocks until the
+        # child has read its arguments (0.6 s of Python starting) once they outgrow a pipe's
+        # buffer, which the rule pack's sources do. Kept while the run lives: a queue
+        # collected here vanishes under a starting helper.
+        self.inboxes: list[multiprocessing.Queue[Any]] = []
+        self.helpers = []
+        for _ in range(min(job.workers - 1, expected - 1)):
+            inbox: multiprocessing.Queue[Any] = context.Queue()
+            arguments = (inbox, self.counter, self.reports, os.getpid())
+            helper = context.Process(target=_helper, args=arguments, daemon=True)
             helper.start()
+            inbox.put(Job(**{**job.__dict__, "ruleset": None}))
+            self.inboxes.append(inbox)
+            self.helpers.append(helper)
         try:
             self._plan(state)
         except BaseException:
             self._stop_helpers()
             raise
-        for _ in self.helpers:
-            self.plans.put(self.todo)
+        for inbox in self.inboxes:
+            inbox.put(self.todo)
         self.local = InProcess(job.sources, job.engine, job.today, ruleset=job.ruleset)
 
     def _plan(self, state: dict[str, Any] | None) -> None:
