@@ -10,6 +10,7 @@ share one commit instead of paying one each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -329,6 +330,7 @@ class GroupCommit:
     def __init__(self, log: DecisionLog, checkpoint_every: float = 1.0) -> None:
         self.log = log
         self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[None]]] = []
+        self._open = 0  # requests between arrival and their decisions' commit
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if log.is_sqlite:
@@ -337,11 +339,37 @@ class GroupCommit:
             )
             self._checkpointer.start()
 
+    @contextlib.contextmanager
+    def request(self) -> Iterator[None]:
+        """Around a request that stores decisions, so that :meth:`store` knows whether
+        another request could share its commit."""
+        self._open += 1
+        try:
+            yield
+        finally:
+            self._open -= 1
+
     def store(self, rows: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
+        """A future done once ``rows`` are committed.
+
+        A request alone in the service (no other between arrival and commit, none waiting
+        to flush) commits at once, without going round the event loop: nobody could share
+        the transaction, and the turn would cost it a loop iteration and whatever other
+        work that iteration runs (measured at half the peak rate: p50 1.6 ms unlogged,
+        3.0 ms through the group). Under load requests overlap and share commits.
+        """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if not rows:
             done.set_result(None)
+            return done
+        if self._open <= 1 and not self._pending:
+            try:
+                self.log.append(rows)
+            except DecisionLogError as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
             return done
         if not self._pending:
             loop.call_soon(self._flush)
