@@ -167,3 +167,58 @@ def test_the_write_ahead_log_is_flushed_outside_commits(
         log.close()
     log.sync_wal()  # closed: a no-op
     assert len(flushed) == 1
+
+
+def test_a_request_alone_commits_at_once_and_overlapping_ones_share(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    log = DecisionLog(f"sqlite:///{tmp_path / 'assay.db'}")
+    commits = GroupCommit(log)
+    row = _rows(compiled_engine, ["clean-tiles"])[0]
+
+    async def alone() -> bool:
+        with commits.request():
+            return commits.store([{**row, "id": "alone"}]).done()
+
+    async def overlapping() -> list[bool]:
+        with commits.request(), commits.request():  # two requests between arrival and commit
+            first = commits.store([{**row, "id": "o1"}])
+            second = commits.store([{**row, "id": "o2"}])
+            pending = [first.done(), second.done()]
+            await asyncio.gather(first, second)
+        return pending
+
+    try:
+        assert asyncio.run(alone()) is True  # committed before store() returned
+        assert log.get("alone") is not None
+        assert asyncio.run(overlapping()) == [False, False]  # one commit, a loop turn later
+        assert log.get("o1") is not None and log.get("o2") is not None
+    finally:
+        commits.close()
+        log.close()
+
+
+def test_the_service_writer_leaves_every_sync_to_the_checkpointer(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """The connection that commits on the event loop never fsyncs (no checkpoint of its
+    own, no synced log restarts); the checkpointer's connection does, and a last synced
+    checkpoint at close leaves the database holding everything."""
+    path = tmp_path / "assay.db"
+    log = DecisionLog(f"sqlite:///{path}")
+    commits = GroupCommit(log)
+    rows = _rows(compiled_engine, ["clean-tiles", "water-heavy"])
+    try:
+        log.append(rows)
+        writer = log._writer
+        assert writer.execute("PRAGMA synchronous").fetchone()[0] == 0
+        assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        with log._db.connect() as other:
+            assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        commits.close()
+        log.close()
+    wal = Path(f"{path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with create_engine(f"sqlite:///{path}").connect() as reopened:
+        assert reopened.execute(text("SELECT count(*) FROM decisions")).scalar() == 2

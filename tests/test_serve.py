@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import signal
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from tests.conftest import EXAMPLES
 from tests.servers import assay_serve, create_key
@@ -41,3 +44,23 @@ def test_two_workers_share_the_log_and_the_metrics(tmp_path: Path) -> None:
     assert 'assay_screenings_total{channel="red"} 120.0' in metrics
     assert len(decisions) == 120
     assert len({d["decision_id"] for d in decisions}) == 120
+
+
+def test_a_killed_server_keeps_every_decision_it_answered(tmp_path: Path) -> None:
+    """SIGKILL mid-load: every decision whose answer reached the client is in the log."""
+    screening = {"Authorization": f"Bearer {create_key(tmp_path, 'screening')}"}
+    answered: list[str] = []
+    with assay_serve(tmp_path) as (url, process), httpx.Client(timeout=10) as client:
+        for _ in range(300):
+            response = client.post(
+                f"{url}/v1/screen",
+                content=BODY,
+                headers={"Content-Type": "application/json", **screening},
+            )
+            assert response.status_code == 200
+            answered.append(response.headers["X-Decision-ID"])
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    with create_engine(f"sqlite:///{tmp_path / 'assay.db'}").connect() as database:
+        stored = {row[0] for row in database.execute(text("SELECT id FROM decisions"))}
+    assert set(answered) <= stored
