@@ -85,6 +85,9 @@ def test_only_plain_json_lines_files_are_split(tmp_path: Path) -> None:
     assert not splittable([str(lines), str(array)], None)
     assert not splittable([str(packed)], None)
     assert not splittable(["-"], None)
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    assert not splittable([str(pipe)], None)  # not opened: that would consume its data
 
 
 def _corpus(n: int, seed: int) -> list[dict[str, Any]]:

@@ -68,7 +68,7 @@ class Partition:
 def splittable(paths: Sequence[str], forced: Format | None) -> bool:
     """Whether every input is an uncompressed JSON Lines file (what partitions can cut)."""
     for path in paths:
-        if path == "-":
+        if path == "-" or not Path(path).is_file():  # stdin, a pipe: read once, no seeking
             return False
         with Path(path).open("rb") as handle:
             head = handle.read(65536)
