@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.bodies import ApiError
 from api.service import service
-from engine.store.keys import Identity, Role
+from engine.store.keys import Identity
+from engine.store.roles import Role
 
 # Declares the scheme in OpenAPI (the "Authorize" button in /docs); checking is done below.
 SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}]

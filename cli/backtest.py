@@ -17,8 +17,6 @@ from engine.backtest import Backtest
 from engine.batch.readers import InputError, Meter, expand, read_inputs
 from engine.inspections import read_inspections
 from engine.performance import DEFAULT_ALARM_AT
-from engine.store.database import default_database_url, open_database
-from engine.store.rulesets import GovernanceError, RuleStore
 
 
 def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
@@ -30,6 +28,10 @@ def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
             err.print(f"[red]error:[/] {option} {which!r} is neither a version id nor a directory")
             raise typer.Exit(2)
         return load_rules(path)
+    # The database layer loads when a stored version is named, not for every `assay` command.
+    from engine.store.database import default_database_url, open_database  # noqa: PLC0415
+    from engine.store.rulesets import GovernanceError, RuleStore  # noqa: PLC0415
+
     db = open_database(database_url or default_database_url())
     try:
         store = RuleStore(db)

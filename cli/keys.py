@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from cli.options import DatabaseOption, err, out
-from engine.store.database import default_database_url, open_database
-from engine.store.keys import ROLES, KeyStore, Role
+from engine.store.roles import ROLES, Role
+
+if TYPE_CHECKING:
+    from engine.store.keys import KeyStore
 
 keys_app = typer.Typer(help="API keys of the service (one role each).", no_args_is_help=True)
 
 
 def _key_store(database_url: str | None) -> KeyStore:
+    # The database layer loads for `assay keys` only, not for every `assay` command.
+    from engine.store.database import default_database_url, open_database  # noqa: PLC0415
+    from engine.store.keys import KeyStore  # noqa: PLC0415
+
     return KeyStore(open_database(database_url or default_database_url()))
 
 

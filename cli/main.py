@@ -9,15 +9,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-import uvicorn
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.settings import Settings
 from cli.backtest import backtest
 from cli.keys import keys_app
 from cli.options import DatabaseOption, EngineOption, RulesOption, engine_kind, err, load_rules, out
@@ -31,10 +29,10 @@ from engine.batch.writers import output_format as output_format_of
 from engine.examples import run_examples
 from engine.fields import CATALOGUE
 from engine.inspections import COLUMNS as INSPECTION_COLUMNS
-from engine.replay import replay as replay_decisions
-from engine.store.database import default_database_url
-from engine.store.decisions import DecisionLog
 from fixtures.synth import generate, inspection_outcomes, read_labels, write_corpus
+
+if TYPE_CHECKING:
+    from engine.store.decisions import DecisionLog
 
 app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
@@ -47,6 +45,15 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(keys_app, name="keys")
 app.command()(backtest)
+
+
+def _decision_log(database_url: str | None) -> DecisionLog:
+    """The decision log. SQLAlchemy and the database layer load here, for the commands that
+    log or read decisions: importing them made every `assay screen` start 0.4 s later."""
+    from engine.store.database import default_database_url  # noqa: PLC0415
+    from engine.store.decisions import DecisionLog  # noqa: PLC0415
+
+    return DecisionLog(database_url or default_database_url())
 
 
 def _auto_workers(paths: list[str]) -> int:
@@ -132,7 +139,7 @@ def screen(
         keep_inputs=log,
         ruleset=ruleset,
     )
-    decisions = DecisionLog(database_url or default_database_url()) if log else None
+    decisions = _decision_log(database_url) if log else None
     sample: list[bytes] = []
     live = Progress(
         TextColumn("[bold]screening"),
@@ -354,6 +361,10 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
+    import uvicorn  # noqa: PLC0415 - the service's stack loads for `serve` only
+
+    from api.settings import Settings  # noqa: PLC0415 - ditto
+
     engine_kind(engine_name)
     if rules is not None:
         load_rules(rules)  # a broken pack stops here, with its problems, not in every worker
@@ -396,8 +407,10 @@ def replay(
     ] = None,
 ) -> None:
     """Re-screen logged decisions with another rule pack and report what would change."""
+    from engine.replay import replay as replay_decisions  # noqa: PLC0415 - database layer
+
     engine = Engine(load_rules(rules), kind=engine_kind(engine_name))
-    decisions = DecisionLog(database_url or default_database_url())
+    decisions = _decision_log(database_url)
     try:
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
         end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)

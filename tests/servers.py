@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
-from engine.store.keys import Role
+from engine.store.roles import Role
 
 
 def free_port() -> int:

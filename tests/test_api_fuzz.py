@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
 from api.settings import Settings
-from engine.store.keys import ROLES
+from engine.store.roles import ROLES
 from tests.servers import live_api
 
 EXAMPLES_PER_OPERATION = 25

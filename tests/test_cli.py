@@ -176,3 +176,14 @@ def test_fixtures_generate_is_reproducible(tmp_path: Path) -> None:
     screened = runner.invoke(app, ["screen", str(first)])
     assert screened.exit_code == 0
     assert len(_lines(screened.stdout)) == 50
+
+
+def test_screening_does_not_load_the_database_layer_or_the_service() -> None:
+    """`assay screen` without --log starts without SQLAlchemy, uvicorn or FastAPI (0.5 s of
+    imports, paid by every batch run and by each of its helper processes)."""
+    probe = (
+        "import sys, cli.main, engine.batch.parallel; "
+        "print(sorted({'sqlalchemy', 'uvicorn', 'fastapi'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

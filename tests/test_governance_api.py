@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from engine.store.keys import ROLES, Role
+from engine.store.roles import ROLES, Role
 from tests.conftest import EXAMPLES
 from tests.servers import LiveApi, assay_serve, create_key, live_api
 

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from api.auth import require
 from api.bodies import json_response
 from api.service import Service, service
-from engine.store.keys import ROLES
+from engine.store.roles import ROLES
 
 router = APIRouter(tags=["operations"])
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import require
 from api.bodies import ApiError, RecordId
 from api.service import Service, service
-from engine.store.keys import Role
+from engine.store.roles import Role
 
 router = APIRouter(tags=["keys"], dependencies=[Depends(require("admin"))])
 

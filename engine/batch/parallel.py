@@ -27,14 +27,16 @@ import time
 from collections.abc import Sequence
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.batch.outcomes import Outcome, Summary
 from engine.batch.partitions import MIN_PARTITION, Partition, plan, splittable
 from engine.batch.readers import Meter
 from engine.batch.stream import CHECKPOINT_EVERY, Checkpoint, Job, Observer, run_stream
 from engine.batch.workers import InProcess
-from engine.store.decisions import DecisionLog
+
+if TYPE_CHECKING:
+    from engine.store.decisions import DecisionLog
 
 PARTS_PER_WORKER = 48
 _PR_SET_PDEATHSIG = 1

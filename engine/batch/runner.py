@@ -7,12 +7,15 @@ Both give the same output bytes; which one ran shows only in the speed.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from engine.batch.outcomes import Outcome, Summary
 from engine.batch.parallel import eligible, run_partitioned
 from engine.batch.readers import InputError
 from engine.batch.stream import Checkpoint, Job, JobError, Observer, run_stream
-from engine.store.decisions import DecisionLog
+
+if TYPE_CHECKING:
+    from engine.store.decisions import DecisionLog
 
 
 def run(job: Job, observe: Observer | None = None, log: DecisionLog | None = None) -> Summary:

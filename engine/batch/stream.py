@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,7 +32,9 @@ from engine.batch.writers import CsvSink, ErrorSink, JsonLinesSink, OutputFormat
 from engine.contracts import ScreeningResult
 from engine.evaluators.base import EngineKind
 from engine.ruleset import RuleSet, sources_sha256
-from engine.store.decisions import DecisionLog, decision_row
+
+if TYPE_CHECKING:  # the database layer loads only for --log runs (0.4 s of imports)
+    from engine.store.decisions import DecisionLog
 
 CHUNK = 256
 # Seconds between checkpoints (ASSAY_CHECKPOINT_SECONDS; 0 checkpoints after every chunk).
@@ -158,6 +160,8 @@ def _backend(job: Job, today: date) -> Backend:
 
 
 def _decision_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    from engine.store.decisions import decision_row  # noqa: PLC0415 - only --log runs
+
     rows = []
     for outcome in outcomes:
         if outcome.error or outcome.input is None:

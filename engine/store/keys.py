@@ -12,14 +12,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 from sqlalchemy import Engine, insert, select, update
 
 from engine.store.database import api_keys, stored_utc
+from engine.store.roles import ROLES, Role
 
-Role = Literal["screening", "author", "reviewer", "admin"]
-ROLES: tuple[Role, ...] = get_args(Role)
 _CACHE_SECONDS = 5.0
 
 
