@@ -221,3 +221,23 @@ def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
     assert _without_timing(out) == _without_timing(whole)
     assert not checkpoint.exists()
     assert [p.name for p in tmp_path.iterdir() if "assay-part" in p.name] == []
+
+
+def test_a_run_that_outpaces_its_helper_still_ends(tmp_path: Path) -> None:
+    """Two partitions: the main process screens both before the helper has started, and the
+    run must still end (the helper's unread job once kept the process alive at exit)."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in _corpus(1_700, seed=5)))
+    assert 2 * 1024 * 1024 < source.stat().st_size < 3 * 1024 * 1024  # two partitions
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.jsonl"
+        done = subprocess.run(
+            [ASSAY, "screen", str(source), "-o", str(out), "--workers", workers],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(_without_timing(out))
+    assert outputs[0] == outputs[1]

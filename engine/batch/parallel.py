@@ -214,6 +214,12 @@ class PartitionedRun:
             if helper.is_alive():
                 helper.terminate()
             helper.join()
+        # A helper stopped before reading its job and plan (the main process finished the
+        # partitions first) leaves them in the queue's pipe; without this, the queue's
+        # feeder thread waits at exit for a reader that is gone, and the process never ends.
+        for inbox in self.inboxes:
+            inbox.cancel_join_thread()
+            inbox.close()
 
     def save(self) -> None:
         self.summary.seconds = time.perf_counter() - self.started
