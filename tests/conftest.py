@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine
 from engine import Engine, RuleSet, load_default_pack
 from engine.ruleset import compile_pack
 from engine.store.database import metadata
+from fixtures.synth import generate
 
 # Hypothesis budgets: "ci" keeps .ci/run fast; ASSAY_HYPOTHESIS=deep searches much longer.
 settings.register_profile(
@@ -198,3 +200,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("Assay report")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+def synthetic_docs(n: int, seed: int = 3) -> list[dict[str, Any]]:
+    """``n`` manifests from the synthetic corpus generator (documents only)."""
+    return [doc for doc, _ in generate(n, seed)]
+
+
+def write_jsonl(path: Path, docs: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def screened_results(path: Path) -> list[dict[str, Any]]:
+    """A JSON Lines output's records without ``elapsed_ms``, the one field that varies."""
+    out = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        record.pop("elapsed_ms", None)
+        out.append(record)
+    return out

@@ -29,29 +29,10 @@ from engine.batch.readers import read_inputs
 from engine.batch.workers import InProcess, Processes
 from engine.ruleset import default_pack_dir, read_sources
 from engine.store.decisions import DecisionLog
-from fixtures.synth import generate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, screened_results, synthetic_docs, write_jsonl
 
 runner = CliRunner()
 ASSAY = str(Path(sys.executable).with_name("assay"))
-
-
-def _corpus(n: int, seed: int = 3) -> list[dict[str, Any]]:
-    return [doc for doc, _ in generate(n, seed)]
-
-
-def _jsonl(path: Path, docs: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
-    return path
-
-
-def _results(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        record.pop("elapsed_ms", None)
-        out.append(record)
-    return out
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -65,7 +46,7 @@ def _screen(*args: str) -> Any:
 
 @pytest.fixture(scope="module")
 def docs() -> list[dict[str, Any]]:
-    return _corpus(300)
+    return synthetic_docs(300)
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +54,16 @@ def reference(
     docs: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> list[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("reference")
-    source = _jsonl(folder / "in.jsonl", docs)
+    source = write_jsonl(folder / "in.jsonl", docs)
     assert _screen(str(source), "-o", str(folder / "out.jsonl"), "--workers", "1").exit_code == 0
-    return _results(folder / "out.jsonl")
+    return screened_results(folder / "out.jsonl")
 
 
-def test_every_input_format_gives_the_same_results(
+def test_every_input_format_gives_the_samescreened_results(
     docs: list[dict[str, Any]], reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     inputs = {
-        "jsonl": _jsonl(tmp_path / "a.jsonl", docs),
+        "jsonl": write_jsonl(tmp_path / "a.jsonl", docs),
         "json array": tmp_path / "b.json",
         "gzipped jsonl": tmp_path / "c.jsonl.gz",
         "gzip without the name": tmp_path / "d.jsonl",
@@ -98,7 +79,7 @@ def test_every_input_format_gives_the_same_results(
         out = tmp_path / f"{path.name}.out.jsonl"
         result = _screen(str(path), "-o", str(out), "--workers", "1")
         assert result.exit_code == 0, (name, result.output)
-        assert _results(out) == reference, name
+        assert screened_results(out) == reference, name
 
 
 def test_stdin_sniffs_arrays_and_lines(
@@ -107,18 +88,18 @@ def test_stdin_sniffs_arrays_and_lines(
     for text in (json.dumps(docs[:20]), "".join(json.dumps(d) + "\n" for d in docs[:20])):
         result = runner.invoke(app, ["screen", "-", "-o", str(tmp_path / "o.jsonl")], input=text)
         assert result.exit_code == 0
-        assert _results(tmp_path / "o.jsonl") == reference[:20]
+        assert screened_results(tmp_path / "o.jsonl") == reference[:20]
 
 
 def test_several_inputs_and_globs_are_one_run(
     docs: list[dict[str, Any]], reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    _jsonl(tmp_path / "part-1.jsonl", docs[:100])
-    _jsonl(tmp_path / "part-2.jsonl", docs[100:250])
-    _jsonl(tmp_path / "part-3.jsonl", docs[250:])
+    write_jsonl(tmp_path / "part-1.jsonl", docs[:100])
+    write_jsonl(tmp_path / "part-2.jsonl", docs[100:250])
+    write_jsonl(tmp_path / "part-3.jsonl", docs[250:])
     out = tmp_path / "all.jsonl"
     assert _screen(str(tmp_path / "part-*.jsonl"), "-o", str(out)).exit_code == 0
-    assert _results(out) == reference
+    assert screened_results(out) == reference
     assert _screen(str(tmp_path / "nothing-*.jsonl")).exit_code == 2
 
 
@@ -134,8 +115,8 @@ def test_nothing_lost_errors_carry_their_place(docs: list[dict[str, Any]], tmp_p
     result = _screen(str(source), "-o", str(out), "--errors", str(errors))
     assert result.exit_code == 1
     assert "7 records read = 5 screened + 2 errors" in result.stderr
-    assert len(_results(out)) == 5
-    first, second = _results(errors)
+    assert len(screened_results(out)) == 5
+    first, second = screened_results(errors)
     assert first["error"]["file"] == str(source) and first["error"]["line"] == 4
     assert first["error"]["position"] == 3 and "not valid JSON" in first["error"]["reason"]
     assert second["error"]["manifest_id"] == "BAD-7" and second["error"]["line"] == 6
@@ -179,7 +160,7 @@ def test_flat_layout_columns_come_from_the_contract() -> None:
 def test_csv_and_parquet_outputs_one_row_per_flag(
     reference: list[dict[str, Any]], docs: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     expected_rows = sum(max(1, len(r["flags"])) for r in reference)
     assert _screen(str(source), "-o", str(tmp_path / "o.csv")).exit_code == 0
     rows = _csv_rows(tmp_path / "o.csv")
@@ -196,16 +177,16 @@ def test_csv_and_parquet_outputs_one_row_per_flag(
 def test_two_workers_equal_one(
     docs: list[dict[str, Any]], reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     out = tmp_path / "w2.jsonl"
     assert _screen(str(source), "-o", str(out), "--workers", "2").exit_code == 0
-    assert _results(out) == reference
+    assert screened_results(out) == reference
 
 
 def test_the_main_process_and_a_helper_share_the_chunks_in_order(
     docs: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs * 4)
+    source = write_jsonl(tmp_path / "in.jsonl", docs * 4)
     records = list(read_inputs([str(source)]))
     chunks = [records[i : i + 8] for i in range(0, len(records), 8)]
     sources = read_sources(default_pack_dir())
@@ -229,7 +210,7 @@ def test_the_main_process_and_a_helper_share_the_chunks_in_order(
 def test_dask_cluster_equals_local(
     docs: list[dict[str, Any]], reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     out = tmp_path / "dask.jsonl"
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -241,12 +222,12 @@ def test_dask_cluster_equals_local(
             check=False,
         )
     assert done.returncode == 0, done.stderr
-    assert _results(out) == reference
+    assert screened_results(out) == reference
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    docs = _corpus(6_000, seed=11)
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    docs = synthetic_docs(6_000, seed=11)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     whole = tmp_path / "whole.jsonl"
     assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
     out = tmp_path / "out.jsonl"
@@ -268,7 +249,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
     assert 0 < partial < len(docs)
     result = _screen(str(source), "-o", str(out), "--resume")
     assert result.exit_code == 0, result.output
-    assert _results(out) == _results(whole)
+    assert screened_results(out) == screened_results(whole)
     assert not checkpoint.exists()
 
 
@@ -311,7 +292,7 @@ def test_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
 
 
 def test_report_is_self_contained(docs: list[dict[str, Any]], tmp_path: Path) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     report = tmp_path / "report.html"
     assert _screen(str(source), "-o", os.devnull, "--report", str(report)).exit_code == 0
     text = report.read_text()
@@ -322,7 +303,7 @@ def test_report_is_self_contained(docs: list[dict[str, Any]], tmp_path: Path) ->
 
 
 def test_report_renders_in_a_browser(docs: list[dict[str, Any]], tmp_path: Path) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     report = tmp_path / "report.html"
     assert _screen(str(source), "-o", os.devnull, "--report", str(report)).exit_code == 0
     requests: list[str] = []
@@ -360,7 +341,7 @@ def _chromium() -> str:
 
 
 def test_reader_positions_count_across_files(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
-    first = _jsonl(tmp_path / "1.jsonl", docs[:3])
+    first = write_jsonl(tmp_path / "1.jsonl", docs[:3])
     second = tmp_path / "2.json"
     second.write_text(json.dumps(docs[3:5]))
     records = list(read_inputs([str(first), str(second)]))
@@ -374,7 +355,7 @@ def test_reader_positions_count_across_files(tmp_path: Path, docs: list[dict[str
 
 
 def test_log_records_every_screened_manifest(docs: list[dict[str, Any]], tmp_path: Path) -> None:
-    source = _jsonl(tmp_path / "in.jsonl", docs[:40])
+    source = write_jsonl(tmp_path / "in.jsonl", docs[:40])
     url = f"sqlite:///{tmp_path / 'log.db'}"
     for workers in ("1", "2"):
         result = _screen(

@@ -12,7 +12,6 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -27,7 +26,7 @@ from engine.batch.partitions import Partition, plan, read_partition, splittable
 from engine.batch.readers import read_inputs
 from engine.batch.stream import Job
 from engine.ruleset import default_pack_dir, read_sources
-from fixtures.synth import generate
+from tests.conftest import screened_results, synthetic_docs, write_jsonl
 
 runner = CliRunner()
 ASSAY = str(Path(sys.executable).with_name("assay"))
@@ -90,23 +89,10 @@ def test_only_plain_json_lines_files_are_split(tmp_path: Path) -> None:
     assert not splittable([str(pipe)], None)  # not opened: that would consume its data
 
 
-def _corpus(n: int, seed: int) -> list[dict[str, Any]]:
-    return [doc for doc, _ in generate(n, seed)]
-
-
-def _without_timing(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        record.pop("elapsed_ms", None)
-        out.append(record)
-    return out
-
-
 @pytest.fixture
 def mixed_input(tmp_path: Path) -> Path:
     """Manifests with bad lines, blank lines and a second file: what positions must survive."""
-    docs = _corpus(900, seed=21)
+    docs = synthetic_docs(900, seed=21)
     lines = [json.dumps(d) for d in docs]
     lines[17] = "{not json"
     lines[400] = json.dumps({**docs[400], "items": "none"})
@@ -135,8 +121,8 @@ def test_two_workers_on_partitions_write_what_one_process_writes(
         outputs[workers] = (out, errors)
     (one, one_errors), (two, two_errors) = outputs["1"], outputs["2"]
     if fmt == "jsonl":
-        assert _without_timing(two) == _without_timing(one)
-        assert len(_without_timing(two)) == 898
+        assert screened_results(two) == screened_results(one)
+        assert len(screened_results(two)) == 898
     else:
         assert two.read_bytes() == one.read_bytes()  # no timings in the CSV layout
         assert two.read_text().count("position,file,line") == 1  # one header
@@ -171,14 +157,13 @@ def test_the_main_process_and_a_helper_share_the_partitions(
     assert len(run.plan) > 10
     assert run.screened_here > 0 and run.screened_by_helpers > 0  # both did some
     assert run.screened_here + run.screened_by_helpers == len(run.plan)
-    assert _without_timing(shared) == _without_timing(alone)
+    assert screened_results(shared) == screened_results(alone)
     assert run.summary.records == 900 and run.summary.errors == 2
 
 
 def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
-    docs = _corpus(7_000, seed=13)  # ~11 MB: a dozen partitions of 1 MiB
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    docs = synthetic_docs(7_000, seed=13)  # ~11 MB: a dozen partitions of 1 MiB
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
     whole = tmp_path / "whole.jsonl"
     assert (
         runner.invoke(app, ["screen", str(source), "-o", str(whole), "--workers", "1"]).exit_code
@@ -218,7 +203,7 @@ def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
         app, ["screen", str(source), "-o", str(out), "--resume", "--workers", "2"]
     )
     assert result.exit_code == 0, result.output
-    assert _without_timing(out) == _without_timing(whole)
+    assert screened_results(out) == screened_results(whole)
     assert not checkpoint.exists()
     assert [p.name for p in tmp_path.iterdir() if "assay-part" in p.name] == []
 
@@ -226,8 +211,7 @@ def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
 def test_a_run_that_outpaces_its_helper_still_ends(tmp_path: Path) -> None:
     """Two partitions: the main process screens both before the helper has started, and the
     run must still end (the helper's unread job once kept the process alive at exit)."""
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps(d) + "\n" for d in _corpus(1_700, seed=5)))
+    source = write_jsonl(tmp_path / "in.jsonl", synthetic_docs(1_700, seed=5))
     assert 2 * 1024 * 1024 < source.stat().st_size < 3 * 1024 * 1024  # two partitions
     outputs = []
     for workers in ("1", "2"):
@@ -239,5 +223,5 @@ def test_a_run_that_outpaces_its_helper_still_ends(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        outputs.append(_without_timing(out))
+        outputs.append(screened_results(out))
     assert outputs[0] == outputs[1]

@@ -204,7 +204,6 @@ class PartitionedRun:
         self.todo = [p for p in self.plan if p.index not in self.done]
         self.meter = Meter(total=sum(p.size for p in self.plan))
         self.done_bytes = sum(p.size for p in self.plan if p.index in self.done)
-        self.shown = Summary(records=self.summary.records, items=self.summary.items)
         self.last_checkpoint = time.monotonic()
         if state is None:
             self.save()  # the plan, before any part is written
@@ -236,8 +235,6 @@ class PartitionedRun:
         self.done.add(partition.index)
         self.done_bytes += partition.size
         self.summary.merge(summary)
-        self.shown.records += summary.records
-        self.shown.items += summary.items
         if time.monotonic() - self.last_checkpoint >= CHECKPOINT_EVERY:
             self.save()
 
@@ -260,7 +257,7 @@ class PartitionedRun:
                 self.ready += 1
             else:
                 assert summary is not None
-                partition = next(p for p in self.todo if p.index == index)
+                partition = self.plan[index]  # partitions are numbered in plan order
                 self.finished(partition, Summary.from_json(summary))
                 self.screened_by_helpers += 1
             if wait:
@@ -276,11 +273,10 @@ class PartitionedRun:
         self.collect(wait=False)
         if self.observe is None:
             return
-        self.shown.seconds = time.perf_counter() - self.started
-        progress = Summary(
-            records=self.shown.records + current.records,
-            items=self.shown.items + current.items,
-            seconds=self.shown.seconds,
+        progress = Summary(  # counts only: partitions done, and the one screening here
+            records=self.summary.records + current.records,
+            items=self.summary.items + current.items,
+            seconds=time.perf_counter() - self.started,
         )
         self.meter.done = self.done_bytes + meter.done
         self.observe(outcomes, progress, self.meter)
