@@ -26,11 +26,12 @@ from engine import Engine
 from engine.ruleset import default_pack_dir, read_sources, sources_sha256
 from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
-from engine.store.decisions import DecisionLog, GroupCommit
+from engine.store.decisions import DecisionLog
 from engine.store.inspections import InspectionStore
 from engine.store.keys import KeyStore
 from engine.store.rulesets import RuleStore
 from engine.store.shadow import ShadowStore
+from engine.store.writer import DecisionWriter
 
 log = logging.getLogger("assay.service")
 
@@ -40,7 +41,7 @@ class Service:
     settings: Settings
     engine: Engine
     log: DecisionLog
-    commits: GroupCommit
+    commits: DecisionWriter
     metrics: Metrics
     db: Database
     store: RuleStore
@@ -74,7 +75,7 @@ class Service:
             settings=settings,
             engine=Engine(store.compile(marker[0]), kind=settings.engine),
             log=decisions,
-            commits=GroupCommit(decisions),
+            commits=DecisionWriter(url, settings.decision_writer),
             metrics=metrics,
             db=db,
             store=store,

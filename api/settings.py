@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="How often workers check the active version."
     )
 
+    decision_writer: str | None = Field(
+        default=None,
+        description="Socket of the decision writer shared by the workers; set by assay serve."
+        " Without it each worker starts its own.",
+    )
     corpus_dir: Path | None = Field(
         default=None,
         description="Where back-tests read manifest files from; default: data_dir/corpus.",

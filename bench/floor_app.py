@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,10 +30,6 @@ def healthz() -> dict[str, str]:
 
 class _NoCommit:
     """Accepts every decision at once; prices the real log by its absence."""
-
-    @contextmanager
-    def request(self) -> Iterator[None]:
-        yield
 
     def store(self, rows: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -364,6 +364,8 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the service's stack loads for `serve` only
 
     from api.settings import Settings  # noqa: PLC0415 - ditto
+    from engine.store.database import open_database  # noqa: PLC0415 - ditto
+    from engine.store.writer import SharedWriter  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
     if rules is not None:
@@ -379,18 +381,24 @@ def serve(
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     log_url = settings.resolved_database_url()
+    open_database(log_url).dispose()  # the schema exists before the writer and workers start
+    writer = SharedWriter(log_url)  # one decision writer for every worker
+    os.environ["ASSAY_DECISION_WRITER"] = writer.address
     err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {log_url}")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=settings.access_log,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=settings.access_log,
+            log_level="warning",
+        )
+    finally:
+        writer.close()
 
 
 @app.command()

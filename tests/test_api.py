@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -209,10 +210,22 @@ def test_concurrent_clients_get_the_sequential_answers(client: httpx.Client, api
 
 
 def test_decision_log_failure_is_503_not_an_unlogged_answer(tmp_path: Path) -> None:
+    refuse = (
+        "CREATE TRIGGER refuse BEFORE INSERT ON decisions"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
     with live_api(Settings(data_dir=tmp_path)) as server, server.client() as c:
         assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
-        server.service.log.close()
-        assert c.get("/readyz").status_code == 503
+        database = sqlite3.connect(tmp_path / "assay.db")
+        database.execute(refuse)  # the writer process's next commit fails
+        database.commit()
         answer = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
         assert answer.status_code == 503
         assert "decision log" in answer.json()["detail"]
+        assert "database or disk is full" in answer.json()["detail"]
+        database.execute("DROP TRIGGER refuse")
+        database.commit()
+        database.close()
+        assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
+        server.service.log.close()
+        assert c.get("/readyz").status_code == 503

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,8 @@ from api.settings import Settings
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
-from engine.store.decisions import DecisionLog, DecisionLogError, GroupCommit, decision_row
+from engine.store.decisions import DecisionLog, DecisionLogError, decision_row
+from engine.store.writer import Checkpointer, DecisionWriter
 from tests.conftest import EXAMPLES, empty_postgres
 from tests.servers import live_api
 
@@ -71,19 +73,78 @@ def test_append_and_read_back(database_url: str, compiled_engine: Engine) -> Non
         log.append(rows)
 
 
-def test_group_commit_shares_transactions(database_url: str, compiled_engine: Engine) -> None:
+def test_the_writer_commits_before_settling_and_concurrent_decisions_share_commits(
+    database_url: str, compiled_engine: Engine
+) -> None:
     log = DecisionLog(database_url)
-    commits = GroupCommit(log)
+    writer = DecisionWriter(database_url)
     row = _rows(compiled_engine, ["clean-tiles"])[0]
 
+    async def one() -> bool:
+        await writer.store([{**row, "id": "alone"}])
+        return log.get("alone") is not None  # committed when the store is settled
+
     async def many() -> None:
-        await asyncio.gather(*(commits.store([{**row, "id": f"g{n:04d}"}]) for n in range(500)))
+        await asyncio.gather(*(writer.store([{**row, "id": f"g{n:04d}"}]) for n in range(500)))
 
     try:
+        assert asyncio.run(one())
+        before = writer.commits
         asyncio.run(many())
-        assert len(log.for_manifest("EX-0001", limit=1000)) == 500
+        assert len(log.for_manifest("EX-0001", limit=1000)) == 501
+        assert writer.commits - before < 500  # not one commit per decision
     finally:
-        commits.close()
+        writer.close()
+        log.close()
+
+
+def test_a_writer_that_dies_fails_the_decisions_in_flight_and_is_replaced(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """Decisions the writer had not reported committed fail (the service answers 503, not an
+    unlogged result); the next decision starts a new writer."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    log = DecisionLog(url)
+    writer = DecisionWriter(url)
+    row = _rows(compiled_engine, ["clean-tiles"])[0]
+
+    async def scenario() -> tuple[str, bool]:
+        await writer.store([{**row, "id": "before"}])
+        first = writer.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(DecisionLogError) as failed:
+            await writer.store([{**row, "id": "in-flight"}])
+        await writer.store([{**row, "id": "after"}])
+        assert writer.pid not in (None, first)
+        return str(failed.value), log.get("after") is not None
+
+    try:
+        reason, stored_after = asyncio.run(scenario())
+        assert "the decision writer stopped" in reason and "exit code -9" in reason
+        assert stored_after and log.get("before") is not None
+    finally:
+        writer.close()
+        log.close()
+
+
+def test_closing_the_writer_commits_everything_it_was_sent(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    writer = DecisionWriter(url)
+    row = _rows(compiled_engine, ["clean-tiles"])[0]
+
+    async def send() -> None:
+        for n in range(300):  # sent, never awaited
+            writer.store([{**row, "id": f"c{n:04d}"}])
+
+    asyncio.run(send())
+    writer.close()
+    log = DecisionLog(url)
+    try:
+        assert len(log.for_manifest("EX-0001", limit=1000)) == 300
+    finally:
         log.close()
 
 
@@ -169,44 +230,17 @@ def test_the_write_ahead_log_is_flushed_outside_commits(
     assert len(flushed) == 1
 
 
-def test_a_request_alone_commits_at_once_and_overlapping_ones_share(
-    tmp_path: Path, compiled_engine: Engine
-) -> None:
-    log = DecisionLog(f"sqlite:///{tmp_path / 'assay.db'}")
-    commits = GroupCommit(log)
-    row = _rows(compiled_engine, ["clean-tiles"])[0]
-
-    async def alone() -> bool:
-        with commits.request():
-            return commits.store([{**row, "id": "alone"}]).done()
-
-    async def overlapping() -> list[bool]:
-        with commits.request(), commits.request():  # two requests between arrival and commit
-            first = commits.store([{**row, "id": "o1"}])
-            second = commits.store([{**row, "id": "o2"}])
-            pending = [first.done(), second.done()]
-            await asyncio.gather(first, second)
-        return pending
-
-    try:
-        assert asyncio.run(alone()) is True  # committed before store() returned
-        assert log.get("alone") is not None
-        assert asyncio.run(overlapping()) == [False, False]  # one commit, a loop turn later
-        assert log.get("o1") is not None and log.get("o2") is not None
-    finally:
-        commits.close()
-        log.close()
-
-
 def test_the_service_writer_leaves_every_sync_to_the_checkpointer(
     tmp_path: Path, compiled_engine: Engine
 ) -> None:
-    """The connection that commits on the event loop never fsyncs (no checkpoint of its
-    own, no synced log restarts); the checkpointer's connection does, and a last synced
-    checkpoint at close leaves the database holding everything."""
+    """The writer process's committing connection never fsyncs (no checkpoint of its own,
+    no synced log restarts); the checkpointer's connection does, and a last synced
+    checkpoint at close leaves the database holding everything. (Set up here as
+    ``engine.store.writer.serve`` sets it up, to look at the connections.)"""
     path = tmp_path / "assay.db"
     log = DecisionLog(f"sqlite:///{path}")
-    commits = GroupCommit(log)
+    log.hand_off_syncs()
+    checkpointer = Checkpointer(log)
     rows = _rows(compiled_engine, ["clean-tiles", "water-heavy"])
     try:
         log.append(rows)
@@ -216,7 +250,7 @@ def test_the_service_writer_leaves_every_sync_to_the_checkpointer(
         with log._db.connect() as other:
             assert other.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     finally:
-        commits.close()
+        checkpointer.close()
         log.close()
     wal = Path(f"{path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0

@@ -70,11 +70,6 @@ async def screen(request: Request) -> Response:
     """
     identify(request, ("screening",))
     svc = service(request)
-    with svc.commits.request():
-        return await _screen_one(request, svc)
-
-
-async def _screen_one(request: Request, svc: Service) -> Response:
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:
         manifest = Manifest.model_validate_json(body)
@@ -115,11 +110,6 @@ async def screen_batch(request: Request) -> Response:
     error object for that manifest alone (`{"error": {...}}`)."""
     identify(request, ("screening",))
     svc = service(request)
-    with svc.commits.request():
-        return await _screen_many(request, svc)
-
-
-async def _screen_many(request: Request, svc: Service) -> Response:
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:
         documents = orjson.loads(body)

@@ -1,16 +1,13 @@
 """The decision log: every screening, appended, so it can be audited and replayed.
 
 :meth:`DecisionLog.append` stores rows in one transaction (the CLI calls it directly). The
-service goes through :class:`GroupCommit`: a request's decision is committed, together with
-those of the requests that arrived meanwhile, before the request is answered. A crash
-therefore loses at most the records of requests not yet answered, while concurrent requests
-share one commit instead of paying one each.
+service hands its decisions to a writer process (:mod:`engine.store.writer`), which commits
+them, those of concurrent requests together, before the requests are answered: a crash
+loses at most the records of requests not yet answered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -89,6 +86,9 @@ def decision_row(
 
 
 _COLUMNS = tuple(column.name for column in decisions.columns)
+# Rows per INSERT statement: 14 parameters each, far below SQLite's (32,766) and
+# PostgreSQL's (65,535) limits.
+_CHUNK = 500
 
 
 class DecisionLogError(RuntimeError):
@@ -103,12 +103,10 @@ class DecisionLog:
         self._db: Engine = open_database(url)
         self._closed = False
         self.last_error: str | None = None
-        marks = ", ".join(["?" if self._db.dialect.paramstyle == "qmark" else "%s"] * len(_COLUMNS))
-        self._insert = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({marks})"
-        mark = marks.split(", ")[0]
+        self._mark = "?" if self._db.dialect.paramstyle == "qmark" else "%s"
+        self._insert_decisions = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES "
         self._insert_flags = (
-            "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id)"
-            f" VALUES ({mark}, {mark}, {mark}, {mark})"
+            "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id) VALUES "
         )
         # SQLite keeps timestamps as text in SQLAlchemy's format (naive UTC); others take them.
         self._stamp = _sqlite_time if self.is_sqlite else _same
@@ -127,43 +125,36 @@ class DecisionLog:
 
     # ------------------------------------------------------------------------ writing
 
-    def append(self, rows: Sequence[dict[str, Any]], wait: bool = True) -> bool:
+    def append(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store ``rows`` in one transaction; raises :class:`DecisionLogError` if it cannot.
 
-        Rows go to the driver's ``executemany`` on one kept connection: SQLAlchemy's per-row
-        processing and per-call checkout cost several times the database's own work here.
-        With ``wait=False`` nothing is stored, and False returned, when another thread or
-        process is writing (rather than waiting for it).
+        Rows go to the driver on one kept connection, as one multi-row ``INSERT`` per
+        :data:`_CHUNK` rows: SQLAlchemy's per-row processing and per-call checkout cost
+        several times the database's own work here, and ``executemany`` steps (and, in the
+        writer process, releases the GIL) once per row.
         """
         if self._closed:
             raise DecisionLogError("the decision log is closed")
         if not rows:
-            return True
+            return
         stamp = self._stamp
-        values: list[tuple[Any, ...]] = []
-        flagged: list[tuple[Any, ...]] = []
+        values: list[Any] = []
+        flagged: list[Any] = []
         for row in rows:
             at = stamp(row["created_at"])
-            values.append(tuple(at if name == "created_at" else row[name] for name in _COLUMNS))
-            flagged.extend(
-                (row["id"], rule_id, at, row["manifest_id"]) for rule_id in row["rule_ids"]
-            )
-        if not self._write_lock.acquire(blocking=wait):
-            return False
-        try:
+            values.extend(at if name == "created_at" else row[name] for name in _COLUMNS)
+            for rule_id in row["rule_ids"]:
+                flagged.extend((row["id"], rule_id, at, row["manifest_id"]))
+        with self._write_lock:
             if self._file_lock is not None:
-                try:
-                    fcntl.flock(self._file_lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-                except BlockingIOError:
-                    return False
+                fcntl.flock(self._file_lock, fcntl.LOCK_EX)
             try:
                 if self._writer is None:
                     self._writer = self._open_writer()
                 cursor = self._writer.cursor()
                 try:
-                    cursor.executemany(self._insert, values)
-                    if flagged:
-                        cursor.executemany(self._insert_flags, flagged)
+                    self._insert(cursor, self._insert_decisions, len(_COLUMNS), values)
+                    self._insert(cursor, self._insert_flags, 4, flagged)
                     self._writer.commit()
                 finally:
                     cursor.close()
@@ -174,10 +165,15 @@ class DecisionLog:
             finally:
                 if self._file_lock is not None:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
-        finally:
-            self._write_lock.release()
         self.last_error = None
-        return True
+
+    def _insert(self, cursor: Any, head: str, width: int, values: list[Any]) -> None:
+        """``head`` + one ``(?, ...)`` group per row, :data:`_CHUNK` rows per statement."""
+        group = "(" + ", ".join([self._mark] * width) + ")"
+        step = _CHUNK * width
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            cursor.execute(head + ", ".join([group] * (len(chunk) // width)), chunk)
 
     def _open_writer(self) -> Any:
         writer = self._db.raw_connection()
@@ -190,17 +186,17 @@ class DecisionLog:
 
     def hand_off_syncs(self) -> None:
         """SQLite: the writing connection stops calling ``fsync``; a checkpointing thread
-        (:class:`GroupCommit`) does every checkpoint, and their syncs, on a connection of
-        its own, and flushes the write-ahead log every 100 ms.
+        (:class:`engine.store.writer.Checkpointer`) does every checkpoint, and their syncs,
+        on a connection of its own, and flushes the write-ahead log every 100 ms.
 
         With ``synchronous=NORMAL`` commits never sync, but the first commit after each
         complete checkpoint restarts the log and syncs its header: 30-40 ms on this disk,
-        on the event loop, every few seconds (traced), and the main cause of the service's
-        p99. Without it a power cut can lose the last 100 ms or so of commits (it could
-        already lose the unsynced ones) but not corrupt the file: a checkpoint syncs the
-        database before it marks the log copied, and only then may a writer restart the
-        log; frames written after a restart whose header was not yet synced are ignored on
-        recovery. A process crash loses nothing answered either way.
+        every few seconds (traced), held by every request waiting for that commit, and
+        once the main cause of the service's p99. Without it a power cut can lose the last
+        100 ms or so of commits (it could already lose the unsynced ones) but not corrupt
+        the file: a checkpoint syncs the database before it marks the log copied, and only
+        then may a writer restart the log; frames written after a restart whose header was
+        not yet synced are ignored on recovery. A process crash loses nothing answered either way.
         """
         if not self.is_sqlite:
             return
@@ -342,113 +338,6 @@ class DecisionLog:
             if len(rows) < chunk:
                 return
             after = (rows[-1]["created_at"], rows[-1]["id"])
-
-
-# How often the checkpoint thread flushes the write-ahead log (see GroupCommit).
-_TRICKLE_SECONDS = 0.1
-
-
-class GroupCommit:
-    """Group commit for the service: the decisions of one event-loop turn, one transaction.
-
-    ``await commits.store(rows)`` returns once the rows are committed. The first rows of a
-    turn schedule a flush with ``call_soon``; every request the loop runs before the flush
-    adds its rows to the same transaction, so under load one commit serves many requests.
-
-    The commit runs on the event loop on purpose. A writer thread was measured first: each of
-    its few Python steps waited for the GIL behind the busy loop (5 ms switch interval), and
-    a commit took 4-70 ms to come back; on the loop it takes about 0.4 ms. For SQLite, a
-    thread checkpoints the write-ahead log every second (PASSIVE: writers go on), so the
-    checkpoint's fsync does not land on a request.
-
-    A checkpoint's fsync of the write-ahead log still held the next commit's write for as
-    long as the disk took to flush a second of log: measured, 4-7 commits in 20 s of load
-    stalled 90-100 ms (every other commit: p99 1.2 ms), and they made the service's p99.
-    So the same thread also ``fdatasync``s the log every 100 ms: each flush is small, the
-    checkpoint finds little left to flush, and the stalls shrank to 50-60 ms (p99 at half
-    peak 24-34 ms, from 39-52). Syncing more often only makes commits durable sooner.
-    """
-
-    def __init__(self, log: DecisionLog, checkpoint_every: float = 1.0) -> None:
-        self.log = log
-        self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[None]]] = []
-        self._open = 0  # requests between arrival and their decisions' commit
-        self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
-        if log.is_sqlite:
-            log.hand_off_syncs()
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint, args=(checkpoint_every,), name="assay-wal", daemon=True
-            )
-            self._checkpointer.start()
-
-    @contextlib.contextmanager
-    def request(self) -> Iterator[None]:
-        """Around a request that stores decisions, so that :meth:`store` knows whether
-        another request could share its commit."""
-        self._open += 1
-        try:
-            yield
-        finally:
-            self._open -= 1
-
-    def store(self, rows: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
-        """A future done once ``rows`` are committed.
-
-        A request alone in its worker (no other between arrival and commit, none waiting
-        to flush) commits at once, without going round the event loop, if no other worker
-        is writing: nobody could share the transaction, and the turn would cost it a loop
-        iteration and whatever other work that iteration runs (measured at half the peak
-        rate: p50 1.6 ms unlogged, 3.0 ms through the group). When another worker holds the
-        write lock it goes to the group instead of blocking the loop: waiting there halved
-        two workers' peak rate.
-        """
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        if not rows:
-            done.set_result(None)
-            return done
-        if self._open == 1 and not self._pending:
-            try:
-                stored = self.log.append(rows, wait=False)
-            except DecisionLogError as exc:
-                done.set_exception(exc)
-                return done
-            if stored:
-                done.set_result(None)
-                return done
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((rows, done))
-        return done
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            self.log.append([row for rows, _ in batch for row in rows])
-        except DecisionLogError as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
-
-    def _checkpoint(self, every: float) -> None:
-        last = time.monotonic()
-        while not self._stop.wait(_TRICKLE_SECONDS):
-            self.log.sync_wal()
-            if time.monotonic() - last >= every:
-                last = time.monotonic()
-                self.log.checkpoint()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join()
-            self.log.sync_wal()
-            self.log.checkpoint()  # with syncs: the writer, which has none, may close last
 
 
 def _sqlite_time(value: datetime) -> str:
