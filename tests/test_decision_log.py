@@ -19,7 +19,7 @@ from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
 from engine.store.decisions import DecisionLog, DecisionLogError, decision_row
-from engine.store.writer import Checkpointer, DecisionWriter
+from engine.store.writer import Checkpointer, DecisionWriter, SharedWriter
 from tests.conftest import EXAMPLES, empty_postgres
 from tests.servers import live_api
 
@@ -95,6 +95,48 @@ def test_the_writer_commits_before_settling_and_concurrent_decisions_share_commi
         assert writer.commits - before < 500  # not one commit per decision
     finally:
         writer.close()
+        log.close()
+
+
+def test_workers_share_the_writer_of_assay_serve(tmp_path: Path, compiled_engine: Engine) -> None:
+    """Two workers' decisions go through one writer (commits serve both); a worker that
+    cannot reach it starts its own."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    shared = SharedWriter(url)
+    workers = [DecisionWriter(url, shared.address) for _ in range(2)]
+    row = _rows(compiled_engine, ["clean-tiles"])[0]
+
+    async def both() -> None:
+        await asyncio.gather(
+            *(
+                worker.store([{**row, "id": f"w{index}-{n:03d}"}])
+                for n in range(200)
+                for index, worker in enumerate(workers)
+            )
+        )
+
+    try:
+        asyncio.run(both())
+        assert all(worker.pid is None for worker in workers)  # none started a writer
+        assert sum(worker.commits for worker in workers) < 400
+    finally:
+        for worker in workers:
+            worker.close()
+        shared.close()
+    alone = DecisionWriter(url, shared.address)  # the shared writer is gone
+
+    async def one() -> None:
+        await alone.store([{**row, "id": "alone"}])
+
+    try:
+        asyncio.run(one())
+        assert alone.pid is not None
+    finally:
+        alone.close()
+    log = DecisionLog(url)
+    try:
+        assert len(log.for_manifest("EX-0001", limit=1000)) == 401
+    finally:
         log.close()
 
 
