@@ -66,6 +66,11 @@ class Metrics:
         for flag in result.flags:
             self.child(self.flags, flag.rule_id, flag.pattern).inc()
 
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered: counted by route template, method and status; timed."""
+        self.child(self.requests, route, method, str(status)).inc()
+        self.child(self.latency, route).observe(seconds)
+
     def exposition(self) -> bytes:
         if self.multiprocess:
             registry = CollectorRegistry()
@@ -99,6 +104,4 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            metrics = self.metrics
-            metrics.child(metrics.requests, path, scope["method"], str(status)).inc()
-            metrics.child(metrics.latency, path).observe(time.perf_counter() - started)
+            self.metrics.record(path, scope["method"], status, time.perf_counter() - started)

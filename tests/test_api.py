@@ -229,3 +229,23 @@ def test_decision_log_failure_is_503_not_an_unlogged_answer(tmp_path: Path) -> N
         assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
         server.service.log.close()
         assert c.get("/readyz").status_code == 503
+
+
+def test_a_failing_screening_is_a_500_with_a_json_body_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The screening endpoints' short way in (api.dispatch) leaves unexpected errors to the
+    app's error handling, and still counts them under the route."""
+
+    def broken(manifest: object) -> None:
+        raise RuntimeError("the engine broke")
+
+    with live_api(Settings(data_dir=tmp_path)) as server:
+        monkeypatch.setattr(server.service.engine, "screen", broken)
+        with server.client() as c:
+            answer = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
+        assert answer.status_code == 500
+        assert answer.json() == {"detail": "internal error: RuntimeError"}
+        with server.client() as fresh:  # uvicorn closes a connection whose request raised
+            metrics = fresh.get("/metrics").text
+    assert 'assay_http_requests_total{method="POST",route="/v1/screen",status="500"} 1.0' in metrics
