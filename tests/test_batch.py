@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,40 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
     assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
     out = tmp_path / "out.jsonl"
     checkpoint = Path(f"{out}.assay-resume")
+    _kill_when(source, out, lambda: checkpoint.exists() and out.stat().st_size > 200_000)
+    partial = len(out.read_bytes().splitlines())
+    assert 0 < partial < len(docs)
+    result = _screen(str(source), "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert screened_results(out) == screened_results(whole)
+    assert not checkpoint.exists()
+
+
+def test_parquet_output_resumes_after_sigkill(tmp_path: Path) -> None:
+    """Killed with segments done and one open, resumed: the joined file equals an
+    uninterrupted run's, row for row, and no segment is left behind."""
+    docs = synthetic_docs(6_000, seed=12)
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
+    whole = tmp_path / "whole.parquet"
+    assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
+    out = tmp_path / "out.parquet"
+    checkpoint = Path(f"{out}.assay-resume")
+
+    def segments() -> list[Path]:
+        return sorted(tmp_path.glob("out.parquet.assay-segment-*"))
+
+    _kill_when(source, out, lambda: checkpoint.exists() and len(segments()) >= 3)
+    assert not out.exists() and segments()  # interrupted before the join
+    result = _screen(str(source), "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert not checkpoint.exists() and segments() == []
+    resumed, expected = pq.read_table(out).to_pylist(), pq.read_table(whole).to_pylist()
+    assert len(expected) > 1_000 and resumed == expected
+
+
+def _kill_when(source: Path, out: Path, ready: Callable[[], bool]) -> None:
+    """Run ``assay screen SOURCE -o OUT`` with a checkpoint after every chunk; SIGKILL it
+    once ``ready()``."""
     process = subprocess.Popen(
         [ASSAY, "screen", str(source), "-o", str(out), "--workers", "1"],
         stdout=subprocess.DEVNULL,
@@ -239,18 +274,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
         env={**os.environ, "ASSAY_CHECKPOINT_SECONDS": "0"},
     )
     deadline = time.monotonic() + 60
-    while not checkpoint.exists() or out.stat().st_size < 200_000:
+    while not ready():
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    partial = len(out.read_bytes().splitlines())
-    assert 0 < partial < len(docs)
-    result = _screen(str(source), "-o", str(out), "--resume")
-    assert result.exit_code == 0, result.output
-    assert screened_results(out) == screened_results(whole)
-    assert not checkpoint.exists()
 
 
 def _peak_rss(command: list[str]) -> int:

@@ -25,8 +25,6 @@ def run(job: Job, observe: Observer | None = None, log: DecisionLog | None = Non
         raise JobError("--resume needs an output file, not stdout")
     if job.resume and "-" in job.inputs:
         raise JobError("--resume needs input files: stdin cannot be read again")
-    if job.resume and job.output_format == "parquet":
-        raise JobError("--resume works with JSON Lines or CSV output, not Parquet")
     job = Job(**{**job.__dict__, "today": job.today or date.today()})
     state = Checkpoint(job).read() if job.resume else None
     if state is not None and "plan" in state:  # an interrupted partitioned run

@@ -181,7 +181,8 @@ def _open_sinks(job: Job, state: _State | None) -> tuple[Sink, Sink | None, list
     if job.output_format == "parquet":
         if job.output == "-":
             raise JobError("Parquet output needs a file, not stdout")
-        main = ParquetSink(Path(job.output), include_errors=include_errors)
+        kept = state.output_bytes if state else None  # for Parquet: complete segments
+        main = ParquetSink(Path(job.output), include_errors=include_errors, keep=kept)
     else:
         handle = _open_output(job.output, state.output_bytes if state else None)
         if job.output_format == "csv":
@@ -227,6 +228,7 @@ def run_stream(
     backend = backend if backend is not None else _backend(job, today)
     started = time.perf_counter() - summary.seconds
     last_checkpoint = time.monotonic()
+    finished = False
     try:
         for outcomes in backend.run(_chunks(records, job.chunk)):
             if log is not None:  # logged before it is written: no output without its decision
@@ -242,11 +244,15 @@ def run_stream(
                 error_bytes = errors.sync() if errors is not None else 0
                 checkpoint.save(output_bytes, error_bytes, summary)
                 last_checkpoint = time.monotonic()
+        finished = True
     finally:
         if owned:
             backend.close()
         for sink in sinks:
-            sink.close()
+            if finished:
+                sink.close()
+            else:  # failed: keep what --resume continues from
+                sink.abandon()
     if checkpoint is not None:
         checkpoint.remove()
     summary.seconds = time.perf_counter() - started

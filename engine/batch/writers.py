@@ -12,6 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
@@ -95,7 +96,11 @@ class Sink(Protocol):
     def write(self, outcomes: Sequence[Outcome]) -> None: ...
 
     def sync(self) -> int:
-        """Flush to disk; the number of bytes now durable."""
+        """Flush to disk; how much is now durable (bytes; Parquet: complete segments)."""
+        ...
+
+    def abandon(self) -> None:
+        """Stop without finishing (the run failed): what ``--resume`` needs stays."""
         ...
 
     def close(self) -> None: ...
@@ -114,6 +119,9 @@ class JsonLinesSink:
     def sync(self) -> int:
         return _sync(self._handle)
 
+    def abandon(self) -> None:
+        _close(self._handle)
+
     def close(self) -> None:
         _close(self._handle)
 
@@ -129,6 +137,9 @@ class ErrorSink:
 
     def sync(self) -> int:
         return _sync(self._handle)
+
+    def abandon(self) -> None:
+        _close(self._handle)
 
     def close(self) -> None:
         _close(self._handle)
@@ -159,18 +170,32 @@ class CsvSink:
     def sync(self) -> int:
         return _sync(self._handle)
 
+    def abandon(self) -> None:
+        _close(self._handle)
+
     def close(self) -> None:
         _close(self._handle)
 
 
 class ParquetSink:
-    """Row groups of the flat per-flag layout; written when closed or every 50,000 rows."""
+    """Row groups of the flat per-flag layout, written every 50,000 rows and at checkpoints.
 
-    def __init__(self, path: Path, *, include_errors: bool) -> None:
+    A Parquet file is readable only once its footer is written, so a killed run cannot be
+    continued inside one. The rows go to *segments* instead, each a complete Parquet file
+    (``OUT.assay-segment-00000``...) closed and synced at every checkpoint (:meth:`sync`
+    returns how many are complete); a resumed run (``keep``) deletes the segment the
+    interruption left open and goes on with the next. :meth:`close` joins the segments,
+    row group by row group, into ``OUT`` and deletes them; :meth:`abandon` leaves them for
+    ``--resume``.
+    """
+
+    def __init__(self, path: Path, *, include_errors: bool, keep: int | None = None) -> None:
         import pyarrow as pa  # noqa: PLC0415 - only Parquet output pays for loading pyarrow
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         self._pa = pa
+        self._pq = pq
+        self._path = path
         self._schema = pa.schema(
             [
                 ("position", pa.int64()),
@@ -190,9 +215,16 @@ class ParquetSink:
                 ("error", pa.string()),
             ]
         )
-        self._writer = pq.ParquetWriter(str(path), self._schema)
         self._errors = include_errors
         self._rows: list[dict[str, Any]] = []
+        self._complete = keep or 0
+        self._writer: Any = None  # the open segment's
+        for stale in path.parent.glob(f"{glob_escape(path.name)}.assay-segment-*"):
+            if int(stale.name.rsplit("-", 1)[1]) >= self._complete:
+                stale.unlink()
+
+    def _segment(self, index: int) -> Path:
+        return self._path.with_name(f"{self._path.name}.assay-segment-{index:05d}")
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
@@ -204,17 +236,41 @@ class ParquetSink:
 
     def _flush_rows(self) -> None:
         if self._rows:
+            if self._writer is None:
+                self._writer = self._pq.ParquetWriter(
+                    str(self._segment(self._complete)), self._schema
+                )
             table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
             self._writer.write_table(table)
             self._rows = []
 
     def sync(self) -> int:
+        """Close the open segment, synced; the number of complete segments."""
         self._flush_rows()
-        return 0
+        if self._writer is not None:
+            self._writer.close()
+            with self._segment(self._complete).open("rb") as segment:
+                os.fsync(segment.fileno())
+            self._writer = None
+            self._complete += 1
+        return self._complete
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.close()  # a later --resume deletes it: it is past the checkpoint
+            self._writer = None
 
     def close(self) -> None:
-        self._flush_rows()
-        self._writer.close()
+        self.sync()
+        segments = [self._segment(index) for index in range(self._complete)]
+        with self._pq.ParquetWriter(str(self._path), self._schema) as output:
+            for segment in segments:
+                parts = self._pq.ParquetFile(str(segment))
+                for group in range(parts.num_row_groups):
+                    output.write_table(parts.read_row_group(group))
+                parts.close()
+        for segment in segments:
+            segment.unlink()
 
 
 def _sync(handle: IO[bytes]) -> int:
