@@ -7,18 +7,17 @@ service's load. Measured in-process on one request (5-item manifest, decision lo
 counted): 264 µs through the full stack, 150 µs calling the handler; route matching over
 every route of the app, dependency solving for a handler that takes only the request, and
 five middleware layers made the difference. What those layers did for these two endpoints is
-done here: the metrics (:meth:`api.metrics.Metrics.record`) and the error answers of
+done here: the metrics (:meth:`api.metrics.Metrics.answer`) and the error answers of
 :class:`api.bodies.ApiError`; any other exception goes on to the app's error handling (500).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.bodies import ApiError, json_response
 from api.metrics import Metrics
@@ -41,20 +40,12 @@ class Direct:
         if handler is None:
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
+        async def respond(sending: Send) -> None:
             try:
                 response = await handler(Request(scope, receive))
             except ApiError as exc:
                 response = json_response(exc.body(), exc.status)
-            await response(scope, receive, send_status)
-        finally:
-            self.metrics.record(scope["path"], "POST", status, time.perf_counter() - started)
+            await response(scope, receive, sending)
+
+        await self.metrics.answer(scope, send, respond, route=scope["path"])

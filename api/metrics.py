@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -16,6 +17,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.contracts import ScreeningResult
+
+# Answers a request through the ``send`` it is given.
+Responder = Callable[[Send], Awaitable[None]]
 
 _BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -66,10 +70,28 @@ class Metrics:
         for flag in result.flags:
             self.child(self.flags, flag.rule_id, flag.pattern).inc()
 
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One HTTP request answered: counted by route template, method and status; timed."""
-        self.child(self.requests, route, method, str(status)).inc()
-        self.child(self.latency, route).observe(seconds)
+    async def answer(
+        self, scope: Scope, send: Send, respond: Responder, route: str | None = None
+    ) -> None:
+        """Run ``respond`` (with a ``send`` that notes the status), then count and time the
+        request under ``route``, or else the route template the router matched
+        (``/v1/rules/{rule_id}``); a request that raised counts as a 500."""
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await respond(send_status)
+        finally:
+            if route is None:
+                route = getattr(scope.get("route"), "path", "unmatched")
+            self.child(self.requests, route, scope["method"], str(status)).inc()
+            self.child(self.latency, route).observe(time.perf_counter() - started)
 
     def exposition(self) -> bytes:
         if self.multiprocess:
@@ -90,18 +112,4 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route: Any = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.metrics.record(path, scope["method"], status, time.perf_counter() - started)
+        await self.metrics.answer(scope, send, lambda sending: self.app(scope, receive, sending))

@@ -228,11 +228,7 @@ def test_dask_cluster_equals_local(
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     docs = synthetic_docs(6_000, seed=11)
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
-    whole = tmp_path / "whole.jsonl"
-    assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
-    out = tmp_path / "out.jsonl"
-    checkpoint = Path(f"{out}.assay-resume")
+    source, whole, out, checkpoint = _uninterrupted(tmp_path, docs, "jsonl")
     _kill_when(source, out, lambda: checkpoint.exists() and out.stat().st_size > 200_000)
     partial = len(out.read_bytes().splitlines())
     assert 0 < partial < len(docs)
@@ -245,12 +241,9 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
 def test_parquet_output_resumes_after_sigkill(tmp_path: Path) -> None:
     """Killed with segments done and one open, resumed: the joined file equals an
     uninterrupted run's, row for row, and no segment is left behind."""
-    docs = synthetic_docs(6_000, seed=12)
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
-    whole = tmp_path / "whole.parquet"
-    assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
-    out = tmp_path / "out.parquet"
-    checkpoint = Path(f"{out}.assay-resume")
+    source, whole, out, checkpoint = _uninterrupted(
+        tmp_path, synthetic_docs(6_000, seed=12), "parquet"
+    )
 
     def segments() -> list[Path]:
         return sorted(tmp_path.glob("out.parquet.assay-segment-*"))
@@ -262,6 +255,18 @@ def test_parquet_output_resumes_after_sigkill(tmp_path: Path) -> None:
     assert not checkpoint.exists() and segments() == []
     resumed, expected = pq.read_table(out).to_pylist(), pq.read_table(whole).to_pylist()
     assert len(expected) > 1_000 and resumed == expected
+
+
+def _uninterrupted(
+    tmp_path: Path, docs: list[dict[str, Any]], suffix: str
+) -> tuple[Path, Path, Path, Path]:
+    """The input, an uninterrupted run's output, and where the run to interrupt writes its
+    output and checkpoint."""
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
+    whole = tmp_path / f"whole.{suffix}"
+    assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
+    out = tmp_path / f"out.{suffix}"
+    return source, whole, out, Path(f"{out}.assay-resume")
 
 
 def _kill_when(source: Path, out: Path, ready: Callable[[], bool]) -> None:

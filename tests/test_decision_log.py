@@ -43,6 +43,15 @@ def _rows(engine: Engine, names: list[str]) -> list[dict[str, object]]:
     return out
 
 
+def _clean_tiles_logged(url: str) -> int:
+    """How many decisions about the clean-tiles sample (EX-0001) the log at ``url`` holds."""
+    log = DecisionLog(url)
+    try:
+        return len(log.for_manifest("EX-0001", limit=1000))
+    finally:
+        log.close()
+
+
 def test_append_and_read_back(database_url: str, compiled_engine: Engine) -> None:
     log = DecisionLog(database_url)
     try:
@@ -133,11 +142,7 @@ def test_workers_share_the_writer_of_assay_serve(tmp_path: Path, compiled_engine
         assert alone.pid is not None
     finally:
         alone.close()
-    log = DecisionLog(url)
-    try:
-        assert len(log.for_manifest("EX-0001", limit=1000)) == 401
-    finally:
-        log.close()
+    assert _clean_tiles_logged(url) == 401
 
 
 def test_a_writer_that_dies_fails_the_decisions_in_flight_and_is_replaced(
@@ -183,11 +188,7 @@ def test_closing_the_writer_commits_everything_it_was_sent(
 
     asyncio.run(send())
     writer.close()
-    log = DecisionLog(url)
-    try:
-        assert len(log.for_manifest("EX-0001", limit=1000)) == 300
-    finally:
-        log.close()
+    assert _clean_tiles_logged(url) == 300
 
 
 def test_replay_reports_what_a_candidate_pack_changes(
