@@ -28,10 +28,10 @@ from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
 from engine.store.decisions import DecisionLog
 from engine.store.inspections import InspectionStore
+from engine.store.journal import Journal
 from engine.store.keys import KeyStore
 from engine.store.rulesets import RuleStore
 from engine.store.shadow import ShadowStore
-from engine.store.writer import DecisionWriter
 
 log = logging.getLogger("assay.service")
 
@@ -41,7 +41,7 @@ class Service:
     settings: Settings
     engine: Engine
     log: DecisionLog
-    commits: DecisionWriter
+    journal: Journal
     metrics: Metrics
     db: Database
     store: RuleStore
@@ -70,12 +70,13 @@ class Service:
                 directory,
                 marker[0],
             )
-        decisions = DecisionLog(url)
+        journal = settings.resolved_journal_dir()
+        decisions = DecisionLog(url, journal)
         return cls(
             settings=settings,
             engine=Engine(store.compile(marker[0]), kind=settings.engine),
             log=decisions,
-            commits=DecisionWriter(url, settings.decision_writer),
+            journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
             db=db,
             store=store,
@@ -91,6 +92,10 @@ class Service:
         run, storing its results (runs for the process's life)."""
         while True:
             await asyncio.sleep(self.settings.reload_seconds)
+            try:
+                self.journal.watch()  # a decision writer that died is replaced
+            except OSError:
+                log.exception("could not check the decision writer")
             try:
                 await self.refresh()
             except Exception:  # a bad moment (database busy): try again next time
@@ -142,7 +147,7 @@ class Service:
             except Exception:
                 log.exception("could not store the last shadow results")
             self.shadow.engine.close()
-        self.commits.close()
+        self.journal.close()
         self.log.close()
         self.engine.close()
         self.db.dispose()

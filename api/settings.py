@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.store.database import default_data_dir, default_database_url
+from engine.store.journal import journal_dir
 
 
 class Settings(BaseSettings):
@@ -37,10 +38,16 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=60, description="How often workers check the active version."
     )
 
-    decision_writer: str | None = Field(
+    journal_dir: Path | None = Field(
         default=None,
-        description="Socket of the decision writer shared by the workers; set by assay serve."
-        " Without it each worker starts its own.",
+        description="Where workers journal decisions before answering; default: "
+        "data_dir/journal/<hash of the database URL>.",
+    )
+    journal_backlog_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1,
+        description="Screening answers 503 while the journal holds more than this not yet "
+        "in the database (the database refusing or unreachable).",
     )
     corpus_dir: Path | None = Field(
         default=None,
@@ -49,6 +56,11 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url(self.data_dir)
+
+    def resolved_journal_dir(self) -> Path:
+        if self.journal_dir is not None:
+            return self.journal_dir
+        return journal_dir(self.data_dir, self.resolved_database_url())
 
     def resolved_corpus_dir(self) -> Path:
         return self.corpus_dir if self.corpus_dir is not None else self.data_dir / "corpus"

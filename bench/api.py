@@ -103,6 +103,11 @@ def _start(kind: str, workers: int, data: Path) -> tuple[subprocess.Popen[bytes]
         command = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", *uvicorn_args]
         probe = f"http://127.0.0.1:{port}/healthz"
     else:  # screening without the decision log, to price the log
+        if workers > 1:  # as assay serve runs them: metrics shared through files
+            shared = data / "prometheus"
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
         command = [
             sys.executable,
             "-m",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,13 +27,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-class _NoCommit:
-    """Accepts every decision at once; prices the real log by its absence."""
+class _NoJournal:
+    """Accepts every decision and keeps none; prices the real log by its absence."""
 
-    def store(self, rows: Sequence[dict[str, Any]]) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    def append(self, rows: Sequence[dict[str, Any]]) -> None:
+        return None
+
+    def watch(self) -> None:
+        return None
+
+    def health(self) -> tuple[bool, str]:
+        return True, "not kept (benchmark)"
 
     def close(self) -> None:
         return None
@@ -48,8 +51,8 @@ def unlogged() -> FastAPI:
     @asynccontextmanager
     async def lifespan(target: FastAPI) -> AsyncIterator[None]:
         async with original(target):
-            target.state.service.commits.close()
-            target.state.service.commits = _NoCommit()
+            target.state.service.journal.close()
+            target.state.service.journal = _NoJournal()
             yield
 
     service_app.router.lifespan_context = lifespan

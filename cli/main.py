@@ -365,7 +365,7 @@ def serve(
 
     from api.settings import Settings  # noqa: PLC0415 - ditto
     from engine.store.database import open_database  # noqa: PLC0415 - ditto
-    from engine.store.writer import SharedWriter  # noqa: PLC0415 - ditto
+    from engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
     if rules is not None:
@@ -382,8 +382,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     log_url = settings.resolved_database_url()
     open_database(log_url).dispose()  # the schema exists before the writer and workers start
-    writer = SharedWriter(log_url)  # one decision writer for every worker
-    os.environ["ASSAY_DECISION_WRITER"] = writer.address
+    writer = Ingester(settings.resolved_journal_dir(), log_url)  # copies every worker's journal
     err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {log_url}")
     try:
         uvicorn.run(

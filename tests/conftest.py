@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ settings.register_profile(
     "deep", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("ASSAY_HYPOTHESIS", "ci"))
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Until ``check()`` is true (what another process or thread does), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {check}"
+        time.sleep(0.02)
 
 
 def empty_postgres() -> str:

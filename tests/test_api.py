@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +19,8 @@ from typer.testing import CliRunner
 
 from api.settings import Settings
 from cli.main import app as cli
-from tests.conftest import EXAMPLES
+from engine.store.journal import Status
+from tests.conftest import EXAMPLES, wait_for
 from tests.servers import LiveApi, live_api
 
 JSON = {"content-type": "application/json"}
@@ -209,26 +213,85 @@ def test_concurrent_clients_get_the_sequential_answers(client: httpx.Client, api
     assert all(answer == expected[name] for name, answer in answers)
 
 
-def test_decision_log_failure_is_503_not_an_unlogged_answer(tmp_path: Path) -> None:
+def test_a_database_refusing_decisions_delays_them_and_503_past_the_backlog_limit(
+    tmp_path: Path,
+) -> None:
+    """Answers go on while the database refuses (the journal keeps every decision, readable
+    through the API); past the backlog limit screening answers 503 rather than answer
+    unlogged; once the database accepts again, everything answered is stored."""
     refuse = (
         "CREATE TRIGGER refuse BEFORE INSERT ON decisions"
         " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
     )
-    with live_api(Settings(data_dir=tmp_path)) as server, server.client() as c:
-        assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
+    settings = Settings(data_dir=tmp_path, journal_backlog_bytes=20_000)
+    with live_api(settings) as server, server.client() as c, server.client("author") as author:
+        answered = [c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)]
         database = sqlite3.connect(tmp_path / "assay.db")
-        database.execute(refuse)  # the writer process's next commit fails
+        database.execute(refuse)  # the writer's next commits fail
         database.commit()
-        answer = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
-        assert answer.status_code == 503
-        assert "decision log" in answer.json()["detail"]
-        assert "database or disk is full" in answer.json()["detail"]
+        answered += [
+            c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON) for _ in range(7)
+        ]
+        assert [answer.status_code for answer in answered] == [200] * 8
+        ids = [answer.headers["X-Decision-ID"] for answer in answered]
+        assert author.get(f"/v1/decisions/{ids[-1]}").json()["manifest_id"] == "EX-0002"
+        directory = settings.resolved_journal_dir()
+
+        def behind() -> bool:
+            status = Status.read(directory)
+            return status is not None and status.backlog > 20_000
+
+        wait_for(behind)
+        time.sleep(0.6)  # workers read the writer's status every half second
+        refused = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
+        assert refused.status_code == 503
+        assert "decision log" in refused.json()["detail"]
+        assert "database or disk is full" in refused.json()["detail"]
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "database or disk is full" in ready.text
         database.execute("DROP TRIGGER refuse")
         database.commit()
+
+        def stored() -> bool:
+            rows = database.execute("SELECT id FROM decisions").fetchall()
+            return {row[0] for row in rows} == set(ids)
+
+        wait_for(stored)
         database.close()
+        time.sleep(0.6)
         assert c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON).status_code == 200
-        server.service.log.close()
-        assert c.get("/readyz").status_code == 503
+        assert c.get("/readyz").json()["decision_log"] == "writable"
+
+
+def test_a_killed_decision_writer_is_replaced_and_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL the process copying the journal into the database: screening goes on, a new
+    one starts within seconds, and every decision answered meanwhile reaches the database."""
+    settings = Settings(data_dir=tmp_path)
+    directory = settings.resolved_journal_dir()
+    with live_api(settings) as server, server.client() as c:
+        wait_for(lambda: Status.read(directory) is not None)
+        first = Status.read(directory)
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        answers = [
+            c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON) for _ in range(20)
+        ]
+        assert [answer.status_code for answer in answers] == [200] * 20
+        ids = {answer.headers["X-Decision-ID"] for answer in answers}
+        database = sqlite3.connect(tmp_path / "assay.db")
+
+        def stored() -> bool:
+            rows = database.execute("SELECT id FROM decisions").fetchall()
+            return ids <= {row[0] for row in rows}
+
+        wait_for(stored, seconds=30)
+        database.close()
+
+        def replaced() -> bool:
+            now = Status.read(directory)
+            return now is not None and now.pid != first.pid
+
+        wait_for(replaced)
 
 
 def test_a_failing_screening_is_a_500_with_a_json_body_and_counted(

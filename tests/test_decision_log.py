@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import json
 import os
 import shutil
-import signal
+import sqlite3
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from api.settings import Settings
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
+from engine.store.database import open_database
 from engine.store.decisions import DecisionLog, DecisionLogError, decision_row
-from engine.store.writer import Checkpointer, DecisionWriter, SharedWriter
-from tests.conftest import EXAMPLES, empty_postgres
+from engine.store.journal import (
+    Journal,
+    Status,
+    encode,
+    ingester_running,
+    read_frames,
+    segments,
+    start_ingester,
+)
+from engine.store.writer import Checkpointer, serve
+from tests.conftest import EXAMPLES, empty_postgres, wait_for
 from tests.servers import live_api
 
 SAMPLES = {p.stem: p.read_bytes() for p in sorted(EXAMPLES.glob("*.json"))}
@@ -82,113 +99,226 @@ def test_append_and_read_back(database_url: str, compiled_engine: Engine) -> Non
         log.append(rows)
 
 
-def test_the_writer_commits_before_settling_and_concurrent_decisions_share_commits(
-    database_url: str, compiled_engine: Engine
+def _journal_rows(engine: Engine, prefix: str, count: int) -> list[dict[str, object]]:
+    """``count`` decision rows as a worker writes them: JSON-ready, with unique ids."""
+    row = _rows(engine, ["water-heavy"])[0]
+    return [
+        {**row, "id": f"{prefix}{n:05d}", "created_at": row["created_at"]} for n in range(count)
+    ]
+
+
+@contextmanager
+def _ingesting(directory: Path, url: str) -> Iterator[threading.Event]:
+    """The ingester's loop (engine.store.writer.serve) on a thread until the block ends."""
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(directory, url, stop))
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def _stored(url: str) -> tuple[list[str], int]:
+    """Decision ids in the database (with repeats, if any) and the number of flag rows."""
+    database = open_database(url)
+    try:
+        with database.connect() as connection:
+            ids = [row[0] for row in connection.execute(text("SELECT id FROM decisions"))]
+            flags = connection.execute(text("SELECT count(*) FROM decision_flags")).scalar_one()
+    finally:
+        database.dispose()
+    return ids, int(flags)
+
+
+def test_the_ingester_copies_every_workers_journal_once(
+    database_url: str, compiled_engine: Engine, tmp_path: Path
 ) -> None:
-    log = DecisionLog(database_url)
-    writer = DecisionWriter(database_url)
-    row = _rows(compiled_engine, ["clean-tiles"])[0]
-
-    async def one() -> bool:
-        await writer.store([{**row, "id": "alone"}])
-        return log.get("alone") is not None  # committed when the store is settled
-
-    async def many() -> None:
-        await asyncio.gather(*(writer.store([{**row, "id": f"g{n:04d}"}]) for n in range(500)))
-
-    try:
-        assert asyncio.run(one())
-        before = writer.commits
-        asyncio.run(many())
-        assert len(log.for_manifest("EX-0001", limit=1000)) == 501
-        assert writer.commits - before < 500  # not one commit per decision
-    finally:
-        writer.close()
-        log.close()
-
-
-def test_workers_share_the_writer_of_assay_serve(tmp_path: Path, compiled_engine: Engine) -> None:
-    """Two workers' decisions go through one writer (commits serve both); a worker that
-    cannot reach it starts its own."""
-    url = f"sqlite:///{tmp_path / 'assay.db'}"
-    shared = SharedWriter(url)
-    workers = [DecisionWriter(url, shared.address) for _ in range(2)]
-    row = _rows(compiled_engine, ["clean-tiles"])[0]
-
-    async def both() -> None:
-        await asyncio.gather(
-            *(
-                worker.store([{**row, "id": f"w{index}-{n:03d}"}])
-                for n in range(200)
-                for index, worker in enumerate(workers)
-            )
-        )
-
-    try:
-        asyncio.run(both())
-        assert all(worker.pid is None for worker in workers)  # none started a writer
-        assert sum(worker.commits for worker in workers) < 400
-    finally:
+    """Two workers' journals, each rotating through several segments, end up in the database
+    exactly once; finished segments and their offsets are gone afterwards."""
+    directory = tmp_path / "journal"
+    open_database(database_url).dispose()  # as assay serve does, before its writer starts
+    workers = [Journal(directory, database_url, segment_bytes=40_000, start=False) for _ in "ab"]
+    rows = {name: _journal_rows(compiled_engine, name, 150) for name in "ab"}
+    with _ingesting(directory, database_url):
+        for n in range(150):
+            for name, worker in zip("ab", workers, strict=True):
+                worker.append([rows[name][n]])
         for worker in workers:
             worker.close()
-        shared.close()
-    alone = DecisionWriter(url, shared.address)  # the shared writer is gone
-
-    async def one() -> None:
-        await alone.store([{**row, "id": "alone"}])
-
+        wait_for(lambda: len(_stored(database_url)[0]) == 300)
+        wait_for(lambda: segments(directory) == [])
+    ids, flags = _stored(database_url)
+    assert sorted(ids) == sorted(str(row["id"]) for name in "ab" for row in rows[name])
+    assert flags == 300 * len(rows["a"][0]["rule_ids"])  # type: ignore[arg-type]
+    log = DecisionLog(database_url)
     try:
-        asyncio.run(one())
-        assert alone.pid is not None
+        assert log.journal_offsets() == {}
     finally:
-        alone.close()
-    assert _clean_tiles_logged(url) == 401
-
-
-def test_a_writer_that_dies_fails_the_decisions_in_flight_and_is_replaced(
-    tmp_path: Path, compiled_engine: Engine
-) -> None:
-    """Decisions the writer had not reported committed fail (the service answers 503, not an
-    unlogged result); the next decision starts a new writer."""
-    url = f"sqlite:///{tmp_path / 'assay.db'}"
-    log = DecisionLog(url)
-    writer = DecisionWriter(url)
-    row = _rows(compiled_engine, ["clean-tiles"])[0]
-
-    async def scenario() -> tuple[str, bool]:
-        await writer.store([{**row, "id": "before"}])
-        first = writer.pid
-        assert first is not None
-        os.kill(first, signal.SIGKILL)
-        with pytest.raises(DecisionLogError) as failed:
-            await writer.store([{**row, "id": "in-flight"}])
-        await writer.store([{**row, "id": "after"}])
-        assert writer.pid not in (None, first)
-        return str(failed.value), log.get("after") is not None
-
-    try:
-        reason, stored_after = asyncio.run(scenario())
-        assert "the decision writer stopped" in reason and "exit code -9" in reason
-        assert stored_after and log.get("before") is not None
-    finally:
-        writer.close()
         log.close()
 
 
-def test_closing_the_writer_commits_everything_it_was_sent(
+def test_a_killed_ingester_neither_loses_nor_repeats_a_decision(
     tmp_path: Path, compiled_engine: Engine
 ) -> None:
     url = f"sqlite:///{tmp_path / 'assay.db'}"
-    writer = DecisionWriter(url)
-    row = _rows(compiled_engine, ["clean-tiles"])[0]
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url, segment_bytes=200_000, start=False)
+    rows = _journal_rows(compiled_engine, "k", 1_200)
+    for round_ in range(4):  # kill it mid-copy, four times
+        ingester = start_ingester(directory, url)
+        for row in rows[round_ * 300 : (round_ + 1) * 300]:
+            worker.append([row])
+        time.sleep(0.05)
+        ingester.kill()
+        ingester.wait()
+    worker.close()
+    with _ingesting(directory, url):
+        wait_for(lambda: segments(directory) == [])
+    ids, flags = _stored(url)
+    assert len(ids) == 1_200 and set(ids) == {str(row["id"]) for row in rows}
+    assert flags == 1_200 * len(rows[0]["rule_ids"])  # type: ignore[arg-type]
 
-    async def send() -> None:
-        for n in range(300):  # sent, never awaited
-            writer.store([{**row, "id": f"c{n:04d}"}])
 
-    asyncio.run(send())
-    writer.close()
-    assert _clean_tiles_logged(url) == 300
+def test_a_write_cut_short_by_a_crash_is_dropped_with_its_segment(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url, start=False)
+    rows = _journal_rows(compiled_engine, "t", 3)
+    for row in rows:
+        worker.append([row])
+    (segment,) = segments(directory)
+    whole = encode(orjson.dumps([{**rows[0], "id": "never-answered"}]))
+    with segment.open("ab") as handle:
+        handle.write(whole[: len(whole) // 2])  # the worker died inside its write
+    worker.close()
+    with _ingesting(directory, url):
+        wait_for(lambda: segments(directory) == [])
+    assert sorted(_stored(url)[0]) == ["t00000", "t00001", "t00002"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    payloads=st.lists(st.binary(min_size=0, max_size=300), max_size=12),
+    cut=st.integers(min_value=0),
+    limit=st.integers(min_value=1, max_value=2_000),
+)
+def test_frames_read_back_whole_up_to_where_a_write_was_cut(
+    payloads: list[bytes], cut: int, limit: int
+) -> None:
+    """Reading from offset 0 in steps of ``limit`` bytes gives back exactly the frames written
+    entirely before the cut, and says where they end and how much follows."""
+    data = b"".join(encode(payload) for payload in payloads)
+    cut %= len(data) + 1
+    bounds = list(itertools.accumulate(len(encode(payload)) for payload in payloads))
+    whole = sum(1 for bound in bounds if bound <= cut)
+    with tempfile.TemporaryFile() as handle:
+        handle.write(data[:cut])
+        handle.flush()
+        got: list[bytes] = []
+        offset = 0
+        while True:
+            found = read_frames(handle.fileno(), offset, limit)
+            got.extend(found.payloads)
+            if found.end == offset:
+                break
+            offset = found.end
+    assert got == payloads[:whole]
+    assert found.end == (bounds[whole - 1] if whole else 0)
+    assert found.rest == cut - found.end
+
+
+def test_decisions_not_yet_ingested_are_read_from_the_journal(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """One decision and a manifest's decisions are read from the database and the journal
+    alike; a window read can wait for the writer to catch up (caught_up)."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url, start=False)
+    rows = _journal_rows(compiled_engine, "p", 3)
+    newest_first = ["p00002", "p00001", "p00000"]
+    log = DecisionLog(url, directory)
+    try:
+        log.append(rows[:1])  # one already in the database
+        for row in rows[1:]:
+            worker.append([row])
+        found = log.get("p00002")
+        assert found is not None and found.channel == "red" and found.source == "cli"
+        assert [d.decision_id for d in log.for_manifest("EX-0002")] == newest_first
+        assert not log.caught_up(timeout=0.05)  # nobody copies the journal yet
+        with _ingesting(directory, url):
+            assert log.caught_up()
+            assert sorted(_stored(url)[0]) == sorted(newest_first)  # at once, no waiting
+            worker.close()
+            wait_for(lambda: segments(directory) == [])
+        assert [d.decision_id for d in log.for_manifest("EX-0002")] == newest_first
+        assert log.get("nowhere") is None
+    finally:
+        log.close()
+
+
+def test_a_journal_nobody_ingests_starts_an_ingester(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """A worker whose journal has no ingester starts one; closing the worker stops it after
+    it has copied everything."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url)
+    rows = _journal_rows(compiled_engine, "s", 50)
+    try:
+        wait_for(lambda: ingester_running(directory))
+        for row in rows:
+            worker.append([row])
+    finally:
+        worker.close()
+    assert not ingester_running(directory)
+    assert sorted(_stored(url)[0]) == [str(row["id"]) for row in rows]
+    assert segments(directory) == []
+
+
+def test_a_journal_too_far_behind_refuses_decisions(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """While the database refuses decisions, the journal keeps them; past the backlog limit
+    the worker is told to refuse (503), and accepts again once the ingester catches up."""
+    path = tmp_path / "assay.db"
+    url = f"sqlite:///{path}"
+    directory = tmp_path / "journal"
+    open_database(url).dispose()
+    database = sqlite3.connect(path)
+    database.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON decisions"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    database.commit()
+    worker = Journal(directory, url, backlog_limit=20_000, start=False)
+    rows = _journal_rows(compiled_engine, "b", 20)
+    try:
+        with _ingesting(directory, url):
+            for row in rows[:10]:
+                worker.append([row])
+            wait_for(lambda: (Status.read(directory) or Status(0, 0, None, 0)).backlog > 20_000)
+            status = Status.read(directory)
+            assert status is not None and "database or disk is full" in (status.error or "")
+            time.sleep(0.6)  # the worker reads the status every half second
+            with pytest.raises(DecisionLogError, match=r"behind.*database or disk is full"):
+                worker.append([rows[10]])
+            database.execute("DROP TRIGGER refuse")
+            database.commit()
+            wait_for(lambda: len(_stored(url)[0]) == 10)
+            time.sleep(0.6)
+            worker.append([rows[11]])
+        worker.close()
+    finally:
+        database.close()
+    with _ingesting(directory, url):
+        wait_for(lambda: segments(directory) == [])
+    assert sorted(_stored(url)[0]) == [str(row["id"]) for row in rows[:10]] + ["b00011"]
 
 
 def test_replay_reports_what_a_candidate_pack_changes(

@@ -27,18 +27,18 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Ready to screen: a ruleset is loaded and the decision log is writable",
+    summary="Ready to screen: a ruleset is loaded and the decision log accepts decisions",
     responses={503: {"description": "Not ready; the body says why."}},
 )
 def readyz(svc: Annotated[Service, Depends(service)]) -> Response:
     active = svc.engine.ruleset
-    writable = svc.log.writable()
+    writable, state = svc.journal.health()
     body = {
         "status": "ready" if writable else "not ready",
         "ruleset": {"name": active.name, "version": active.version, "sha256": active.sha256},
         "rules": len(active.rules),
         "engine": svc.engine.kind,
-        "decision_log": "writable" if writable else f"unavailable: {svc.log.last_error}",
+        "decision_log": state,
     }
     return json_response(body, 200 if writable else 503)
 

@@ -156,6 +156,7 @@ async def stats(
     record: the manifests the rule flagged, how many were inspected and what was found, its
     precision, its recall of known seizures, its yield, and the no-find alarm."""
     found = svc.engine.ruleset.rule(rule_id)
+    await run_in_threadpool(svc.log.caught_up)  # every decision answered before this request
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
     outcomes = await run_in_threadpool(svc.inspections.latest)

@@ -30,7 +30,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The body is larger than the configured limit (default 2 MiB)."},
     415: {"description": "The body is not application/json."},
     422: {"description": "The body is not a valid manifest; `detail` names each field."},
-    503: {"description": "The decision log cannot store the decision; nothing was answered."},
+    503: {
+        "description": "The decision log cannot keep the decision (journal not writable, or "
+        "too far behind the database); nothing was answered."
+    },
 }
 
 
@@ -49,9 +52,9 @@ def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
     return result.__pydantic_serializer__.to_json(result)
 
 
-async def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
+def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
     try:
-        await svc.commits.store(rows)
+        svc.journal.append(rows)
     except DecisionLogError as exc:
         raise ApiError(503, f"the decision log is unavailable: {exc}") from None
 
@@ -87,7 +90,7 @@ async def screen(request: Request) -> Response:
         decision_id=decision_id,
         result_json=payload,
     )
-    await _logged(svc, [row])
+    _logged(svc, [row])
     svc.metrics.observe(result)
     shadow = svc.shadow  # screens the manifest again after the answer is sent
     return Response(
@@ -143,7 +146,7 @@ async def screen_batch(request: Request) -> Response:
         row = decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
         rows.append(row)
         screened.append((manifest, row["id"], result))
-    await _logged(svc, rows)
+    _logged(svc, rows)
     for outcome in outcomes:
         if isinstance(outcome, ScreeningResult):
             svc.metrics.observe(outcome)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -64,6 +65,15 @@ decision_flags = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("manifest_id", String(64), nullable=False),
     Index("ix_decision_flags_rule", "rule_id", "created_at", "manifest_id"),
+)
+
+# How far the ingester has copied each journal segment into ``decisions`` (engine.store.journal),
+# updated in the same transaction as the rows it copied.
+journal_offsets = Table(
+    "journal_offsets",
+    metadata,
+    Column("segment", String(128), primary_key=True),
+    Column("position", BigInteger, nullable=False),
 )
 
 

@@ -1,13 +1,15 @@
 """The decision log: every screening, appended, so it can be audited and replayed.
 
 :meth:`DecisionLog.append` stores rows in one transaction (the CLI calls it directly). The
-service hands its decisions to a writer process (:mod:`engine.store.writer`), which commits
-them, those of concurrent requests together, before the requests are answered: a crash
-loses at most the records of requests not yet answered.
+service's workers write each decision to the journal (:mod:`engine.store.journal`) before
+answering, and an ingester process (:mod:`engine.store.writer`) copies the journal into the
+database in large transactions: a crash loses at most the records of requests not yet
+answered. Reading one decision, or a manifest's, includes those still in the journal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -23,7 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import Engine, and_, func, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
-from engine.store.database import decisions, open_database, stored_utc
+from engine.store.database import decisions, journal_offsets, open_database, stored_utc
+from engine.store.journal import DecisionLogError, pending, segments
+
+__all__ = ["Decision", "DecisionLog", "DecisionLogError", "decision_row", "new_decision_id"]
 
 Source = Literal["api", "cli"]
 
@@ -91,15 +97,12 @@ _COLUMNS = tuple(column.name for column in decisions.columns)
 _CHUNK = 500
 
 
-class DecisionLogError(RuntimeError):
-    """The log could not store a record; the screening it belongs to must not be answered."""
-
-
 class DecisionLog:
     """Appends decisions and reads them back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, journal: Path | None = None) -> None:
         self.url = url
+        self.journal = journal  # read with the database: decisions not yet ingested
         self._db: Engine = open_database(url)
         self._closed = False
         self.last_error: str | None = None
@@ -125,8 +128,16 @@ class DecisionLog:
 
     # ------------------------------------------------------------------------ writing
 
-    def append(self, rows: Sequence[dict[str, Any]]) -> None:
+    def append(
+        self,
+        rows: Sequence[dict[str, Any]],
+        offsets: dict[str, int] | None = None,
+        forget: Sequence[str] = (),
+    ) -> None:
         """Store ``rows`` in one transaction; raises :class:`DecisionLogError` if it cannot.
+
+        The ingester passes the journal ``offsets`` its rows reach (stored in the same
+        transaction: a crash never stores a row twice) and the segments it deleted (``forget``).
 
         Rows go to the driver on one kept connection, as one multi-row ``INSERT`` per
         :data:`_CHUNK` rows: SQLAlchemy's per-row processing and per-call checkout cost
@@ -135,7 +146,7 @@ class DecisionLog:
         """
         if self._closed:
             raise DecisionLogError("the decision log is closed")
-        if not rows:
+        if not rows and not offsets and not forget:
             return
         stamp = self._stamp
         values: list[Any] = []
@@ -155,6 +166,7 @@ class DecisionLog:
                 try:
                     self._insert(cursor, self._insert_decisions, len(_COLUMNS), values)
                     self._insert(cursor, self._insert_flags, 4, flagged)
+                    self._track(cursor, offsets or {}, forget)
                     self._writer.commit()
                 finally:
                     cursor.close()
@@ -167,13 +179,61 @@ class DecisionLog:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
         self.last_error = None
 
-    def _insert(self, cursor: Any, head: str, width: int, values: list[Any]) -> None:
-        """``head`` + one ``(?, ...)`` group per row, :data:`_CHUNK` rows per statement."""
+    def _insert(
+        self, cursor: Any, head: str, width: int, values: list[Any], tail: str = ""
+    ) -> None:
+        """``head`` + one ``(?, ...)`` group per row + ``tail``, :data:`_CHUNK` rows per
+        statement."""
         group = "(" + ", ".join([self._mark] * width) + ")"
         step = _CHUNK * width
         for start in range(0, len(values), step):
             chunk = values[start : start + step]
-            cursor.execute(head + ", ".join([group] * (len(chunk) // width)), chunk)
+            cursor.execute(head + ", ".join([group] * (len(chunk) // width)) + tail, chunk)
+
+    def _track(self, cursor: Any, offsets: dict[str, int], forget: Sequence[str]) -> None:
+        mark = self._mark
+        if forget:
+            cursor.execute(
+                f"DELETE FROM journal_offsets WHERE segment IN ({', '.join([mark] * len(forget))})",
+                list(forget),
+            )
+        if offsets:
+            self._insert(
+                cursor,
+                "INSERT INTO journal_offsets (segment, position) VALUES ",
+                2,
+                [value for item in offsets.items() for value in item],
+                " ON CONFLICT (segment) DO UPDATE SET position = excluded.position",
+            )
+
+    def caught_up(self, timeout: float = 2.0) -> bool:
+        """Wait until every decision journaled before this call is in the database, so that a
+        read over a time window (a rule's live figures) sees every decision answered before
+        it; False if the writer has not caught up within ``timeout`` seconds."""
+        if self.journal is None:
+            return True
+        targets: dict[str, int] = {}
+        for path in segments(self.journal):
+            with contextlib.suppress(FileNotFoundError):
+                targets[path.name] = path.stat().st_size
+        deadline = time.monotonic() + timeout
+        while True:
+            offsets = self.journal_offsets()
+            present = {path.name for path in segments(self.journal)}
+            if all(
+                offsets.get(name, 0) >= size or name not in present
+                for name, size in targets.items()
+            ):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
+    def journal_offsets(self) -> dict[str, int]:
+        """How far each journal segment has been copied into the database."""
+        with self._db.connect() as connection:
+            query = select(journal_offsets.c.segment, journal_offsets.c.position)
+            return {segment: int(position) for segment, position in connection.execute(query)}
 
     def _open_writer(self) -> Any:
         writer = self._db.raw_connection()
@@ -272,24 +332,43 @@ class DecisionLog:
         return True
 
     def get(self, decision_id: str) -> Decision | None:
-        with self._db.connect() as connection:
-            row = (
-                connection.execute(select(decisions).where(decisions.c.id == decision_id))
-                .mappings()
-                .first()
-            )
-        return _decision(row) if row is not None else None
+        """One decision, from the database or, not yet ingested, the journal."""
+        query = select(decisions).where(decisions.c.id == decision_id)
+        found = self._select(query)
+        if not found and self.journal is not None:
+            # Ingested between the two reads: the offsets read next are past it, so the
+            # journal does not show it, but the database does by then; read it again.
+            offsets = self.journal_offsets()
+            found = [row for row in pending(self.journal, offsets) if row["id"] == decision_id]
+            found = found or self._select(query)
+        return _decision(found[0]) if found else None
 
     def for_manifest(self, manifest_id: str, limit: int = 100) -> list[Decision]:
-        """Decisions about ``manifest_id``, newest first."""
+        """Decisions about ``manifest_id``, newest first, the journal's included."""
         query = (
             select(decisions)
             .where(decisions.c.manifest_id == manifest_id)
             .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
             .limit(limit)
         )
+        rows = list(self._select(query))
+        if self.journal is not None:
+            offsets = self.journal_offsets()
+            journaled = pending(self.journal, offsets)
+            waiting = [row for row in journaled if row["manifest_id"] == manifest_id]
+            if waiting:  # some may have been ingested since the first read: read again
+                rows = [*self._select(query), *waiting]
+        unique = {row["id"]: row for row in rows}
+        ordered = sorted(
+            unique.values(),
+            key=lambda row: (stored_utc(row["created_at"]), row["id"]),
+            reverse=True,
+        )
+        return [_decision(row) for row in ordered[:limit]]
+
+    def _select(self, query: Any) -> list[Any]:
         with self._db.connect() as connection:
-            return [_decision(row) for row in connection.execute(query).mappings()]
+            return list(connection.execute(query).mappings())
 
     def count_between(self, since: datetime, until: datetime | None = None) -> int:
         """How many decisions :meth:`between` would give."""
