@@ -80,6 +80,8 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     stored: dict[str, Any] = request.model_dump(mode="json")
     if request.files is not None:
         stored["corpus_paths"] = _corpus_paths(svc, request.files)
+    if request.decisions is not None:
+        svc.log.caught_up()  # the window holds every decision answered before this request
     job_id = svc.backtests.create(stored, candidate, baseline, who.name)
     launch(job_id, svc.settings.resolved_database_url())
     location = f"/v1/backtests/{job_id}"
