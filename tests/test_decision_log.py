@@ -36,7 +36,7 @@ from engine.store.journal import (
     segments,
     start_ingester,
 )
-from engine.store.writer import Checkpointer, serve
+from engine.store.writer import Checkpointer, Copier, serve
 from tests.conftest import EXAMPLES, empty_postgres, wait_for
 from tests.servers import live_api
 
@@ -401,6 +401,38 @@ def test_the_write_ahead_log_is_flushed_outside_commits(
         log.close()
     log.sync_wal()  # closed: a no-op
     assert len(flushed) == 1
+
+
+def test_the_writer_flushes_the_journal_and_new_names_to_disk(
+    tmp_path: Path, compiled_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every 100 ms the writer flushes each segment's data, and the directory once a segment
+    is new, so that a power cut loses at most the last ~100 ms of answered decisions."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url, start=False)
+    worker.append(_journal_rows(compiled_engine, "f", 1))
+    log = DecisionLog(url)
+    copier = Copier(directory, log)
+    synced: list[str] = []
+
+    def record(fd: int) -> None:
+        synced.append(str(Path(f"/proc/self/fd/{fd}").readlink()))
+
+    try:
+        copier.once()
+        monkeypatch.setattr(os, "fdatasync", record)
+        monkeypatch.setattr(os, "fsync", record)
+        copier.sync()
+        (segment,) = segments(directory)
+        assert synced == [str(segment), str(directory)]
+        synced.clear()
+        copier.sync()
+        assert synced == [str(segment)]  # the name is on disk already
+    finally:
+        copier.close()
+        worker.close()
+        log.close()
 
 
 def test_the_service_writer_leaves_every_sync_to_the_checkpointer(

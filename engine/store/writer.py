@@ -125,7 +125,7 @@ class Checkpointer:
         self.log.checkpoint()  # with syncs: the writer, which has none, closes without one
 
 
-class _Copier:
+class Copier:
     """One pass at a time: what arrived in the journal, into the database."""
 
     def __init__(self, directory: Path, log: DecisionLog) -> None:
@@ -138,6 +138,7 @@ class _Copier:
         self._forget = sorted(set(self._offsets) - present)
         self.error: str | None = None
         self.backlog = 0
+        self._unsynced_names = False
 
     def once(self) -> bool:
         """Copy what has arrived; True if more is waiting (a pass reads ~8 MiB a segment)."""
@@ -154,6 +155,7 @@ class _Copier:
                     fd = self._fds[name] = os.open(path, os.O_RDONLY)
                 except FileNotFoundError:
                     continue
+                self._unsynced_names = True
             held = is_held(fd)  # checked before reading: a segment let go is complete
             offset = self._offsets.get(name, 0)
             found = read_frames(fd, offset)
@@ -190,10 +192,19 @@ class _Copier:
         return more
 
     def sync(self) -> None:
-        """Flush the journal's segments to disk."""
+        """Flush the journal's segments to disk, and the directory when segments are new (a
+        file's data on disk is of no use if its name is not)."""
         for fd in self._fds.values():
             with contextlib.suppress(OSError):
                 os.fdatasync(fd)
+        if self._unsynced_names:
+            self._unsynced_names = False
+            with contextlib.suppress(OSError):
+                directory = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -242,7 +253,7 @@ def _ingest(directory: Path, url: str, stop: threading.Event) -> None:
     if decisions.is_sqlite:
         decisions.hand_off_syncs()
         checkpointer = Checkpointer(decisions)
-    copier = _Copier(directory, decisions)
+    copier = Copier(directory, decisions)
     synced = reported = 0.0
     try:
         while not stop.is_set():
@@ -268,7 +279,7 @@ def _ingest(directory: Path, url: str, stop: threading.Event) -> None:
         decisions.close()
 
 
-def _report(directory: Path, copier: _Copier) -> None:
+def _report(directory: Path, copier: Copier) -> None:
     with contextlib.suppress(OSError):
         Status(os.getpid(), time.time(), copier.error, copier.backlog).write(directory)
 
