@@ -32,6 +32,7 @@ from engine.store.journal import (
     Status,
     encode,
     ingester_running,
+    journal_key,
     read_frames,
     segments,
     start_ingester,
@@ -152,11 +153,44 @@ def test_the_ingester_copies_every_workers_journal_once(
     ids, flags = _stored(database_url)
     assert sorted(ids) == sorted(str(row["id"]) for name in "ab" for row in rows[name])
     assert flags == 300 * len(rows["a"][0]["rule_ids"])  # type: ignore[arg-type]
-    log = DecisionLog(database_url)
+    database = open_database(database_url)
+    with database.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM journal_offsets")).scalar() == 0
+    database.dispose()
+
+
+def test_journals_of_two_hosts_sharing_a_database_keep_to_their_own(
+    database_url: str, compiled_engine: Engine, tmp_path: Path
+) -> None:
+    """Two hosts, each with its journal and writer, one database: a writer restarting on one
+    host leaves the other's offsets alone, and nothing is copied twice."""
+    open_database(database_url).dispose()
+    a, b = tmp_path / "host-a", tmp_path / "host-b"
+    worker_a = Journal(a, database_url, start=False)
+    worker_b = Journal(b, database_url, start=False)
+    rows = _journal_rows(compiled_engine, "h", 12)
+    for row in rows[:5]:
+        worker_a.append([row])
+    for row in rows[5:10]:
+        worker_b.append([row])
+    with _ingesting(b, database_url):
+        wait_for(lambda: len(_stored(database_url)[0]) == 5)
+    with _ingesting(a, database_url):  # a writer on host A starts after B's has copied
+        wait_for(lambda: len(_stored(database_url)[0]) == 10)
+    log = DecisionLog(database_url, b)
     try:
-        assert log.journal_offsets() == {}
+        assert log.journal_offsets() != {}  # B's offsets survived A's writer starting
+        assert journal_key(a) != journal_key(b)
     finally:
         log.close()
+    worker_b.append([rows[10]])
+    worker_a.append([rows[11]])
+    for worker in (worker_a, worker_b):
+        worker.close()
+    with _ingesting(b, database_url), _ingesting(a, database_url):
+        wait_for(lambda: segments(a) == [] and segments(b) == [])
+    ids, _ = _stored(database_url)
+    assert sorted(ids) == sorted(str(row["id"]) for row in rows)
 
 
 def test_a_killed_ingester_neither_loses_nor_repeats_a_decision(

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
 from engine.store.database import decisions, journal_offsets, open_database, stored_utc
-from engine.store.journal import DecisionLogError, pending, segments
+from engine.store.journal import DecisionLogError, journal_key, pending, segments
 
 __all__ = ["Decision", "DecisionLog", "DecisionLogError", "decision_row", "new_decision_id"]
 
@@ -133,11 +133,13 @@ class DecisionLog:
         rows: Sequence[dict[str, Any]],
         offsets: dict[str, int] | None = None,
         forget: Sequence[str] = (),
+        journal: str = "",
     ) -> None:
         """Store ``rows`` in one transaction; raises :class:`DecisionLogError` if it cannot.
 
-        The ingester passes the journal ``offsets`` its rows reach (stored in the same
-        transaction: a crash never stores a row twice) and the segments it deleted (``forget``).
+        The ingester passes the offsets in its ``journal`` (:func:`journal_key`) that its rows
+        reach, by segment (stored in the same transaction: a crash never stores a row twice),
+        and the segments it deleted (``forget``).
 
         Rows go to the driver on one kept connection, as one multi-row ``INSERT`` per
         :data:`_CHUNK` rows: SQLAlchemy's per-row processing and per-call checkout cost
@@ -166,7 +168,7 @@ class DecisionLog:
                 try:
                     self._insert(cursor, self._insert_decisions, len(_COLUMNS), values)
                     self._insert(cursor, self._insert_flags, 4, flagged)
-                    self._track(cursor, offsets or {}, forget)
+                    self._track(cursor, journal, offsets or {}, forget)
                     self._writer.commit()
                 finally:
                     cursor.close()
@@ -190,19 +192,21 @@ class DecisionLog:
             chunk = values[start : start + step]
             cursor.execute(head + ", ".join([group] * (len(chunk) // width)) + tail, chunk)
 
-    def _track(self, cursor: Any, offsets: dict[str, int], forget: Sequence[str]) -> None:
+    def _track(
+        self, cursor: Any, journal: str, offsets: dict[str, int], forget: Sequence[str]
+    ) -> None:
         mark = self._mark
         if forget:
             cursor.execute(
                 f"DELETE FROM journal_offsets WHERE segment IN ({', '.join([mark] * len(forget))})",
-                list(forget),
+                [f"{journal}/{name}" for name in forget],
             )
         if offsets:
             self._insert(
                 cursor,
                 "INSERT INTO journal_offsets (segment, position) VALUES ",
                 2,
-                [value for item in offsets.items() for value in item],
+                [value for name, at in offsets.items() for value in (f"{journal}/{name}", at)],
                 " ON CONFLICT (segment) DO UPDATE SET position = excluded.position",
             )
 
@@ -229,11 +233,22 @@ class DecisionLog:
                 return False
             time.sleep(0.005)
 
-    def journal_offsets(self) -> dict[str, int]:
-        """How far each journal segment has been copied into the database."""
+    def journal_offsets(self, journal: str | None = None) -> dict[str, int]:
+        """How far each segment of ``journal`` (default: this log's) has been copied into the
+        database, by segment name."""
+        if journal is None:
+            if self.journal is None:
+                return {}
+            journal = journal_key(self.journal)
+        prefix = f"{journal}/"
+        query = select(journal_offsets.c.segment, journal_offsets.c.position).where(
+            journal_offsets.c.segment.startswith(prefix, autoescape=True)
+        )
         with self._db.connect() as connection:
-            query = select(journal_offsets.c.segment, journal_offsets.c.position)
-            return {segment: int(position) for segment, position in connection.execute(query)}
+            return {
+                segment.removeprefix(prefix): int(position)
+                for segment, position in connection.execute(query)
+            }
 
     def _open_writer(self) -> Any:
         writer = self._db.raw_connection()

@@ -70,6 +70,24 @@ def journal_dir(data_dir: Path, url: str) -> Path:
     return data_dir / "journal" / digest
 
 
+def journal_key(directory: Path) -> str:
+    """The journal's name among the database's offsets: random, made once and kept in the
+    directory, so that the journals of several hosts sharing one database never mix theirs."""
+    path = directory / "journal-id"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text().strip()
+    directory.mkdir(parents=True, exist_ok=True)
+    fresh = directory / f"journal-id.{os.getpid()}.{secrets.token_hex(4)}"
+    fresh.write_text(secrets.token_hex(8))
+    try:
+        os.link(fresh, path)  # complete before it appears; the first of two racers wins
+    except FileExistsError:
+        pass
+    finally:
+        fresh.unlink()
+    return path.read_text().strip()
+
+
 def encode(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 

@@ -40,6 +40,7 @@ from engine.store.journal import (
     decode_rows,
     ingester_running,
     is_held,
+    journal_key,
     read_frames,
     segments,
     start_ingester,
@@ -132,7 +133,8 @@ class Copier:
         self.directory = directory
         self.log = log
         self._fds: dict[str, int] = {}
-        self._offsets = log.journal_offsets()
+        self.key = journal_key(directory)
+        self._offsets = log.journal_offsets(self.key)
         present = {path.name for path in segments(directory)}
         # Offsets of segments deleted just before a crash: dropped with the next commit.
         self._forget = sorted(set(self._offsets) - present)
@@ -174,7 +176,7 @@ class Copier:
                     log.warning("%s ends with %d bytes of a cut-short write", name, found.rest)
                 finished.append(name)
         try:
-            self.log.append(rows, advanced, self._forget)
+            self.log.append(rows, advanced, self._forget, self.key)
         except DecisionLogError as exc:
             self.error = str(exc)
             self.backlog = backlog + sum(advanced[n] - self._offsets.get(n, 0) for n in advanced)
