@@ -234,6 +234,27 @@ def test_a_write_cut_short_by_a_crash_is_dropped_with_its_segment(
     assert sorted(_stored(url)[0]) == ["t00000", "t00001", "t00002"]
 
 
+def test_an_intact_frame_that_is_not_decision_rows_is_skipped_not_fatal(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """A frame from a bug or another version (rows lacking columns) is logged and skipped;
+    the writer goes on with the frames after it."""
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    directory = tmp_path / "journal"
+    worker = Journal(directory, url, start=False)
+    rows = _journal_rows(compiled_engine, "m", 2)
+    worker.append([rows[0]])
+    (segment,) = segments(directory)
+    with segment.open("ab") as handle:
+        handle.write(encode(orjson.dumps([{"id": "half-a-row"}])))
+        handle.write(encode(b'"not a list"'))
+    worker.append([rows[1]])
+    worker.close()
+    with _ingesting(directory, url):
+        wait_for(lambda: segments(directory) == [])
+    assert sorted(_stored(url)[0]) == ["m00000", "m00001"]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     payloads=st.lists(st.binary(min_size=0, max_size=300), max_size=12),

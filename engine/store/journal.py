@@ -47,6 +47,8 @@ from typing import Any
 
 import orjson
 
+from engine.store.database import decisions
+
 _HEADER = struct.Struct("<II")
 SUFFIX = ".jrnl"
 LOCK = "ingest.lock"
@@ -124,9 +126,20 @@ def read_frames(fd: int, offset: int, limit: int = 8 * 1024 * 1024) -> Read:
     return Read(payloads, offset + at, size - offset - at)
 
 
+# What every row in a frame must hold (engine.store.decisions.decision_row): a column each,
+# and the rules that flagged it.
+ROW_KEYS = frozenset(column.name for column in decisions.columns) | {"rule_ids"}
+
+
 def decode_rows(payload: bytes) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = orjson.loads(payload)
+    """The decision rows of a frame; ValueError if it holds anything else."""
+    rows = orjson.loads(payload)
+    if not isinstance(rows, list):
+        raise ValueError("a frame holds a list of decision rows")
     for row in rows:
+        if not isinstance(row, dict) or not row.keys() >= ROW_KEYS:
+            missing = sorted(ROW_KEYS - row.keys()) if isinstance(row, dict) else "all"
+            raise ValueError(f"a decision row lacks {missing}")
         row["created_at"] = datetime.fromisoformat(row["created_at"])
     return rows
 
@@ -298,36 +311,40 @@ class Journal:
 
     def watch(self, now: float | None = None) -> None:
         """Read the ingester's status; refuse while its backlog is over the limit; start an
-        ingester when none is running. :meth:`append` calls it every half second; the
-        service also calls it on a timer, so that a quiet worker notices too."""
+        ingester when none is running. :meth:`append` calls it every half second, and the
+        service on a timer, so that a quiet worker notices too; both on the event loop's
+        thread (an ingester stops when the thread that started it ends)."""
         self._watched = time.monotonic() if now is None else now
         status = Status.read(self.directory)
-        if status is not None and status.backlog > self.backlog_limit:
-            reason = f": {status.error}" if status.error else ""
-            self._refusal = (
-                f"the decision log is {status.backlog // 1024 // 1024} MiB behind "
-                f"(limit {self.backlog_limit // 1024 // 1024} MiB){reason}"
-            )
-        else:
-            self._refusal = None
+        self._refusal = self._refusal_for(status)
         stale = status is None or time.time() - status.at > _STALE_SECONDS
         if self._start and stale and not ingester_running(self.directory):
             if self._ingester is not None and self._ingester.poll() is None:
                 return  # ours is starting
             self._ingester = start_ingester(self.directory, self.url)
 
+    def _refusal_for(self, status: Status | None) -> str | None:
+        if status is None or status.backlog <= self.backlog_limit:
+            return None
+        reason = f": {status.error}" if status.error else ""
+        return (
+            f"the decision log is {status.backlog // 1024 // 1024} MiB behind "
+            f"(limit {self.backlog_limit // 1024 // 1024} MiB){reason}"
+        )
+
     def health(self) -> tuple[bool, str]:
-        """Whether decisions are accepted now, and the decision log's state in words."""
-        self.watch()
-        if self._refusal is not None:
-            return False, f"refusing: {self._refusal}"
+        """Whether decisions are accepted now, and the decision log's state in words (reads
+        the status afresh; safe from any thread)."""
+        status = Status.read(self.directory)
+        refusal = self._refusal_for(status)
+        if refusal is not None:
+            return False, f"refusing: {refusal}"
         if not os.access(self.directory, os.W_OK):
             return False, f"unavailable: the journal {self.directory} is not writable"
-        status = Status.read(self.directory)
         if status is None:
             return True, "writable"
-        if time.time() - status.at > _STALE_SECONDS:
-            age = time.time() - status.at
+        age = time.time() - status.at
+        if age > _STALE_SECONDS:
             return True, f"writable; the database copy last reported {age:.0f} s ago"
         if status.error is not None:
             waiting = status.backlog // 1024
