@@ -17,8 +17,12 @@ each report), 38-46 % of the service's throughput. A ``write`` costs a few micro
 an ingester committing every ~25 ms batches a hundred decisions per transaction.
 
 Readers see everything answered: :meth:`engine.store.decisions.DecisionLog.get` and
-``for_manifest`` add the decisions still in the journal (:func:`pending`). Time-window reads
-(replay, rule statistics) see the database, at most a tick (~25 ms) behind.
+``for_manifest`` add the decisions still in the journal (:func:`pending`); reads over a time
+window (a rule's live figures, a back-test of the log) first wait for the ingester to catch
+up (``DecisionLog.caught_up``); ``assay replay`` reads the database, a tick (~25 ms) behind.
+
+Several hosts may share one PostgreSQL database, each with its journal and ingester: offsets
+are stored under the journal's own random key (:func:`journal_key`).
 
 A frame is an 8-byte header (little-endian length and CRC-32 of the payload) and the payload:
 a JSON list of decision rows (:func:`engine.store.decisions.decision_row`). A segment's
