@@ -16,8 +16,6 @@ nothing is skipped, whichever process was killed.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import queue
@@ -34,12 +32,12 @@ from engine.batch.partitions import MIN_PARTITION, Partition, plan, splittable
 from engine.batch.readers import Meter
 from engine.batch.stream import CHECKPOINT_EVERY, Checkpoint, Job, Observer, run_stream
 from engine.batch.workers import InProcess
+from engine.processes import die_with_parent
 
 if TYPE_CHECKING:
     from engine.store.decisions import DecisionLog
 
 PARTS_PER_WORKER = 48
-_PR_SET_PDEATHSIG = 1
 
 
 def eligible(job: Job, log: DecisionLog | None) -> bool:
@@ -86,15 +84,6 @@ def _claim(counter: Synchronized[int], total: int) -> int | None:
     return taken
 
 
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this helper when the main process dies (Linux), so a helper of a
-    killed run never writes into a part that ``--resume`` is rewriting."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # died before we asked
-        os._exit(1)
-
-
 Report = tuple[int, dict[str, Any] | None, str | None]  # partition, summary, failure
 _READY = -1  # a helper's first report: its engine is built
 
@@ -106,7 +95,10 @@ def _helper(
     parent: int,
 ) -> None:
     """A helper process: its job first, then the plan (made while it started)."""
-    _die_with_parent(parent)
+    # Killed with the main process, so that a helper of a killed run never writes into a part
+    # that --resume is rewriting.
+    if not die_with_parent(signal.SIGKILL, parent):
+        os._exit(1)  # the main process died before we asked
     job: Job = inbox.get()
     assert job.today is not None
     backend = InProcess(job.sources, job.engine, job.today)

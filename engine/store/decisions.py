@@ -103,6 +103,7 @@ class DecisionLog:
     def __init__(self, url: str, journal: Path | None = None) -> None:
         self.url = url
         self.journal = journal  # read with the database: decisions not yet ingested
+        self._journal_key: str | None = None  # read from the journal on first use
         self._db: Engine = open_database(url)
         self._closed = False
         self.last_error: str | None = None
@@ -239,7 +240,9 @@ class DecisionLog:
         if journal is None:
             if self.journal is None:
                 return {}
-            journal = journal_key(self.journal)
+            if self._journal_key is None:
+                self._journal_key = journal_key(self.journal)
+            journal = self._journal_key
         prefix = f"{journal}/"
         query = select(journal_offsets.c.segment, journal_offsets.c.position).where(
             journal_offsets.c.segment.startswith(prefix, autoescape=True)

@@ -51,6 +51,7 @@ from typing import Any
 
 import orjson
 
+from engine.processes import stop
 from engine.store.database import decisions
 
 _HEADER = struct.Struct("<II")
@@ -360,11 +361,5 @@ class Journal:
         every finished segment into the database."""
         self._close_segment()
         if self._ingester is not None:
-            if self._ingester.poll() is None:
-                self._ingester.terminate()
-                try:
-                    self._ingester.wait(timeout=wait)
-                except subprocess.TimeoutExpired:
-                    self._ingester.kill()
-                    self._ingester.wait()
+            stop(self._ingester, wait)
             self._ingester = None

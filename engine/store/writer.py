@@ -19,12 +19,10 @@ Run by hand: ``python -m engine.store.writer JOURNAL_DIR DATABASE_URL``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -32,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.processes import die_with_parent, stop
 from engine.store.decisions import DecisionLog
 from engine.store.journal import (
     LOCK,
@@ -55,7 +54,6 @@ _RETRY = 1.0
 _TRICKLE_SECONDS = 0.1
 _CHECKPOINT_SECONDS = 1.0
 _STATUS_SECONDS = 0.2
-_PR_SET_PDEATHSIG = 1
 
 
 class Ingester:
@@ -75,23 +73,9 @@ class Ingester:
                 raise DecisionLogError("the decision writer did not start within 60 s")
             time.sleep(0.02)
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
     def close(self) -> None:
         """Stop it (SIGTERM: it copies what is finished, checkpoints and exits)."""
-        stop_process(self._process)
-
-
-def stop_process(process: subprocess.Popen[bytes], wait: float = 30.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(self._process)
 
 
 class Checkpointer:
@@ -289,24 +273,14 @@ def _report(directory: Path, copier: Copier) -> None:
 def main(argv: Sequence[str]) -> int:
     """``JOURNAL_DIR DATABASE_URL [--with-parent]``."""
     directory, url, *options = argv
-    stop = _Stop()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if "--with-parent" in options:
-        _die_with_parent()
+    stopping = _Stop()
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    if "--with-parent" in options and not die_with_parent(signal.SIGTERM, os.getppid()):
+        return 0  # the service that started it is gone already
     logging.basicConfig(level=logging.WARNING, format="assay writer: %(message)s")
-    serve(Path(directory), url, stop.event)
+    serve(Path(directory), url, stopping.event)
     return 0
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel stops the ingester when ``assay serve`` dies, even by SIGKILL
-    (SIGTERM: it copies what is finished first)."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        raise SystemExit(0)
 
 
 if __name__ == "__main__":
