@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -25,12 +26,15 @@ from api.settings import Settings
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
-from engine.store.database import open_database
+from engine.store.database import open_database, utc_text
 from engine.store.decisions import DecisionLog, DecisionLogError, decision_row
 from engine.store.journal import (
+    FIELDS,
     Journal,
     Status,
+    decode_rows,
     encode,
+    encode_rows,
     ingester_running,
     journal_key,
     read_frames,
@@ -237,22 +241,86 @@ def test_a_write_cut_short_by_a_crash_is_dropped_with_its_segment(
 def test_an_intact_frame_that_is_not_decision_rows_is_skipped_not_fatal(
     tmp_path: Path, compiled_engine: Engine
 ) -> None:
-    """A frame from a bug or another version (rows lacking columns) is logged and skipped;
-    the writer goes on with the frames after it."""
+    """A frame from a bug or another version (rows lacking columns, records that do not fit
+    their frame, an unknown version) is logged and skipped; the writer goes on with the
+    frames after it."""
     url = f"sqlite:///{tmp_path / 'assay.db'}"
     directory = tmp_path / "journal"
     worker = Journal(directory, url, start=False)
     rows = _journal_rows(compiled_engine, "m", 2)
     worker.append([rows[0]])
     (segment,) = segments(directory)
+    whole = encode_rows([rows[0]])
+    fields = orjson.dumps(["only", "two"])
     with segment.open("ab") as handle:
-        handle.write(encode(orjson.dumps([{"id": "half-a-row"}])))
+        handle.write(encode(orjson.dumps([{"id": "half-a-row"}])))  # version 1
         handle.write(encode(b'"not a list"'))
+        handle.write(encode(b"\x07" + whole[1:]))  # a version this one does not know
+        handle.write(encode(whole[:-1]))  # a record longer than its frame
+        handle.write(encode(whole + b"\x00\x01"))  # a record header cut short
+        handle.write(encode(b"\x02" + struct.pack("<III", len(fields), 0, 0) + fields))
     worker.append([rows[1]])
     worker.close()
     with _ingesting(directory, url):
         wait_for(lambda: segments(directory) == [])
     assert sorted(_stored(url)[0]) == ["m00000", "m00001"]
+
+
+def test_a_journal_left_by_the_previous_version_is_copied(
+    database_url: str, tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """Frames of the first journal format (a JSON list of rows) left on disk by an older
+    version, then frames of this one: every decision stored once, its time kept."""
+    directory = tmp_path / "journal"
+    worker = Journal(directory, database_url, start=False)
+    rows = _journal_rows(compiled_engine, "v", 3)
+    worker.append([rows[0]])
+    (segment,) = segments(directory)
+    with segment.open("ab") as handle:
+        handle.write(encode(orjson.dumps(rows[1:])))
+    worker.close()
+    with _ingesting(directory, database_url):
+        wait_for(lambda: segments(directory) == [])
+    log = DecisionLog(database_url)
+    try:
+        for row in rows:
+            stored = log.get(str(row["id"]))
+            assert stored is not None
+            assert stored.created_at == row["created_at"]
+            assert stored.input_sha256 == row["input_sha256"]
+    finally:
+        log.close()
+
+
+_times = st.datetimes(
+    min_value=datetime(2000, 1, 1), timezones=st.sampled_from([UTC, timezone(timedelta(hours=7))])
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                **{name: st.text(max_size=40) for name in FIELDS},
+                "created_at": _times,
+                "risk_score": st.integers(min_value=0, max_value=100),
+                "elapsed_ms": st.floats(min_value=0, max_value=1e6),
+                "request_id": st.none() | st.text(max_size=20),
+                "rule_ids": st.lists(st.text(max_size=12), max_size=3),
+                "input": st.text(max_size=300),
+                "result": st.text(max_size=200),
+            }
+        ),
+        max_size=5,
+    )
+)
+def test_journal_records_give_back_the_rows_written(rows: list[dict[str, object]]) -> None:
+    """Any decision rows, any text in their input and result, any aware time: read back as
+    written, the time as the database's UTC text."""
+    decoded = decode_rows(encode_rows(rows))
+    expected = [{**row, "created_at": utc_text(row["created_at"])} for row in rows]  # type: ignore[arg-type]
+    assert decoded == expected
 
 
 @settings(max_examples=60, deadline=None)

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import Engine, and_, func, or_, select, text
 
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
-from engine.store.database import decisions, journal_offsets, open_database, stored_utc
+from engine.store.database import (
+    decisions,
+    journal_offsets,
+    open_database,
+    stored_utc,
+    utc_text,
+)
 from engine.store.journal import DecisionLogError, journal_key, pending, segments
 
 __all__ = ["Decision", "DecisionLog", "DecisionLogError", "decision_row", "new_decision_id"]
@@ -92,6 +99,8 @@ def decision_row(
 
 
 _COLUMNS = tuple(column.name for column in decisions.columns)
+_row_columns = itemgetter(*_COLUMNS)
+_CREATED_AT = _COLUMNS.index("created_at")
 # Rows per INSERT statement: 14 parameters each, far below SQLite's (32,766) and
 # PostgreSQL's (65,535) limits.
 _CHUNK = 500
@@ -113,7 +122,7 @@ class DecisionLog:
             "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id) VALUES "
         )
         # SQLite keeps timestamps as text in SQLAlchemy's format (naive UTC); others take them.
-        self._stamp = _sqlite_time if self.is_sqlite else _same
+        self._stamp = _sqlite_time if self.is_sqlite else _datetime
         # One connection writes, under a lock: a thread lock within the process and, for
         # SQLite, an OS file lock across worker processes. SQLite's own busy handler sleeps
         # 1, 2, 5 ... 100 ms between retries; a waiter on the file lock wakes the moment the
@@ -151,12 +160,13 @@ class DecisionLog:
             raise DecisionLogError("the decision log is closed")
         if not rows and not offsets and not forget:
             return
-        stamp = self._stamp
+        stamp, columns, width = self._stamp, _row_columns, len(_COLUMNS)
         values: list[Any] = []
         flagged: list[Any] = []
         for row in rows:
             at = stamp(row["created_at"])
-            values.extend(at if name == "created_at" else row[name] for name in _COLUMNS)
+            values.extend(columns(row))
+            values[len(values) - width + _CREATED_AT] = at
             for rule_id in row["rule_ids"]:
                 flagged.extend((row["id"], rule_id, at, row["manifest_id"]))
         with self._write_lock:
@@ -437,13 +447,14 @@ class DecisionLog:
             after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
-def _sqlite_time(value: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME text: naive UTC, always with microseconds.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+# A row's ``created_at`` is a datetime (decision_row) or, read from the journal, the
+# database's UTC text (engine.store.database.utc_text); each database takes its own.
+def _sqlite_time(value: datetime | str) -> str:
+    return value if isinstance(value, str) else utc_text(value)
 
 
-def _same(value: datetime) -> datetime:
-    return value
+def _datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else stored_utc(datetime.fromisoformat(value))
 
 
 def _decision(row: Any) -> Decision:
