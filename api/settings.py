@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1, le=10_000)
     access_log: bool = False
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry traces, metrics and logs through the process's "
+        "configured providers (install and configure the OpenTelemetry SDK). Off: FastAPI does "
+        "not look for providers on each request (~9 µs a request). /metrics is always on.",
+    )
     open_screening_on_loopback: bool = Field(
         default=False, description="Let loopback clients screen without a key."
     )
