@@ -47,13 +47,23 @@ app.add_typer(keys_app, name="keys")
 app.command()(backtest)
 
 
-def _decision_log(database_url: str | None) -> DecisionLog:
+def _decision_log(database_url: str | None, *, with_journal: bool = False) -> DecisionLog:
     """The decision log. SQLAlchemy and the database layer load here, for the commands that
-    log or read decisions: importing them made every `assay screen` start 0.4 s later."""
-    from engine.store.database import default_database_url  # noqa: PLC0415
-    from engine.store.decisions import DecisionLog  # noqa: PLC0415
+    log or read decisions: importing them made every `assay screen` start 0.4 s later.
 
-    return DecisionLog(database_url or default_database_url())
+    ``with_journal``: with the service's decision journal for that database (``assay serve``'s
+    on this host: ``ASSAY_JOURNAL_DIR``, or the data directory's), so that a reader can wait
+    for the decisions answered but not yet copied into the database."""
+    from engine.store.database import default_data_dir, default_database_url  # noqa: PLC0415
+    from engine.store.decisions import DecisionLog  # noqa: PLC0415
+    from engine.store.journal import journal_dir  # noqa: PLC0415
+
+    url = database_url or default_database_url()
+    if not with_journal:
+        return DecisionLog(url)
+    configured = os.environ.get("ASSAY_JOURNAL_DIR")
+    journal = Path(configured) if configured else journal_dir(default_data_dir(), url)
+    return DecisionLog(url, journal if journal.is_dir() else None)
 
 
 def _auto_workers(paths: list[str]) -> int:
@@ -412,13 +422,27 @@ def replay(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write every change as JSON lines.")
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for a running service to copy the decisions it has answered "
+            "into the database.",
+        ),
+    ] = 5.0,
 ) -> None:
     """Re-screen logged decisions with another rule pack and report what would change."""
     from engine.replay import replay as replay_decisions  # noqa: PLC0415 - database layer
 
     engine = Engine(load_rules(rules), kind=engine_kind(engine_name))
-    decisions = _decision_log(database_url)
+    decisions = _decision_log(database_url, with_journal=True)
     try:
+        if not decisions.caught_up(timeout=wait):
+            err.print(
+                f"[yellow]Some decisions are still in the service's journal ({decisions.journal})"
+                " and not in the database: this replay leaves them out. The decision writer"
+                " copies them while `assay serve` runs.[/yellow]"
+            )
         start = since if since.tzinfo else since.replace(tzinfo=UTC)
         end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)
         report = replay_decisions(decisions.between(start, end), engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -21,8 +22,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from api.settings import Settings
+from cli.main import app as cli
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
@@ -36,6 +39,7 @@ from engine.store.journal import (
     encode,
     encode_rows,
     ingester_running,
+    journal_dir,
     journal_key,
     read_frames,
     segments,
@@ -444,19 +448,24 @@ def test_a_journal_too_far_behind_refuses_decisions(
     assert sorted(_stored(url)[0]) == [str(row["id"]) for row in rows[:10]] + ["b00011"]
 
 
+def _candidate_pack(tmp_path: Path) -> Path:
+    """The default pack without the rule that sends licensed controlled goods to a documentary
+    check (yellow): replaying the samples with it moves EX-0004 from yellow to green."""
+    candidate_dir = tmp_path / "candidate"
+    shutil.copytree(
+        default_pack_dir(), candidate_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    (next(candidate_dir.rglob("controlled-licence-to-verify.yaml"))).unlink()
+    return candidate_dir
+
+
 def test_replay_reports_what_a_candidate_pack_changes(
     tmp_path: Path, compiled_engine: Engine
 ) -> None:
     url = f"sqlite:///{tmp_path / 'assay.db'}"
     log = DecisionLog(url)
     log.append(_rows(compiled_engine, list(SAMPLES)))
-    candidate_dir = tmp_path / "candidate"
-    shutil.copytree(
-        default_pack_dir(), candidate_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
-    )
-    # The candidate stops treating licensed controlled goods as a documentary check.
-    (next(candidate_dir.rglob("controlled-licence-to-verify.yaml"))).unlink()
-    candidate = Engine(load_pack(candidate_dir))
+    candidate = Engine(load_pack(_candidate_pack(tmp_path)))
     report = replay(log.between(datetime(2000, 1, 1, tzinfo=UTC)), candidate)
     log.close()
     assert report.replayed == 4
@@ -467,6 +476,51 @@ def test_replay_reports_what_a_candidate_pack_changes(
     assert report.moves[("yellow", "green")] == 1
     assert report.rule_losses["controlled-licence-to-verify"] == 1
     assert report.unchanged == 3
+
+
+def test_assay_replay_includes_decisions_still_in_the_services_journal(
+    tmp_path: Path, compiled_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`assay replay` waits for the service's writer to copy what it has answered: with the
+    writer starting half a second after the replay, all four samples are replayed; with none
+    running, it reports what the database holds and says what it left out."""
+    data = tmp_path / "data"
+    url = f"sqlite:///{data / 'assay.db'}"
+    monkeypatch.setenv("ASSAY_DATA_DIR", str(data))
+    monkeypatch.delenv("ASSAY_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ASSAY_JOURNAL_DIR", raising=False)
+    directory = journal_dir(data, url)
+    worker = Journal(directory, url, start=False)
+    worker.append(_rows(compiled_engine, list(SAMPLES)))
+    worker.close()
+    changes = tmp_path / "changes.jsonl"
+    args = ["replay", "--since", "2000-01-01", "--rules", str(_candidate_pack(tmp_path))]
+    runner = CliRunner()
+
+    alone = runner.invoke(cli, [*args, "--wait", "0.2"])
+    assert alone.exit_code == 0, alone.output
+    assert re.search(r"replayed\W+0\b", alone.stdout)
+    assert "still in the service's journal" in " ".join(alone.stderr.split())
+
+    stop = threading.Event()
+
+    def write_later() -> None:
+        if not stop.wait(0.5):
+            serve(directory, url, stop)
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        done = runner.invoke(cli, [*args, "--output", str(changes)])
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert done.exit_code == 0, done.output
+    assert re.search(r"replayed\W+4\b", done.stdout)
+    assert re.search(r"no longer flagged\W+1\b", done.stdout)
+    assert done.stderr == ""
+    (change,) = [json.loads(line) for line in changes.read_text().splitlines()]
+    assert (change["kind"], change["manifest_id"]) == ("no longer flagged", "EX-0004")
 
 
 def test_service_logs_to_postgresql(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ an ingester committing every ~25 ms batches a hundred decisions per transaction.
 
 Readers see everything answered: :meth:`engine.store.decisions.DecisionLog.get` and
 ``for_manifest`` add the decisions still in the journal (:func:`pending`); reads over a time
-window (a rule's live figures, a back-test of the log) first wait for the ingester to catch
-up (``DecisionLog.caught_up``); ``assay replay`` reads the database, a tick (~25 ms) behind.
+window (a rule's live figures, a back-test of the log, ``assay replay``) first wait for the
+ingester to catch up (``DecisionLog.caught_up``).
 
 Several hosts may share one PostgreSQL database, each with its journal and ingester: offsets
 are stored under the journal's own random key (:func:`journal_key`).
