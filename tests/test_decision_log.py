@@ -265,6 +265,15 @@ def test_an_intact_frame_that_is_not_decision_rows_is_skipped_not_fatal(
         handle.write(encode(b"\x02" + struct.pack("<III", len(fields), 0, 0) + fields))
     worker.append([rows[1]])
     worker.close()
+    reader = DecisionLog(url, directory)  # reads past them too, before the writer runs
+    try:
+        assert reader.get("m00001") is not None
+        assert [d.decision_id for d in reader.for_manifest(str(rows[0]["manifest_id"]))] == [
+            "m00001",
+            "m00000",
+        ]
+    finally:
+        reader.close()
     with _ingesting(directory, url):
         wait_for(lambda: segments(directory) == [])
     assert sorted(_stored(url)[0]) == ["m00000", "m00001"]

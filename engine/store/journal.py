@@ -242,7 +242,11 @@ def pending(directory: Path, offsets: dict[str, int]) -> Iterator[dict[str, Any]
             while True:
                 found = read_frames(fd, offset)
                 for payload in found.payloads:
-                    for row in decode_rows(payload):
+                    try:
+                        rows = decode_rows(payload)
+                    except (ValueError, KeyError, TypeError):
+                        continue  # not decision rows: the ingester skips it too, and logs it
+                    for row in rows:
                         row["created_at"] = stored_utc(datetime.fromisoformat(row["created_at"]))
                         yield row
                 if found.end == offset:
