@@ -221,10 +221,6 @@ def default_database_url(data_dir: Path | None = None) -> str:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    # A new database's pages: 16 KiB. A decision (~2.5 KB with a 2 KB manifest) took a 4 KiB
-    # page to itself; the writer's cost per decision fell from ~34 to ~26 µs (offline, 20,000
-    # decisions). An existing database keeps its size (the pragma does nothing then).
-    cursor.execute("PRAGMA page_size=16384")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoint (and fsync) every ~40 MB of log instead of every 4 MB: commits stay cheap.
