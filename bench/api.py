@@ -129,9 +129,10 @@ def _start(kind: str, workers: int, data: Path) -> tuple[subprocess.Popen[bytes]
     return process, f"http://127.0.0.1:{port}"
 
 
-# Every request carries a manifest id of its own (a thread's random prefix and a counter), as
-# a border service's traffic does: the decision log's index on manifest ids then grows as in
-# service, not at one place. The same script drives the floor and the unlogged server.
+# Every request carries a manifest id of its own (a thread's random prefix and one of 10,000
+# numbers, in turn), as a border service's traffic does: the decision log's index on manifest
+# ids then grows as in service, not at one place. The same script drives the floor and the
+# unlogged server.
 _LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -141,10 +142,14 @@ local from, to = template:find("{manifest_id}", 1, true)
 local head, tail = template:sub(1, from - 1), template:sub(to + 1)
 math.randomseed(os.time() + tonumber(tostring({{}}):match("0x(%x+)"), 16) % 1000003)
 local prefix = string.format("B%06x-", math.random(0, 0xffffff))
+-- Made before the run: building each request as it is sent made wrk, not the server, the
+-- limit of the floor's two-worker run.
+local requests = {{}}
+for n = 1, 10000 do requests[n] = wrk.format(nil, nil, nil, head .. prefix .. n .. tail) end
 local sent = 0
 function request()
-  sent = sent + 1
-  return wrk.format(nil, nil, nil, head .. prefix .. sent .. tail)
+  sent = sent % 10000 + 1
+  return requests[sent]
 end
 {pacing}
 """
