@@ -51,19 +51,19 @@ def _decision_log(database_url: str | None, *, with_journal: bool = False) -> De
     """The decision log. SQLAlchemy and the database layer load here, for the commands that
     log or read decisions: importing them made every `assay screen` start 0.4 s later.
 
-    ``with_journal``: with the service's decision journal for that database (``assay serve``'s
-    on this host: ``ASSAY_JOURNAL_DIR``, or the data directory's), so that a reader can wait
+    ``with_journal``: with the decision journal `assay serve` on this host keeps for that
+    database (found as the service finds it: ``ASSAY_*`` settings), so that a reader can wait
     for the decisions answered but not yet copied into the database."""
-    from engine.store.database import default_data_dir, default_database_url  # noqa: PLC0415
+    from engine.store.database import default_database_url  # noqa: PLC0415
     from engine.store.decisions import DecisionLog  # noqa: PLC0415
-    from engine.store.journal import journal_dir  # noqa: PLC0415
 
-    url = database_url or default_database_url()
     if not with_journal:
-        return DecisionLog(url)
-    configured = os.environ.get("ASSAY_JOURNAL_DIR")
-    journal = Path(configured) if configured else journal_dir(default_data_dir(), url)
-    return DecisionLog(url, journal if journal.is_dir() else None)
+        return DecisionLog(database_url or default_database_url())
+    from api.settings import Settings  # noqa: PLC0415 - pydantic-settings, for this reader only
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    journal = settings.resolved_journal_dir()
+    return DecisionLog(settings.resolved_database_url(), journal if journal.is_dir() else None)
 
 
 def _auto_workers(paths: list[str]) -> int:

@@ -207,8 +207,13 @@ def stored_utc(value: datetime | None) -> datetime | None:
 
 def utc_text(value: datetime) -> str:
     """A timestamp as SQLite keeps it (SQLAlchemy's DATETIME text): naive UTC, always with
-    microseconds; :func:`stored_utc` reads it back."""
+    microseconds; :func:`from_utc_text` reads it back."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def from_utc_text(value: str) -> datetime:
+    """The aware time of a :func:`utc_text` (or of any ISO time; naive means UTC)."""
+    return stored_utc(datetime.fromisoformat(value))
 
 
 def default_database_url(data_dir: Path | None = None) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 from engine.contracts import Flag, RulesetInfo, ScreeningResult
 from engine.store.database import (
     decisions,
+    from_utc_text,
     journal_offsets,
     open_database,
     stored_utc,
@@ -454,7 +455,7 @@ def _sqlite_time(value: datetime | str) -> str:
 
 
 def _datetime(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else stored_utc(datetime.fromisoformat(value))
+    return value if isinstance(value, datetime) else from_utc_text(value)
 
 
 def _decision(row: Any) -> Decision:

@@ -53,7 +53,7 @@ from typing import Any
 import orjson
 
 from engine.processes import stop
-from engine.store.database import decisions, stored_utc, utc_text
+from engine.store.database import decisions, from_utc_text, utc_text
 
 _HEADER = struct.Struct("<II")
 SUFFIX = ".jrnl"
@@ -247,7 +247,7 @@ def pending(directory: Path, offsets: dict[str, int]) -> Iterator[dict[str, Any]
                     except (ValueError, KeyError, TypeError):
                         continue  # not decision rows: the ingester skips it too, and logs it
                     for row in rows:
-                        row["created_at"] = stored_utc(datetime.fromisoformat(row["created_at"]))
+                        row["created_at"] = from_utc_text(row["created_at"])
                         yield row
                 if found.end == offset:
                     break
