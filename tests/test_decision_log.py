@@ -30,7 +30,7 @@ from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
 from engine.store.database import open_database, utc_text
-from engine.store.decisions import DecisionLog, DecisionLogError, decision_row
+from engine.store.decisions import DecisionLog, DecisionLogError, decision_row, new_decision_id
 from engine.store.journal import (
     FIELDS,
     Journal,
@@ -618,6 +618,48 @@ def test_the_writer_flushes_the_journal_and_new_names_to_disk(
     finally:
         copier.close()
         worker.close()
+        log.close()
+
+
+def test_checkpoints_finish_while_decisions_keep_arriving(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """Every checkpoint copies the whole write-ahead log although another thread commits
+    without pause, so the log starts again from its beginning instead of growing for as long
+    as the load lasts (it grew by 20 MB a second under the service's load when checkpoints
+    ran alongside commits: the next commit had always begun before the copy ended)."""
+    path = tmp_path / "assay.db"
+    log = DecisionLog(f"sqlite:///{path}")
+    log.hand_off_syncs()  # as the writer process runs it
+    template = _rows(compiled_engine, ["clean-tiles", "water-heavy"])
+    stop = threading.Event()
+    commits = 0
+
+    def keep_committing() -> None:
+        nonlocal commits
+        while not stop.is_set():
+            log.append([{**row, "id": new_decision_id()} for row in template])
+            commits += 1
+
+    committer = threading.Thread(target=keep_committing)
+    committer.start()
+    try:
+        finished = []
+        for _ in range(10):
+            time.sleep(0.03)
+            finished.append(log.checkpoint())
+    finally:
+        stop.set()
+        committer.join()
+    try:
+        assert commits > 100  # the checkpoints really ran among commits
+        assert finished == [True] * 10
+        with log._db.connect() as connection:
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+            _, frames, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        # The log holds what came after the last checkpoint, not every page ever written.
+        assert frames < pages / 3
+    finally:
         log.close()
 
 

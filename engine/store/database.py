@@ -230,6 +230,9 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoint (and fsync) every ~40 MB of log instead of every 4 MB: commits stay cheap.
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # The log is rewritten from its start after each complete checkpoint; a burst that grew
+    # it past this is cut back then, rather than kept on disk for good.
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 

@@ -170,9 +170,7 @@ class DecisionLog:
             values[len(values) - width + _CREATED_AT] = at
             for rule_id in row["rule_ids"]:
                 flagged.extend((row["id"], rule_id, at, row["manifest_id"]))
-        with self._write_lock:
-            if self._file_lock is not None:
-                fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+        with self._writing():
             try:
                 if self._writer is None:
                     self._writer = self._open_writer()
@@ -188,10 +186,20 @@ class DecisionLog:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._discard_writer()
                 raise DecisionLogError(f"could not store {len(rows)} decision(s): {exc}") from exc
+        self.last_error = None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The right to write: this process's lock and, for SQLite, the file lock that the
+        other processes writing to the same file take."""
+        with self._write_lock:
+            if self._file_lock is not None:
+                fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+            try:
+                yield
             finally:
                 if self._file_lock is not None:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
-        self.last_error = None
 
     def _insert(
         self, cursor: Any, head: str, width: int, values: list[Any], tail: str = ""
@@ -309,14 +317,29 @@ class DecisionLog:
     def is_sqlite(self) -> bool:
         return self._db.dialect.name == "sqlite"
 
-    def checkpoint(self) -> None:
-        """Copy SQLite's write-ahead log into the database without blocking writers."""
-        if self.is_sqlite and not self._closed:
-            try:
-                with self._db.connect() as connection:
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception as exc:  # a failed checkpoint is retried next time
-                self.last_error = f"checkpoint: {type(exc).__name__}: {exc}"
+    def checkpoint(self) -> bool:
+        """Copy SQLite's write-ahead log into the database, with no commit in between, so
+        that the next commit starts the log again from its beginning; True if it copied the
+        whole log (a reader still on an old snapshot can hold part of it back).
+
+        The log starts again from its beginning only when a commit begins after a
+        checkpoint has copied all of it. With checkpoints running alongside commits, the next
+        commit had always begun before the copy ended, so the log never restarted: under the
+        service's load it grew by 20 MB a second for as long as the load lasted (two workers,
+        4,800 decisions/s). Holding commits off while copying costs no request anything: a
+        request waits for the journal, not for this database.
+        """
+        if not self.is_sqlite or self._closed:
+            return True
+        try:
+            with self._writing(), self._db.connect() as connection:
+                busy, frames, copied = connection.exec_driver_sql(
+                    "PRAGMA wal_checkpoint(PASSIVE)"
+                ).one()
+        except Exception as exc:  # a failed checkpoint is retried next time
+            self.last_error = f"checkpoint: {type(exc).__name__}: {exc}"
+            return False
+        return not busy and frames == copied
 
     def sync_wal(self) -> None:
         """Flush SQLite's write-ahead log to disk (``fdatasync``), outside any commit."""
