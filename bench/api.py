@@ -12,6 +12,12 @@ For 1 and 2 uvicorn workers it starts, on loopback:
 * the same service with a decision log that stores nothing (``bench/floor_app.py:unlogged``),
   to price the log.
 
+The log's price has two parts, printed apart: what a request pays (building and writing its
+journal record), measured by running ``assay serve`` with its decision writer paused
+(SIGSTOP; the journal takes the decisions, the writer copies them once resumed, before the
+next run), and the writer's own work, which on a machine without a core to spare competes
+with the workers. CPU per request of the workers and of the writer (psutil) is printed too.
+
 wrk (``apt-get install wrk``) runs in its own process: first at full speed (peak requests/s,
 p50, p99; the three servers in turn, ``--repeat`` times, the median kept), then paced at half
 the measured peak to read p99 latency under ordinary load.
@@ -31,9 +37,12 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 
 import httpx
+import psutil
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
@@ -231,12 +240,144 @@ def _half_peak(
     return measured
 
 
+def _writer(server: subprocess.Popen[bytes]) -> psutil.Process | None:
+    """``assay serve``'s decision writer process, if ``server`` has one."""
+    for child in psutil.Process(server.pid).children(recursive=True):
+        if "engine.store.writer" in " ".join(child.cmdline()):
+            return child
+    return None
+
+
+def _copied(data: Path, since: float) -> None:
+    """Wait until the writer, resumed at ``since``, reports no journal bytes left to copy."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for status in (data / "journal").glob("*/status.json"):
+            try:
+                report = json.loads(status.read_text())
+            except (OSError, ValueError):
+                continue
+            if report["at"] > since and report["backlog"] == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the decision writer did not catch up within 300 s")
+
+
+def _cpu(processes: list[psutil.Process]) -> list[float]:
+    return [sum(process.cpu_times()[:2]) for process in processes]
+
+
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median rate, and the spread of all runs' rates."""
     ordered = sorted(runs, key=lambda run: run["rate"])
     middle = dict(ordered[len(ordered) // 2])
     middle["low"], middle["high"] = ordered[0]["rate"], ordered[-1]["rate"]
     return middle
+
+
+def _measured(
+    server: subprocess.Popen[bytes],
+    writer: psutil.Process | None,
+    run: Callable[[], dict[str, float]],
+    seconds: int,
+) -> dict[str, float]:
+    """``run`` (a wrk run of ``seconds``), with the CPU per request that ``server``'s workers
+    and ``writer`` spent meanwhile."""
+    top = psutil.Process(server.pid)  # one worker: uvicorn serves in this process
+    workers = [top, *(p for p in top.children(recursive=True) if p != writer)]
+    watched = [*workers, *([writer] if writer else [])]
+    before = _cpu(watched)
+    result = run()
+    spent = [after - start for start, after in zip(before, _cpu(watched), strict=True)]
+    count = result["rate"] * seconds
+    result["cpu_workers"] = sum(spent[: len(workers)]) / count * 1e6
+    result["cpu_writer"] = sum(spent[len(workers) :]) / count * 1e6
+    return result
+
+
+def _peaks(
+    workers: int, work: Path, body: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """The three servers with ``workers`` workers, driven in turn ``args.repeat`` times (and
+    ``assay serve`` once more each time with its writer paused); the median run of each, and
+    ``assay serve`` at half its peak."""
+    kinds = ("floor", "screen", "unlogged")
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+    try:
+        for kind in kinds:
+            data = work / f"data-{kind}-{workers}"
+            key = _screening_key(data) if kind != "floor" else ""
+            process, url = _start(kind, workers, data)
+            path = "/floor" if kind == "floor" else "/v1/screen"
+            servers[kind] = (process, url + path, key)
+            _wrk(url + path, body, 2, args.connections, None, key)  # warm-up
+        writer = _writer(servers["screen"][0])
+        if writer is None:
+            raise RuntimeError("assay serve runs no decision writer")
+        # Interleaved: the VM's speed drifts by tens of percent over minutes, and every
+        # server should see the same drift.
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in (*kinds, "paused")}
+        for _ in range(args.repeat):
+            for kind, found_runs in runs.items():
+                server, target, key = servers["screen" if kind == "paused" else kind]
+
+                def run(target: str = target, key: str = key) -> dict[str, float]:
+                    return _wrk(target, body, args.duration, args.connections, None, key)
+
+                if kind == "paused":
+                    writer.suspend()
+                try:
+                    found = _measured(
+                        server, writer if kind != "unlogged" else None, run, args.duration
+                    )
+                finally:
+                    if kind == "paused":
+                        writer.resume()
+                        _copied(work / f"data-screen-{workers}", time.time())
+                found_runs.append(found)
+        peak = {kind: _median_run(found_runs) for kind, found_runs in runs.items()}
+        for kind, found_runs in runs.items():
+            peak[kind]["cpu_workers"] = median(one["cpu_workers"] for one in found_runs)
+            peak[kind]["cpu_writer"] = median(one["cpu_writer"] for one in found_runs)
+        _, target, key = servers["screen"]
+        peak["screen-half"] = _half_peak(
+            target, body, args.duration, args.connections, peak["screen"], key
+        )
+        return peak
+    finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _report(workers: int, peak: dict[str, dict[str, float]]) -> None:
+    for kind, label in (
+        ("floor", "floor (raw bytes)"),
+        ("screen", "POST /v1/screen (peak)"),
+        ("screen-half", "POST /v1/screen (half peak)"),
+        ("unlogged", "screen without decision log"),
+        ("paused", "screen, writer paused"),
+    ):
+        r = peak[kind]
+        spread = f"{r['low']:,.0f}-{r['high']:,.0f}" if "low" in r else ""
+        print(
+            f"{workers:<8}{label:<28}{r['rate']:>10,.0f}{spread:>16}{r['p50']:>9.2f}"
+            f"{r['p99']:>9.2f}{r['non2xx']:>9,.0f}"
+        )
+    ratio = peak["screen"]["rate"] / peak["floor"]["rate"]
+    log_cost = 1 - peak["screen"]["rate"] / peak["unlogged"]["rate"]
+    path_cost = 1 - peak["paused"]["rate"] / peak["unlogged"]["rate"]
+    print(
+        f"{'':<8}screening / floor: {ratio:.2f}   decision log cost: {log_cost:.1%} "
+        f"(a request's own part: {path_cost:.1%})   "
+        f"p99 at half peak: {peak['screen-half']['p99']:.2f} ms"
+    )
+    print(
+        f"{'':<8}CPU per request (medians): workers {peak['screen']['cpu_workers']:.0f} µs "
+        f"+ writer {peak['screen']['cpu_writer']:.0f} µs; writer paused, workers "
+        f"{peak['paused']['cpu_workers']:.0f} µs; unlogged, workers "
+        f"{peak['unlogged']['cpu_workers']:.0f} µs"
+    )
 
 
 def main() -> None:
@@ -257,62 +398,14 @@ def main() -> None:
         f"body: a 5-item manifest, {size} bytes; wrk -t2 -c{args.connections} -d{args.duration}s;"
         f" peak: median of {args.repeat} interleaved runs"
     )
-    rows = []
-    kinds = ("floor", "screen", "unlogged")
-    for workers in (1, 2):
-        servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
-        try:
-            for kind in kinds:
-                data = work / f"data-{kind}-{workers}"
-                key = _screening_key(data) if kind != "floor" else ""
-                process, url = _start(kind, workers, data)
-                path = "/floor" if kind == "floor" else "/v1/screen"
-                servers[kind] = (process, url + path, key)
-                _wrk(url + path, body, 2, args.connections, None, key)  # warm-up
-            # Interleaved: the VM's speed drifts by tens of percent over minutes, and every
-            # server should see the same drift.
-            runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
-            for _ in range(args.repeat):
-                for kind in kinds:
-                    _, target, key = servers[kind]
-                    runs[kind].append(
-                        _wrk(target, body, args.duration, args.connections, None, key)
-                    )
-            peak = {kind: _median_run(runs[kind]) for kind in kinds}
-            _, target, key = servers["screen"]
-            peak["screen-half"] = _half_peak(
-                target, body, args.duration, args.connections, peak["screen"], key
-            )
-        finally:
-            for process, _, _ in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
-        rows.append((workers, peak))
-
+    peaks = [(workers, _peaks(workers, work, body, args)) for workers in (1, 2)]
     print()
     print(
         f"{'workers':<8}{'endpoint':<28}{'req/s':>10}{'(range)':>16}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
     )
-    for workers, peak in rows:
-        for kind, label in (
-            ("floor", "floor (raw bytes)"),
-            ("screen", "POST /v1/screen (peak)"),
-            ("screen-half", "POST /v1/screen (half peak)"),
-            ("unlogged", "screen without decision log"),
-        ):
-            r = peak[kind]
-            spread = f"{r['low']:,.0f}-{r['high']:,.0f}" if "low" in r else ""
-            print(
-                f"{workers:<8}{label:<28}{r['rate']:>10,.0f}{spread:>16}{r['p50']:>9.2f}"
-                f"{r['p99']:>9.2f}{r['non2xx']:>9,.0f}"
-            )
-        ratio = peak["screen"]["rate"] / peak["floor"]["rate"]
-        log_cost = 1 - peak["screen"]["rate"] / peak["unlogged"]["rate"]
-        print(
-            f"{'':<8}screening / floor: {ratio:.2f}   decision log cost: {log_cost:.1%}   "
-            f"p99 at half peak: {peak['screen-half']['p99']:.2f} ms"
-        )
+    for workers, peak in peaks:
+        _report(workers, peak)
     shutil.rmtree(work, ignore_errors=True)
     print()
     print(
