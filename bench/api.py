@@ -12,15 +12,12 @@ For 1 and 2 uvicorn workers it starts, on loopback:
 * the same service with a decision log that stores nothing (``bench/floor_app.py:unlogged``),
   to price the log.
 
-The log's price has two parts, printed apart: what a request pays (building and writing its
-journal record), measured by running ``assay serve`` with its decision writer paused
-(SIGSTOP; the journal takes the decisions, the writer copies them once resumed, before the
-next run), and the writer's own work, which on a machine without a core to spare competes
-with the workers. CPU per request of the workers and of the writer (psutil) is printed too.
-
 wrk (``apt-get install wrk``) runs in its own process: first at full speed (peak requests/s,
 p50, p99; the three servers in turn, ``--repeat`` times, the median kept), then paced at half
 the measured peak to read p99 latency under ordinary load.
+For ``assay serve`` and the unlogged server it also prints the CPU that the workers and the
+decision writer spent per request (psutil, median run): the writer's work runs beside the
+workers, and on a machine without a core to spare it takes their CPU.
 Nothing here asserts: it prints figures and ratios measured in the same run.
 """
 
@@ -248,21 +245,6 @@ def _writer(server: subprocess.Popen[bytes]) -> psutil.Process | None:
     return None
 
 
-def _copied(data: Path, since: float) -> None:
-    """Wait until the writer, resumed at ``since``, reports no journal bytes left to copy."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        for status in (data / "journal").glob("*/status.json"):
-            try:
-                report = json.loads(status.read_text())
-            except (OSError, ValueError):
-                continue
-            if report["at"] > since and report["backlog"] == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("the decision writer did not catch up within 300 s")
-
-
 def _cpu(processes: list[psutil.Process]) -> list[float]:
     return [sum(process.cpu_times()[:2]) for process in processes]
 
@@ -298,9 +280,8 @@ def _measured(
 def _peaks(
     workers: int, work: Path, body: Path, args: argparse.Namespace
 ) -> dict[str, dict[str, float]]:
-    """The three servers with ``workers`` workers, driven in turn ``args.repeat`` times (and
-    ``assay serve`` once more each time with its writer paused); the median run of each, and
-    ``assay serve`` at half its peak."""
+    """The three servers with ``workers`` workers, driven in turn ``args.repeat`` times; the
+    median run of each, and ``assay serve`` at half its peak."""
     kinds = ("floor", "screen", "unlogged")
     servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
     try:
@@ -316,24 +297,15 @@ def _peaks(
             raise RuntimeError("assay serve runs no decision writer")
         # Interleaved: the VM's speed drifts by tens of percent over minutes, and every
         # server should see the same drift.
-        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in (*kinds, "paused")}
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
         for _ in range(args.repeat):
             for kind, found_runs in runs.items():
-                server, target, key = servers["screen" if kind == "paused" else kind]
+                server, target, key = servers[kind]
 
                 def run(target: str = target, key: str = key) -> dict[str, float]:
                     return _wrk(target, body, args.duration, args.connections, None, key)
 
-                if kind == "paused":
-                    writer.suspend()
-                try:
-                    found = _measured(
-                        server, writer if kind != "unlogged" else None, run, args.duration
-                    )
-                finally:
-                    if kind == "paused":
-                        writer.resume()
-                        _copied(work / f"data-screen-{workers}", time.time())
+                found = _measured(server, writer if kind == "screen" else None, run, args.duration)
                 found_runs.append(found)
         peak = {kind: _median_run(found_runs) for kind, found_runs in runs.items()}
         for kind, found_runs in runs.items():
@@ -356,7 +328,6 @@ def _report(workers: int, peak: dict[str, dict[str, float]]) -> None:
         ("screen", "POST /v1/screen (peak)"),
         ("screen-half", "POST /v1/screen (half peak)"),
         ("unlogged", "screen without decision log"),
-        ("paused", "screen, writer paused"),
     ):
         r = peak[kind]
         spread = f"{r['low']:,.0f}-{r['high']:,.0f}" if "low" in r else ""
@@ -366,16 +337,13 @@ def _report(workers: int, peak: dict[str, dict[str, float]]) -> None:
         )
     ratio = peak["screen"]["rate"] / peak["floor"]["rate"]
     log_cost = 1 - peak["screen"]["rate"] / peak["unlogged"]["rate"]
-    path_cost = 1 - peak["paused"]["rate"] / peak["unlogged"]["rate"]
     print(
-        f"{'':<8}screening / floor: {ratio:.2f}   decision log cost: {log_cost:.1%} "
-        f"(a request's own part: {path_cost:.1%})   "
+        f"{'':<8}screening / floor: {ratio:.2f}   decision log cost: {log_cost:.1%}   "
         f"p99 at half peak: {peak['screen-half']['p99']:.2f} ms"
     )
     print(
         f"{'':<8}CPU per request (medians): workers {peak['screen']['cpu_workers']:.0f} µs "
-        f"+ writer {peak['screen']['cpu_writer']:.0f} µs; writer paused, workers "
-        f"{peak['paused']['cpu_workers']:.0f} µs; unlogged, workers "
+        f"+ writer {peak['screen']['cpu_writer']:.0f} µs; unlogged, workers "
         f"{peak['unlogged']['cpu_workers']:.0f} µs"
     )
 
