@@ -565,6 +565,33 @@ def test_each_flag_is_indexed_with_its_decision(database_url: str, compiled_engi
     )  # and none for the green clean-tiles decision
 
 
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(min_value=0, max_value=700))
+def test_any_number_of_decisions_is_stored_whole(count: int) -> None:
+    """Rows go in as statements of a few fixed sizes (256, 64, 16, 4, 1): every count is
+    stored exactly, decisions and their flag rows both."""
+    engine = Engine(load_pack(default_pack_dir()), kind="compiled")
+    (template,) = _rows(engine, ["water-heavy"])
+    engine.close()
+    rows = [{**template, "id": new_decision_id()} for _ in range(count)]
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{directory}/assay.db"
+        log = DecisionLog(url)
+        try:
+            log.append(rows)
+            db = create_engine(url)
+            with db.connect() as connection:
+                stored = connection.execute(text("SELECT id FROM decisions ORDER BY id")).all()
+                flagged = connection.execute(text("SELECT count(*) FROM decision_flags")).scalar()
+            db.dispose()
+        finally:
+            log.close()
+    assert [row.id for row in stored] == sorted(str(row["id"]) for row in rows)
+    rule_ids = template["rule_ids"]
+    assert isinstance(rule_ids, list) and rule_ids  # the sample is flagged
+    assert flagged == count * len(rule_ids)
+
+
 def test_the_write_ahead_log_is_flushed_outside_commits(
     tmp_path: Path, compiled_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
