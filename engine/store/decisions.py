@@ -118,6 +118,7 @@ class DecisionLog:
         self._closed = False
         self.last_error: str | None = None
         self._mark = "?" if self._db.dialect.paramstyle == "qmark" else "%s"
+        self._statements: dict[tuple[str, int, int, str], str] = {}  # see _insert
         self._insert_decisions = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES "
         self._insert_flags = (
             "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id) VALUES "
@@ -208,10 +209,15 @@ class DecisionLog:
         :data:`_SIZES` rows, largest first: a handful of distinct statements, which the
         driver prepares once and keeps, where a statement sized to each pass was parsed anew
         every pass (~4,000 instructions a row, callgrind)."""
-        group = "(" + ", ".join([self._mark] * width) + ")"
         rows, start = len(values) // width, 0
         for size in _SIZES:
-            statement = head + ", ".join([group] * size) + tail
+            if rows < size:
+                continue
+            key = (head, width, size, tail)
+            statement = self._statements.get(key)
+            if statement is None:
+                group = "(" + ", ".join([self._mark] * width) + ")"
+                statement = self._statements[key] = head + ", ".join([group] * size) + tail
             while rows >= size:
                 cursor.execute(statement, values[start : start + size * width])
                 start += size * width
