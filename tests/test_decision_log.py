@@ -567,12 +567,10 @@ def test_each_flag_is_indexed_with_its_decision(database_url: str, compiled_engi
 
 @settings(max_examples=25, deadline=None)
 @given(count=st.integers(min_value=0, max_value=700))
-def test_any_number_of_decisions_is_stored_whole(count: int) -> None:
+def test_any_number_of_decisions_is_stored_whole(compiled_engine: Engine, count: int) -> None:
     """Rows go in as statements of a few fixed sizes (256, 64, 16, 4, 1): every count is
     stored exactly, decisions and their flag rows both."""
-    engine = Engine(load_pack(default_pack_dir()), kind="compiled")
-    (template,) = _rows(engine, ["water-heavy"])
-    engine.close()
+    (template,) = _rows(compiled_engine, ["water-heavy"])
     rows = [{**template, "id": new_decision_id()} for _ in range(count)]
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/assay.db"
