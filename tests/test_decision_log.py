@@ -46,6 +46,7 @@ from engine.store.journal import (
     start_ingester,
 )
 from engine.store.writer import Checkpointer, Copier, serve
+from fixtures.synth import generate
 from tests.conftest import EXAMPLES, empty_postgres, wait_for
 from tests.servers import live_api
 
@@ -588,6 +589,50 @@ def test_any_number_of_decisions_is_stored_whole(compiled_engine: Engine, count:
     rule_ids = template["rule_ids"]
     assert isinstance(rule_ids, list) and rule_ids  # the sample is flagged
     assert flagged == count * len(rule_ids)
+
+
+def test_a_new_sqlite_log_takes_less_disk_per_decision(
+    tmp_path: Path, compiled_engine: Engine
+) -> None:
+    """A new database gets 8 KiB pages: with 4 KiB pages, a decision of 2-4 KB (a clean
+    5-item manifest and its result) had a page to itself. On the synthetic corpus (four
+    clean manifests in five) the decisions take ~8 % less space than in a database made with
+    4 KiB pages, which keeps its pages and stays usable (SQLite cannot change the page size
+    of a file in WAL mode)."""
+    rows = [
+        decision_row(
+            json.dumps(document).encode(),
+            compiled_engine.screen(Manifest.model_validate(document)),
+            request_id=None,
+            source="cli",
+        )
+        for document, _ in generate(300, 5)
+    ]
+
+    def stored(path: Path) -> tuple[int, int]:
+        log = DecisionLog(f"sqlite:///{path}")
+        try:
+            log.append(rows)
+            log.checkpoint()
+            assert len(list(log.between(datetime(2000, 1, 1, tzinfo=UTC)))) == len(rows)
+        finally:
+            log.close()
+        with sqlite3.connect(path) as connection:
+            size = connection.execute("PRAGMA page_size").fetchone()[0]
+            used = connection.execute(
+                "SELECT sum(pgsize) FROM dbstat WHERE name = 'decisions'"
+            ).fetchone()[0]
+        return size, used
+
+    new_size, new_bytes = stored(tmp_path / "new.db")
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as connection:
+        connection.execute("PRAGMA page_size=4096")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE made_before_the_upgrade (x)")
+    old_size, old_bytes = stored(old)
+    assert (new_size, old_size) == (8192, 4096)
+    assert new_bytes < 0.95 * old_bytes
 
 
 def test_the_write_ahead_log_is_flushed_outside_commits(

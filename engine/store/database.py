@@ -224,12 +224,22 @@ def default_database_url(data_dir: Path | None = None) -> str:
     return f"sqlite:///{directory / 'assay.db'}"
 
 
+PAGE_SIZE = 8192
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
+    # A new database gets 8 KiB pages (set before WAL mode writes its first page; an existing
+    # file keeps its own). A decision row of 2-4 KB (a clean 5-item manifest and its result)
+    # had a 4 KiB page to itself; three of 2.6 KB fit in 8 KiB (4.1 -> 2.8 KB a decision).
+    # Over the synthetic corpus's mix the file is ~8 % smaller (3.5 -> 3.2 KB a decision;
+    # 16 KiB: 3.1). Rows of 4-8 KB (five flags and more) fit one a page, where 4 KiB pages
+    # put most of one on an overflow page: those take more room, but are a small minority.
+    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoint (and fsync) every ~40 MB of log instead of every 4 MB: commits stay cheap.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={40 * 1024 * 1024 // PAGE_SIZE}")
     # The log is rewritten from its start after each complete checkpoint; a burst that grew
     # it past this is cut back then, rather than kept on disk for good.
     cursor.execute("PRAGMA journal_size_limit=67108864")
