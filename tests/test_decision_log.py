@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import orjson
 import pytest
@@ -35,6 +36,7 @@ from engine.store.journal import (
     FIELDS,
     Journal,
     Status,
+    decode_records,
     decode_rows,
     encode,
     encode_rows,
@@ -337,6 +339,54 @@ def test_journal_records_give_back_the_rows_written(rows: list[dict[str, object]
     assert decoded == expected
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                **{name: st.text(max_size=20) for name in FIELDS},
+                "created_at": _times,
+                "risk_score": st.integers(min_value=0, max_value=100),
+                "elapsed_ms": st.floats(min_value=0, max_value=1e6),
+                "request_id": st.none() | st.text(max_size=20),
+                "rule_ids": st.lists(st.text(max_size=12), max_size=3, unique=True),
+                "input": st.text(max_size=300),
+                "result": st.text(max_size=200),
+            }
+        ),
+        max_size=6,
+        unique_by=lambda row: row["id"],
+    )
+)
+def test_the_ingesters_records_are_stored_as_the_rows_they_encode(
+    rows: list[dict[str, object]],
+) -> None:
+    """The ingester stores journal records without making rows of them
+    (``append_records``); the database ends up holding exactly what ``append`` stores for
+    the same rows: every column of every decision, and every flag."""
+    with tempfile.TemporaryDirectory() as directory:
+        tables = []
+        for name in ("rows", "records"):
+            log = DecisionLog(f"sqlite:///{directory}/{name}.db")
+            try:
+                if name == "rows":
+                    log.append(rows)
+                else:
+                    log.append_records(decode_records(encode_rows(rows)), {}, (), "")
+                with log._db.connect() as connection:
+                    tables.append(
+                        [
+                            sorted(connection.exec_driver_sql(f"SELECT * FROM {table}").all())
+                            for table in ("decisions", "decision_flags")
+                        ]
+                    )
+            finally:
+                log.close()
+    assert tables[0] == tables[1]
+    assert len(tables[0][0]) == len(rows)
+    assert len(tables[0][1]) == sum(len(cast(list[str], row["rule_ids"])) for row in rows)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     payloads=st.lists(st.binary(min_size=0, max_size=300), max_size=12),
@@ -359,7 +409,7 @@ def test_frames_read_back_whole_up_to_where_a_write_was_cut(
         offset = 0
         while True:
             found = read_frames(handle.fileno(), offset, limit)
-            got.extend(found.payloads)
+            got.extend(bytes(payload) for payload in found.payloads)
             if found.end == offset:
                 break
             offset = found.end

@@ -35,7 +35,14 @@ from engine.store.database import (
     stored_utc,
     utc_text,
 )
-from engine.store.journal import DecisionLogError, journal_key, pending, segments
+from engine.store.journal import (
+    FIELDS,
+    DecisionLogError,
+    Record,
+    journal_key,
+    pending,
+    segments,
+)
 
 __all__ = ["Decision", "DecisionLog", "DecisionLogError", "decision_row", "new_decision_id"]
 
@@ -102,6 +109,18 @@ def decision_row(
 _COLUMNS = tuple(column.name for column in decisions.columns)
 _row_columns = itemgetter(*_COLUMNS)
 _CREATED_AT = _COLUMNS.index("created_at")
+# Where a journal record's parts go among the columns: its fields are the columns in order
+# without input and result, then the rule ids (engine.store.journal.FIELDS).
+_INPUT = _COLUMNS.index("input")
+_RESULT_FIELD = _COLUMNS.index("result") - 1
+_RULE_IDS = FIELDS.index("rule_ids")
+_MANIFEST_ID = FIELDS.index("manifest_id")
+if (
+    FIELDS[:_RULE_IDS] != tuple(name for name in _COLUMNS if name not in ("input", "result"))
+    or not _CREATED_AT < _INPUT <= _RESULT_FIELD
+    or FIELDS[_CREATED_AT] != "created_at"
+):
+    raise ImportError("journal records do not follow the decision columns")
 # Rows per INSERT statement, largest first (any count is a sum of these): at 14 parameters
 # a row, far below SQLite's (32,766) and PostgreSQL's (65,535) limits.
 _SIZES = (256, 64, 16, 4, 1)
@@ -147,21 +166,13 @@ class DecisionLog:
         forget: Sequence[str] = (),
         journal: str = "",
     ) -> None:
-        """Store ``rows`` in one transaction; raises :class:`DecisionLogError` if it cannot.
+        """Store ``rows`` (:func:`decision_row`) in one transaction; raises
+        :class:`DecisionLogError` if it cannot.
 
         The ingester passes the offsets in its ``journal`` (:func:`journal_key`) that its rows
         reach, by segment (stored in the same transaction: a crash never stores a row twice),
         and the segments it deleted (``forget``).
-
-        Rows go to the driver on one kept connection, in multi-row ``INSERT`` statements
-        (:meth:`_insert`): SQLAlchemy's per-row processing and per-call checkout cost
-        several times the database's own work here, and ``executemany`` steps (and, in the
-        writer process, releases the GIL) once per row.
         """
-        if self._closed:
-            raise DecisionLogError("the decision log is closed")
-        if not rows and not offsets and not forget:
-            return
         stamp, columns, width = self._stamp, _row_columns, len(_COLUMNS)
         values: list[Any] = []
         flagged: list[Any] = []
@@ -171,6 +182,52 @@ class DecisionLog:
             values[len(values) - width + _CREATED_AT] = at
             for rule_id in row["rule_ids"]:
                 flagged.extend((row["id"], rule_id, at, row["manifest_id"]))
+        self._store(len(rows), values, flagged, offsets or {}, forget, journal)
+
+    def append_records(
+        self,
+        records: Sequence[Record],
+        offsets: dict[str, int],
+        forget: Sequence[str],
+        journal: str,
+    ) -> None:
+        """:meth:`append` for rows as the journal holds them (:func:`decode_records`), put
+        straight into the statements' parameters: the ingester's path."""
+        stamp = self._stamp
+        values: list[Any] = []
+        flagged: list[Any] = []
+        for fields, given, answered in records:
+            at = fields[_CREATED_AT] = stamp(fields[_CREATED_AT])
+            values += fields[:_INPUT]
+            values.append(given)
+            values += fields[_INPUT:_RESULT_FIELD]
+            values.append(answered)
+            values += fields[_RESULT_FIELD:_RULE_IDS]
+            for rule_id in fields[_RULE_IDS]:
+                flagged += (fields[0], rule_id, at, fields[_MANIFEST_ID])
+        self._store(len(records), values, flagged, offsets, forget, journal)
+
+    def _store(
+        self,
+        count: int,
+        values: list[Any],
+        flagged: list[Any],
+        offsets: dict[str, int],
+        forget: Sequence[str],
+        journal: str,
+    ) -> None:
+        """One transaction: the decisions' column values, their flags' (decision id, rule id,
+        time, manifest id), and the journal's offsets.
+
+        Rows go to the driver on one kept connection, in multi-row ``INSERT`` statements
+        (:meth:`_insert`): SQLAlchemy's per-row processing and per-call checkout cost
+        several times the database's own work here, and ``executemany`` steps (and, in the
+        writer process, releases the GIL) once per row.
+        """
+        if self._closed:
+            raise DecisionLogError("the decision log is closed")
+        if not count and not offsets and not forget:
+            return
         with self._writing():
             try:
                 if self._writer is None:
@@ -179,14 +236,14 @@ class DecisionLog:
                 try:
                     self._insert(cursor, self._insert_decisions, len(_COLUMNS), values)
                     self._insert(cursor, self._insert_flags, 4, flagged)
-                    self._track(cursor, journal, offsets or {}, forget)
+                    self._track(cursor, journal, offsets, forget)
                     self._writer.commit()
                 finally:
                     cursor.close()
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._discard_writer()
-                raise DecisionLogError(f"could not store {len(rows)} decision(s): {exc}") from exc
+                raise DecisionLogError(f"could not store {count} decision(s): {exc}") from exc
         self.last_error = None
 
     @contextlib.contextmanager

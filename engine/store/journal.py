@@ -104,7 +104,7 @@ def encode(payload: bytes) -> bytes:
 class Read:
     """What :func:`read_frames` found: complete frames and where they end."""
 
-    payloads: list[bytes]
+    payloads: list[memoryview]  # views of one buffer read at once: no copy per frame
     end: int  # offset just after the last complete frame
     rest: int  # bytes after ``end``: a frame being written, or (in a finished segment) cut short
 
@@ -114,7 +114,8 @@ def read_frames(fd: int, offset: int, limit: int = 8 * 1024 * 1024) -> Read:
     most about ``limit`` bytes (a frame larger than that is read whole)."""
     size = os.fstat(fd).st_size
     data = os.pread(fd, max(0, min(size, offset + max(limit, _HEADER.size)) - offset), offset)
-    payloads: list[bytes] = []
+    view = memoryview(data)
+    payloads: list[memoryview] = []
     at = 0
     while len(data) - at >= _HEADER.size:
         length, crc = _HEADER.unpack_from(data, at)
@@ -122,9 +123,10 @@ def read_frames(fd: int, offset: int, limit: int = 8 * 1024 * 1024) -> Read:
         if end > len(data):
             if offset + end <= size and not payloads:  # one frame larger than ``limit``
                 data = os.pread(fd, end, offset)
+                view = memoryview(data)
                 continue
             break
-        payload = bytes(data[at + _HEADER.size : end])
+        payload = view[at + _HEADER.size : end]
         if zlib.crc32(payload) != crc:
             break  # a write still in progress, or one a crash cut short
         payloads.append(payload)
@@ -141,6 +143,7 @@ _VERSION = b"\x02"
 _RECORD = struct.Struct("<III")
 _RAW = ("input", "result")
 FIELDS = (*(c.name for c in decisions.columns if c.name not in _RAW), "rule_ids")
+_CREATED_AT = FIELDS.index("created_at")
 # Version 1 frames, a JSON list of row objects, are still read: a journal left by an older
 # version is copied after an upgrade.
 _VERSION_1 = b"["
@@ -157,20 +160,29 @@ def encode_rows(rows: Sequence[dict[str, Any]]) -> bytes:
     return b"".join(parts)
 
 
-def decode_rows(payload: bytes) -> list[dict[str, Any]]:
-    """The decision rows of a frame, ``created_at`` as the database's UTC text
-    (:func:`engine.store.database.utc_text`); ValueError if it holds anything else."""
+Record = tuple[list[Any], str, str]
+"""A decision row as the journal holds it: its :data:`FIELDS` in order (``created_at`` as the
+database's UTC text), its input and its result. The ingester stores records as they are
+(:meth:`engine.store.decisions.DecisionLog.append_records`): a dict a row cost it ~4 µs a
+decision, a tenth of its work."""
+
+
+def decode_records(payload: bytes | memoryview) -> list[Record]:
+    """The decision rows of a frame, as records; ValueError if it holds anything else."""
     if payload[:1] == _VERSION_1:
-        return _decode_version_1(payload)
+        return [
+            ([row[name] for name in FIELDS], row["input"], row["result"])
+            for row in _decode_version_1(payload)
+        ]
     if payload[:1] != _VERSION:
-        raise ValueError(f"a frame of an unknown version ({payload[:1]!r})")
-    rows: list[dict[str, Any]] = []
+        raise ValueError(f"a frame of an unknown version ({bytes(payload[:1])!r})")
+    records: list[Record] = []
     view = memoryview(payload)
-    at, size = 1, len(payload)
+    at, size = 1, len(view)
     while at < size:
         if size - at < _RECORD.size:
             raise ValueError("a frame ends inside a record's header")
-        lengths = _RECORD.unpack_from(payload, at)
+        lengths = _RECORD.unpack_from(view, at)
         fields_at = at + _RECORD.size
         input_at = fields_at + lengths[0]
         result_at = input_at + lengths[1]
@@ -180,15 +192,22 @@ def decode_rows(payload: bytes) -> list[dict[str, Any]]:
         fields = orjson.loads(view[fields_at:input_at])
         if not isinstance(fields, list) or len(fields) != len(FIELDS):
             raise ValueError(f"a record's fields are not a list of {len(FIELDS)}")
-        row = dict(zip(FIELDS, fields, strict=True))
-        row["input"] = str(view[input_at:result_at], "utf-8", "replace")
-        row["result"] = str(view[result_at:at], "utf-8", "replace")
-        row["created_at"] = _utc_text(row["created_at"])
-        rows.append(row)
-    return rows
+        fields[_CREATED_AT] = _utc_text(fields[_CREATED_AT])
+        given = str(view[input_at:result_at], "utf-8", "replace")
+        records.append((fields, given, str(view[result_at:at], "utf-8", "replace")))
+    return records
 
 
-def _decode_version_1(payload: bytes) -> list[dict[str, Any]]:
+def decode_rows(payload: bytes | memoryview) -> list[dict[str, Any]]:
+    """The decision rows of a frame, ``created_at`` as the database's UTC text
+    (:func:`engine.store.database.utc_text`); ValueError if it holds anything else."""
+    return [
+        {**dict(zip(FIELDS, fields, strict=True)), "input": given, "result": answered}
+        for fields, given, answered in decode_records(payload)
+    ]
+
+
+def _decode_version_1(payload: bytes | memoryview) -> list[dict[str, Any]]:
     rows = orjson.loads(payload)
     if not isinstance(rows, list):
         raise ValueError("a frame holds a list of decision rows")

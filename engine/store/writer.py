@@ -35,8 +35,9 @@ from engine.store.decisions import DecisionLog
 from engine.store.journal import (
     LOCK,
     DecisionLogError,
+    Record,
     Status,
-    decode_rows,
+    decode_records,
     ingester_running,
     is_held,
     journal_key,
@@ -128,7 +129,7 @@ class Copier:
 
     def once(self) -> bool:
         """Copy what has arrived; True if more is waiting (a pass reads ~8 MiB a segment)."""
-        rows: list[dict[str, Any]] = []
+        records: list[Record] = []
         advanced: dict[str, int] = {}
         finished: list[str] = []
         more = False
@@ -147,7 +148,7 @@ class Copier:
             found = read_frames(fd, offset)
             for payload in found.payloads:
                 try:
-                    rows.extend(decode_rows(payload))
+                    records += decode_records(payload)
                 except (ValueError, KeyError, TypeError) as exc:  # intact but not rows: a bug
                     log.error("skipped a malformed journal frame in %s: %s", name, exc)
             if found.end != offset:
@@ -160,7 +161,7 @@ class Copier:
                     log.warning("%s ends with %d bytes of a cut-short write", name, found.rest)
                 finished.append(name)
         try:
-            self.log.append(rows, advanced, self._forget, self.key)
+            self.log.append_records(records, advanced, self._forget, self.key)
         except DecisionLogError as exc:
             self.error = str(exc)
             self.backlog = backlog + sum(advanced[n] - self._offsets.get(n, 0) for n in advanced)
