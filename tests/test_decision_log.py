@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import orjson
 import pytest
@@ -30,7 +30,7 @@ from cli.main import app as cli
 from engine import Engine, Manifest
 from engine.replay import replay
 from engine.ruleset import default_pack_dir, load_pack
-from engine.store.database import open_database, utc_text
+from engine.store.database import decisions, open_database, utc_text
 from engine.store.decisions import DecisionLog, DecisionLogError, decision_row, new_decision_id
 from engine.store.journal import (
     FIELDS,
@@ -358,33 +358,38 @@ def test_journal_records_give_back_the_rows_written(rows: list[dict[str, object]
         unique_by=lambda row: row["id"],
     )
 )
-def test_the_ingesters_records_are_stored_as_the_rows_they_encode(
-    rows: list[dict[str, object]],
+def test_the_ingester_stores_every_column_of_the_rows_the_workers_wrote(
+    rows: list[dict[str, Any]],
 ) -> None:
-    """The ingester stores journal records without making rows of them
-    (``append_records``); the database ends up holding exactly what ``append`` stores for
-    the same rows: every column of every decision, and every flag."""
+    """Rows a worker wrote to the journal (``encode_rows``), read by the ingester
+    (``decode_records``) and stored without becoming rows again (``append_records``): the
+    database holds every column of every row as given, the time as its UTC text, and one
+    flag row for each of a row's rule ids."""
     with tempfile.TemporaryDirectory() as directory:
-        tables = []
-        for name in ("rows", "records"):
-            log = DecisionLog(f"sqlite:///{directory}/{name}.db")
-            try:
-                if name == "rows":
-                    log.append(rows)
-                else:
-                    log.append_records(decode_records(encode_rows(rows)), {}, (), "")
-                with log._db.connect() as connection:
-                    tables.append(
-                        [
-                            sorted(connection.exec_driver_sql(f"SELECT * FROM {table}").all())
-                            for table in ("decisions", "decision_flags")
-                        ]
-                    )
-            finally:
-                log.close()
-    assert tables[0] == tables[1]
-    assert len(tables[0][0]) == len(rows)
-    assert len(tables[0][1]) == sum(len(cast(list[str], row["rule_ids"])) for row in rows)
+        log = DecisionLog(f"sqlite:///{directory}/assay.db")
+        try:
+            log.append_records(decode_records(encode_rows(rows)), {}, (), "")
+            with log._db.connect() as connection:
+                stored = [
+                    dict(row._mapping)
+                    for row in connection.exec_driver_sql("SELECT * FROM decisions ORDER BY id")
+                ]
+                flags = connection.exec_driver_sql(
+                    "SELECT decision_id, rule_id, created_at, manifest_id FROM decision_flags"
+                ).all()
+        finally:
+            log.close()
+    columns = [column.name for column in decisions.columns]
+    given = sorted(rows, key=lambda row: row["id"])
+    assert stored == [
+        {**{name: row[name] for name in columns}, "created_at": utc_text(row["created_at"])}
+        for row in given
+    ]
+    assert sorted(flags) == sorted(
+        (row["id"], rule_id, utc_text(row["created_at"]), row["manifest_id"])
+        for row in rows
+        for rule_id in row["rule_ids"]
+    )
 
 
 @settings(max_examples=60, deadline=None)

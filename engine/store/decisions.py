@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +40,7 @@ from engine.store.journal import (
     Record,
     journal_key,
     pending,
+    record,
     segments,
 )
 
@@ -107,18 +107,15 @@ def decision_row(
 
 
 _COLUMNS = tuple(column.name for column in decisions.columns)
-_row_columns = itemgetter(*_COLUMNS)
-_CREATED_AT = _COLUMNS.index("created_at")
-# Where a journal record's parts go among the columns: its fields are the columns in order
-# without input and result, then the rule ids (engine.store.journal.FIELDS).
+# Where a record's parts go among the columns: its fields are the columns in order without
+# input and result, then the rule ids (engine.store.journal.FIELDS).
+_CREATED_AT = FIELDS.index("created_at")
+_MANIFEST_ID = FIELDS.index("manifest_id")
 _INPUT = _COLUMNS.index("input")
 _RESULT_FIELD = _COLUMNS.index("result") - 1
 _RULE_IDS = FIELDS.index("rule_ids")
-_MANIFEST_ID = FIELDS.index("manifest_id")
-if (
-    FIELDS[:_RULE_IDS] != tuple(name for name in _COLUMNS if name not in ("input", "result"))
-    or not _CREATED_AT < _INPUT <= _RESULT_FIELD
-    or FIELDS[_CREATED_AT] != "created_at"
+if FIELDS[:_RULE_IDS] != tuple(c for c in _COLUMNS if c not in ("input", "result")) or not (
+    _INPUT <= _RESULT_FIELD
 ):
     raise ImportError("journal records do not follow the decision columns")
 # Rows per INSERT statement, largest first (any count is a sum of these): at 14 parameters
@@ -167,22 +164,8 @@ class DecisionLog:
         journal: str = "",
     ) -> None:
         """Store ``rows`` (:func:`decision_row`) in one transaction; raises
-        :class:`DecisionLogError` if it cannot.
-
-        The ingester passes the offsets in its ``journal`` (:func:`journal_key`) that its rows
-        reach, by segment (stored in the same transaction: a crash never stores a row twice),
-        and the segments it deleted (``forget``).
-        """
-        stamp, columns, width = self._stamp, _row_columns, len(_COLUMNS)
-        values: list[Any] = []
-        flagged: list[Any] = []
-        for row in rows:
-            at = stamp(row["created_at"])
-            values.extend(columns(row))
-            values[len(values) - width + _CREATED_AT] = at
-            for rule_id in row["rule_ids"]:
-                flagged.extend((row["id"], rule_id, at, row["manifest_id"]))
-        self._store(len(rows), values, flagged, offsets or {}, forget, journal)
+        :class:`DecisionLogError` if it cannot (see :meth:`append_records`)."""
+        self.append_records([record(row) for row in rows], offsets or {}, forget, journal)
 
     def append_records(
         self,
@@ -191,8 +174,24 @@ class DecisionLog:
         forget: Sequence[str],
         journal: str,
     ) -> None:
-        """:meth:`append` for rows as the journal holds them (:func:`decode_records`), put
-        straight into the statements' parameters: the ingester's path."""
+        """Store decisions as the journal holds them (:func:`decode_records`; ``created_at``
+        a datetime or the database's UTC text) in one transaction; raises
+        :class:`DecisionLogError` if it cannot.
+
+        The ingester passes the offsets in its ``journal`` (:func:`journal_key`) that its
+        records reach, by segment (stored in the same transaction: a crash never stores a
+        row twice), and the segments it deleted (``forget``).
+
+        Each record's parts go straight into the statements' parameters (a dict a row cost
+        the ingester ~4 µs a decision), on one kept connection, in multi-row ``INSERT``
+        statements (:meth:`_insert`): SQLAlchemy's per-row processing and per-call checkout
+        cost several times the database's own work here, and ``executemany`` steps (and, in
+        the writer process, releases the GIL) once per row.
+        """
+        if self._closed:
+            raise DecisionLogError("the decision log is closed")
+        if not records and not offsets and not forget:
+            return
         stamp = self._stamp
         values: list[Any] = []
         flagged: list[Any] = []
@@ -205,29 +204,6 @@ class DecisionLog:
             values += fields[_RESULT_FIELD:_RULE_IDS]
             for rule_id in fields[_RULE_IDS]:
                 flagged += (fields[0], rule_id, at, fields[_MANIFEST_ID])
-        self._store(len(records), values, flagged, offsets, forget, journal)
-
-    def _store(
-        self,
-        count: int,
-        values: list[Any],
-        flagged: list[Any],
-        offsets: dict[str, int],
-        forget: Sequence[str],
-        journal: str,
-    ) -> None:
-        """One transaction: the decisions' column values, their flags' (decision id, rule id,
-        time, manifest id), and the journal's offsets.
-
-        Rows go to the driver on one kept connection, in multi-row ``INSERT`` statements
-        (:meth:`_insert`): SQLAlchemy's per-row processing and per-call checkout cost
-        several times the database's own work here, and ``executemany`` steps (and, in the
-        writer process, releases the GIL) once per row.
-        """
-        if self._closed:
-            raise DecisionLogError("the decision log is closed")
-        if not count and not offsets and not forget:
-            return
         with self._writing():
             try:
                 if self._writer is None:
@@ -243,7 +219,8 @@ class DecisionLog:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._discard_writer()
-                raise DecisionLogError(f"could not store {count} decision(s): {exc}") from exc
+                failed = f"could not store {len(records)} decision(s): {exc}"
+                raise DecisionLogError(failed) from exc
         self.last_error = None
 
     @contextlib.contextmanager
