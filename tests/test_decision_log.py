@@ -313,24 +313,23 @@ _times = st.datetimes(
 )
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    rows=st.lists(
-        st.fixed_dictionaries(
-            {
-                **{name: st.text(max_size=40) for name in FIELDS},
-                "created_at": _times,
-                "risk_score": st.integers(min_value=0, max_value=100),
-                "elapsed_ms": st.floats(min_value=0, max_value=1e6),
-                "request_id": st.none() | st.text(max_size=20),
-                "rule_ids": st.lists(st.text(max_size=12), max_size=3),
-                "input": st.text(max_size=300),
-                "result": st.text(max_size=200),
-            }
-        ),
-        max_size=5,
-    )
+# Any decision row: any text in every field, any aware time.
+_any_rows = st.fixed_dictionaries(
+    {
+        **{name: st.text(max_size=40) for name in FIELDS},
+        "created_at": _times,
+        "risk_score": st.integers(min_value=0, max_value=100),
+        "elapsed_ms": st.floats(min_value=0, max_value=1e6),
+        "request_id": st.none() | st.text(max_size=20),
+        "rule_ids": st.lists(st.text(max_size=12), max_size=3),
+        "input": st.text(max_size=300),
+        "result": st.text(max_size=200),
+    }
 )
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(_any_rows, max_size=5))
 def test_journal_records_give_back_the_rows_written(rows: list[dict[str, object]]) -> None:
     """Any decision rows, any text in their input and result, any aware time: read back as
     written, the time as the database's UTC text."""
@@ -340,24 +339,7 @@ def test_journal_records_give_back_the_rows_written(rows: list[dict[str, object]
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    rows=st.lists(
-        st.fixed_dictionaries(
-            {
-                **{name: st.text(max_size=20) for name in FIELDS},
-                "created_at": _times,
-                "risk_score": st.integers(min_value=0, max_value=100),
-                "elapsed_ms": st.floats(min_value=0, max_value=1e6),
-                "request_id": st.none() | st.text(max_size=20),
-                "rule_ids": st.lists(st.text(max_size=12), max_size=3, unique=True),
-                "input": st.text(max_size=300),
-                "result": st.text(max_size=200),
-            }
-        ),
-        max_size=6,
-        unique_by=lambda row: row["id"],
-    )
-)
+@given(rows=st.lists(_any_rows, max_size=6, unique_by=lambda row: row["id"]))
 def test_the_ingester_stores_every_column_of_the_rows_the_workers_wrote(
     rows: list[dict[str, Any]],
 ) -> None:
