@@ -611,15 +611,12 @@ def test_any_number_of_decisions_is_stored_whole(compiled_engine: Engine, count:
     (template,) = _rows(compiled_engine, ["water-heavy"])
     rows = [{**template, "id": new_decision_id()} for _ in range(count)]
     with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite:///{directory}/assay.db"
-        log = DecisionLog(url)
+        log = DecisionLog(f"sqlite:///{directory}/assay.db")
         try:
             log.append(rows)
-            db = create_engine(url)
-            with db.connect() as connection:
+            with log._db.connect() as connection:
                 stored = connection.execute(text("SELECT id FROM decisions ORDER BY id")).all()
                 flagged = connection.execute(text("SELECT count(*) FROM decision_flags")).scalar()
-            db.dispose()
         finally:
             log.close()
     assert [row.id for row in stored] == sorted(str(row["id"]) for row in rows)

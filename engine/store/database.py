@@ -224,7 +224,7 @@ def default_database_url(data_dir: Path | None = None) -> str:
     return f"sqlite:///{directory / 'assay.db'}"
 
 
-PAGE_SIZE = 8192
+_PAGE_SIZE = 8192
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -235,11 +235,11 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # Over the synthetic corpus's mix the file is ~8 % smaller (3.5 -> 3.2 KB a decision;
     # 16 KiB: 3.1). Rows of 4-8 KB (five flags and more) fit one a page, where 4 KiB pages
     # put most of one on an overflow page: those take more room, but are a small minority.
-    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
+    cursor.execute(f"PRAGMA page_size={_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoint (and fsync) every ~40 MB of log instead of every 4 MB: commits stay cheap.
-    cursor.execute(f"PRAGMA wal_autocheckpoint={40 * 1024 * 1024 // PAGE_SIZE}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={40 * 1024 * 1024 // _PAGE_SIZE}")
     # The log is rewritten from its start after each complete checkpoint; a burst that grew
     # it past this is cut back then, rather than kept on disk for good.
     cursor.execute("PRAGMA journal_size_limit=67108864")

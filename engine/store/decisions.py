@@ -134,7 +134,7 @@ class DecisionLog:
         self._closed = False
         self.last_error: str | None = None
         self._mark = "?" if self._db.dialect.paramstyle == "qmark" else "%s"
-        self._statements: dict[tuple[str, int, int, str], str] = {}  # see _insert
+        self._statements: dict[tuple[str, int, str], str] = {}  # see _insert
         self._insert_decisions = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES "
         self._insert_flags = (
             "INSERT INTO decision_flags (decision_id, rule_id, created_at, manifest_id) VALUES "
@@ -247,7 +247,7 @@ class DecisionLog:
         for size in _SIZES:
             if rows < size:
                 continue
-            key = (head, width, size, tail)
+            key = (head, size, tail)  # a head always has the same width
             statement = self._statements.get(key)
             if statement is None:
                 group = "(" + ", ".join([self._mark] * width) + ")"

@@ -203,7 +203,7 @@ def decode_rows(payload: bytes | memoryview) -> list[dict[str, Any]]:
     """The decision rows of a frame, ``created_at`` as the database's UTC text
     (:func:`engine.store.database.utc_text`); ValueError if it holds anything else."""
     return [
-        {**dict(zip(FIELDS, fields, strict=True)), "input": given, "result": answered}
+        dict(zip(FIELDS, fields, strict=True), input=given, result=answered)
         for fields, given, answered in decode_records(payload)
     ]
 
