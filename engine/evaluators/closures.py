@@ -128,11 +128,11 @@ def predicate(node: c.Condition) -> Predicate:
         return _text(node)
     if isinstance(node, c.Matches):
         get = value(node.subject)
-        search = parse_regex(node.pattern).compile().search
+        search = parse_regex(node.pattern).compile()
 
         def matches(i: View, m: View) -> bool:
             v = get(i, m)
-            return v is not None and search(v) is not None
+            return v is not None and search(v)
 
         return matches
     if isinstance(node, c.Present):
