@@ -13,14 +13,17 @@ ones succeeded). Every problem carries the file, line and column of the node.
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from engine import conditions as c
+from engine import limits
 from engine.errors import Location, Problem
 from engine.fields import BY_PATH, CATALOGUE, Scope
+from engine.parse import SourceSpan
 from engine.reference import Reference, RefValue
 from engine.regex import RegexError, parse_regex
 from engine.text import normalise
@@ -489,8 +492,37 @@ _SAMPLES: dict[str, Any] = {
 }
 
 
-def check_template(template: str, ctx: Context, loc: Location) -> list[Problem]:
-    """Placeholders must name known fields, params or refs, with a format that fits."""
+# A format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_FORMAT_SPEC = re.compile(
+    r"(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)?[_,]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?",
+    re.DOTALL,
+)
+
+
+def _placeholder_at(template: str, name: str, spec: str, span: SourceSpan) -> Location:
+    """Where the placeholder ``{name:spec}`` sits in the rule file."""
+    offset = max(template.find("{" + name + (":" + spec if spec else "")), 0)
+    line = template.count("\n", 0, offset) + 1
+    column = offset - (template.rfind("\n", 0, offset) + 1) + 1
+    return span.locate(line, column, template)
+
+
+def _format_too_wide(spec: str) -> bool:
+    found = _FORMAT_SPEC.fullmatch(spec)
+    if found is None:
+        return False  # not a format spec at all: format() refuses it below
+    width, precision = found.group("width"), found.group("precision")
+    return any(
+        number is not None and (len(number) > 3 or int(number) > limits.MAX_FORMAT_WIDTH)
+        for number in (width, precision)
+    )
+
+
+def check_template(template: str, ctx: Context, span: SourceSpan) -> list[Problem]:
+    """Placeholders must name known fields, params or refs, with a format that fits and a
+    width and precision of at most :data:`engine.limits.MAX_FORMAT_WIDTH` (checked before
+    anything is formatted: ``{item.line:50000000}`` would make a 50 MB text)."""
+    loc = span.locate(1, 1, template)
     problems: list[Problem] = []
     try:
         names = template_names(template)
@@ -510,6 +542,18 @@ def check_template(template: str, ctx: Context, loc: Location) -> list[Problem]:
                 _problem(ctx, "bad_template", "an empty placeholder {} names nothing", loc)
             )
             continue
+        if _format_too_wide(spec):
+            problems.append(
+                _problem(
+                    ctx,
+                    "limit_exceeded",
+                    f"the format '{spec[:40]}' of {name[:64]} is wider or more precise than "
+                    f"{limits.MAX_FORMAT_WIDTH} characters (MAX_FORMAT_WIDTH)",
+                    _placeholder_at(template, name, spec, span),
+                    "e.g. {item.kg_per_litre:.2f}",
+                )
+            )
+            continue
         resolved = _resolve_name(c.Name(name, loc), ctx, problems)
         kind = type_of(resolved) if not isinstance(resolved, c.Name) else None
         if kind is None or not spec:
@@ -523,7 +567,7 @@ def check_template(template: str, ctx: Context, loc: Location) -> list[Problem]:
                     ctx,
                     "bad_template",
                     f"the format '{spec}' does not fit {name} ({_TYPE_WORDS[kind]})",
-                    loc,
+                    _placeholder_at(template, name, spec, span),
                     "numbers take formats like .2f or ,.0f; texts take none",
                 )
             )

@@ -21,6 +21,7 @@ ErrorCode = Literal[
     "bad_template",
     "duplicate_rule",
     "example_failed",
+    "limit_exceeded",
     "reference_data",
     "rete_limit",
     "rete_failure",

@@ -1,7 +1,11 @@
 """Running every rule's examples, like OPA's tester: each must hit or miss as it says.
 
-A rule's ``examples.hit`` must make that rule fire; ``examples.miss`` must not. Examples
-run through the full engine path (enrich, evaluate) on the chosen evaluator.
+A rule's ``examples.hit`` must make that rule fire; ``examples.miss`` must not. Given an
+evaluator (``assay rules test``), examples run through the full engine path: enrich, then
+every rule of the pack on that evaluator. Without one (validating a pack or a draft), each
+example is enriched and tested against its own rule only, as a compiled closure: the same
+answer, at a cost that grows with the pack's size rather than with its size squared, so a
+hostile draft of many rules with many examples cannot hold a service worker for minutes.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from datetime import date
 
 from engine.errors import Location
 from engine.evaluators.base import Evaluator
-from engine.evaluators.compiled import CompiledEvaluator
+from engine.evaluators.closures import predicate
 from engine.features import Enricher
 from engine.ruleset import RuleSet
 
@@ -40,14 +44,20 @@ class ExampleOutcome:
 
 def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[ExampleOutcome]:
     """Outcomes of every example of every rule, in pack order."""
-    evaluator = evaluator if evaluator is not None else CompiledEvaluator(ruleset)
     enricher = Enricher(ruleset)
     outcomes: list[ExampleOutcome] = []
     for index, rule in enumerate(ruleset.rules):
+        own = predicate(rule.when) if evaluator is None else None
         for example in rule.examples:
             manifest_view, item_views = enricher.enrich(example.manifest, EXAMPLE_DAY)
-            hits = evaluator.evaluate(manifest_view, item_views)
-            fired = any(hit.rule == index for hit in hits)
+            if own is None:
+                assert evaluator is not None
+                hits = evaluator.evaluate(manifest_view, item_views)
+                fired = any(hit.rule == index for hit in hits)
+            elif rule.scope == "manifest":
+                fired = own({}, manifest_view)
+            else:
+                fired = any(own(item, manifest_view) for item in item_views)
             outcomes.append(
                 ExampleOutcome(rule.id, example.expect_hit, fired, example.note, example.location)
             )

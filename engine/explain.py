@@ -17,6 +17,7 @@ from engine.contracts import Flag, trusted
 from engine.evaluators.base import Hit
 from engine.features import View
 from engine.fields import BY_PATH
+from engine.limits import MAX_EXPLANATION_CHARS
 from engine.reference import RefValue
 from engine.ruleset import Rule, RuleSet
 
@@ -83,7 +84,10 @@ class _Template:
                 out.append(format_value(key, spec))
             else:
                 out.append(format_value((item if where else manifest)[key], spec))
-        return "".join(out)
+        text = "".join(out)
+        if len(text) > MAX_EXPLANATION_CHARS:  # long descriptions in many placeholders
+            return text[: MAX_EXPLANATION_CHARS - 1] + "…"
+        return text
 
 
 def _constants(rule: Rule, ruleset: RuleSet) -> dict[str, RefValue]:

@@ -8,13 +8,14 @@ exactly where a problem is. Names are left unresolved (:class:`~engine.condition
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -24,6 +25,7 @@ from lark.exceptions import (
 )
 
 from engine import conditions as c
+from engine import limits
 from engine.errors import AssayError, Location, Problem
 
 # ------------------------------------------------------------------------- YAML + marks
@@ -93,16 +95,49 @@ class YamlDocument:
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _RuleLoader(_Loader):  # type: ignore[valid-type,misc]  # a class chosen at import
+    """The safe loader, whose values that cannot be read (an integer of 5,000 digits, a
+    13th month) are YAML errors at their place, not a ValueError from inside PyYAML."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.MarkedYAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"this value cannot be read: {exc}", node.start_mark
+            ) from None
+
+
 def load_yaml(file: str, text: str) -> YamlDocument:
-    """Parse YAML text, keeping where each value came from. Raises ``yaml_syntax``."""
-    loader = _Loader(text)
+    """Parse YAML text, keeping where each value came from. Raises ``yaml_syntax``, and
+    ``limit_exceeded`` for a file past the bounds of :mod:`engine.limits`; an alias (``*a``)
+    is refused before any value is built, so a few hundred bytes cannot expand to gigabytes."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.MAX_FILE_BYTES:
+        raise AssayError(
+            Problem(
+                "limit_exceeded",
+                f"the file is {size:,} bytes; a pack file holds at most "
+                f"{limits.MAX_FILE_BYTES:,} (MAX_FILE_BYTES)",
+                Location(file, 1, 1),
+                "split it into several files",
+            )
+        )
+    lines = text.splitlines()
+    loader = _RuleLoader(text)
     try:
         node = loader.get_single_node()
+        spans: dict[Path, SourceSpan] = {}
+        if node is not None:
+            problems = _record(node, file, text, spans)
+            if problems:
+                raise AssayError(problems)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        lines = text.splitlines()
         raise AssayError(
             Problem(
                 "yaml_syntax",
@@ -113,33 +148,137 @@ def load_yaml(file: str, text: str) -> YamlDocument:
                 lines[line - 1] if 0 < line <= len(lines) else None,
             )
         ) from None
+    except yaml.YAMLError as exc:  # a reader error (a control character) has no problem_mark
+        raise AssayError(
+            Problem("yaml_syntax", str(exc).splitlines()[0], Location(file, 1, 1))
+        ) from None
     finally:
         loader.dispose()
-    spans: dict[Path, SourceSpan] = {}
-    if node is not None:
-        _record(node, (), file, text.splitlines(), spans)
     return YamlDocument(file, text, data, spans)
 
 
-def _record(
-    node: yaml.Node, path: Path, file: str, lines: list[str], spans: dict[Path, SourceSpan]
-) -> None:
-    mark = node.start_mark
-    spans[path] = (
-        _scalar_span(node, file, lines)
-        if isinstance(node, yaml.ScalarNode)
-        else (SourceSpan(file, mark.line + 1, mark.column + 1))
-    )
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            spans[(*path, key, "__key__")] = SourceSpan(
-                file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            )
-            _record(value_node, (*path, key), file, lines, spans)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record(item, (*path, index), file, lines, spans)
+def _alias_at(text: str, anchored: yaml.Node, after: int) -> tuple[int, int] | None:
+    """Line and column (0-based) of the first alias of ``anchored`` after offset ``after``."""
+    found = re.match(r"&([^\s,\[\]{}]+)", text[anchored.start_mark.index :])
+    if found is None:
+        return None
+    at = text.find("*" + found.group(1), after)
+    if at < 0:
+        return None
+    line = text.count("\n", 0, at)
+    return line, at - (text.rfind("\n", 0, at) + 1)
+
+
+def _record(root: yaml.Node, file: str, text: str, spans: dict[Path, SourceSpan]) -> list[Problem]:
+    """Walk the composed nodes once, in document order: record every value's span, and check
+    the file's shape: no node reached twice (an alias), mapping keys that are plain texts and
+    unique, and the depth, node, text and list bounds. Iterative: a deep file is a problem,
+    not a RecursionError."""
+
+    lines = text.splitlines()
+
+    def problem(code: Any, message: str, mark: Any, hint: str | None = None) -> Problem:
+        line, column = mark.line + 1, mark.column + 1
+        source = lines[line - 1] if 0 < line <= len(lines) else None
+        return Problem(code, message, Location(file, line, column), hint, source)
+
+    first_seen: dict[int, yaml.Node] = {}
+    # (node, path, depth, the mark of the key or list that holds it)
+    stack: list[tuple[yaml.Node, Path, int, Any]] = [(root, (), 1, root.start_mark)]
+    count = 0
+    while stack:
+        node, path, depth, holder = stack.pop()
+        if id(node) in first_seen:
+            at = node.start_mark
+            alias = _alias_at(text, node, holder.index)
+            where = yaml.Mark(file, 0, *alias, None, None) if alias else holder  # type: ignore[arg-type]
+            return [
+                problem(
+                    "yaml_syntax",
+                    f"an alias (*name) of the value at line {at.line + 1}, column "
+                    f"{at.column + 1}; rule files may not use anchors and aliases",
+                    where,
+                    "write the value out where it is needed",
+                )
+            ]
+        first_seen[id(node)] = node
+        count += 1
+        if count > limits.MAX_YAML_NODES:
+            return [
+                problem(
+                    "limit_exceeded",
+                    f"the file holds more than {limits.MAX_YAML_NODES:,} values (MAX_YAML_NODES)",
+                    node.start_mark,
+                    "split it into several files",
+                )
+            ]
+        if depth > limits.MAX_YAML_DEPTH:
+            return [
+                problem(
+                    "limit_exceeded",
+                    f"values are nested more than {limits.MAX_YAML_DEPTH} deep (MAX_YAML_DEPTH)",
+                    node.start_mark,
+                )
+            ]
+        mark = node.start_mark
+        if isinstance(node, yaml.ScalarNode):
+            spans[path] = _scalar_span(node, file, lines)
+            if len(node.value) > limits.MAX_YAML_TEXT_CHARS:
+                return [
+                    problem(
+                        "limit_exceeded",
+                        f"this text is {len(node.value):,} characters; a value holds at most "
+                        f"{limits.MAX_YAML_TEXT_CHARS:,} (MAX_YAML_TEXT_CHARS)",
+                        mark,
+                    )
+                ]
+            continue
+        spans[path] = SourceSpan(file, mark.line + 1, mark.column + 1)
+        children: list[tuple[yaml.Node, Path, int, Any]] = []
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    return [
+                        problem(
+                            "yaml_syntax",
+                            "a key must be a plain text, not a list or mapping",
+                            key_node.start_mark,
+                        )
+                    ]
+                key = key_node.value
+                if key in keys:
+                    other = keys[key]
+                    return [
+                        problem(
+                            "yaml_syntax",
+                            f"the key '{key[:64]}' is given twice (also at line {other.line + 1})"
+                            "; only one of them would count",
+                            key_node.start_mark,
+                            "keep one",
+                        )
+                    ]
+                keys[key] = key_node.start_mark
+                spans[(*path, key, "__key__")] = SourceSpan(
+                    file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                )
+                children.append((value_node, (*path, key), depth + 1, key_node.start_mark))
+        elif isinstance(node, yaml.SequenceNode):
+            if len(node.value) > limits.MAX_YAML_LIST_ITEMS:
+                return [
+                    problem(
+                        "limit_exceeded",
+                        f"this list has {len(node.value):,} items; a list holds at most "
+                        f"{limits.MAX_YAML_LIST_ITEMS:,} (MAX_YAML_LIST_ITEMS)",
+                        mark,
+                    )
+                ]
+            children = [
+                (item, (*path, index), depth + 1, node.value[index - 1].end_mark if index else mark)
+                for index, item in enumerate(node.value)
+            ]
+        stack.extend(reversed(children))
+    return []
 
 
 def _scalar_span(node: yaml.ScalarNode, file: str, lines: list[str]) -> SourceSpan:
@@ -214,17 +353,70 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 def parse_condition(text: str, span: SourceSpan, source: YamlDocument | None = None) -> c.Condition:
-    """Parse one ``when:`` condition. Raises :class:`AssayError` with code ``rule_syntax``."""
+    """Parse one ``when:`` condition. Raises :class:`AssayError` with code ``rule_syntax``,
+    or ``limit_exceeded`` past the bounds of :mod:`engine.limits` (length, nesting, list
+    and text sizes), checked before any recursive pass sees the tree."""
+
+    def limit(message: str, line: int, column: int, hint: str | None = None) -> AssayError:
+        location = span.locate(line, column, text)
+        source_line = source.source_line(location.line) if source else None
+        return AssayError(Problem("limit_exceeded", message, location, hint, source_line))
+
+    if len(text) > limits.MAX_CONDITION_CHARS:
+        raise limit(
+            f"the condition is {len(text):,} characters; a condition holds at most "
+            f"{limits.MAX_CONDITION_CHARS:,} (MAX_CONDITION_CHARS)",
+            1,
+            1,
+            "split it into several rules, or put long lists in a reference file",
+        )
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise AssayError(_syntax_problem(exc, text, span, source)) from None
+    deepest = _too_deep(tree)
+    if deepest is not None:
+        raise limit(
+            f"the condition nests more than {limits.MAX_CONDITION_DEPTH} levels deep "
+            "(MAX_CONDITION_DEPTH)",
+            *deepest,
+            "flatten it: 'a and b and c' needs no parentheses",
+        )
+    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "STRING"):
+        if len(token.value) - 2 > limits.MAX_TEXT_LITERAL_CHARS:
+            raise limit(
+                f"this text is {len(token.value) - 2:,} characters; a text in a condition "
+                f"holds at most {limits.MAX_TEXT_LITERAL_CHARS} (MAX_TEXT_LITERAL_CHARS)",
+                token.line or 1,
+                token.column or 1,
+            )
+    for node in tree.iter_subtrees():
+        if node.data == "list_" and len(node.children) > limits.MAX_LIST_LITERAL_ITEMS:
+            raise limit(
+                f"this list has {len(node.children):,} items; a list in a condition holds at "
+                f"most {limits.MAX_LIST_LITERAL_ITEMS} (MAX_LIST_LITERAL_ITEMS)",
+                node.meta.line,
+                node.meta.column,
+                "put long lists in a reference file and test 'in ref.<file>.<list>'",
+            )
     try:
         return _cond(_Build(text, span).transform(tree))
     except VisitError as exc:
         if isinstance(exc.orig_exc, AssayError):
             raise exc.orig_exc from None
         raise
+
+
+def _too_deep(tree: Tree[Token]) -> tuple[int, int] | None:
+    """Where the tree first nests past the limit (line, column), or None. Iterative."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.MAX_CONDITION_DEPTH:
+            meta = node.meta
+            return (meta.line, meta.column) if not getattr(meta, "empty", True) else (1, 1)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None
 
 
 def _syntax_problem(

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine import conditions as c
+from engine import limits
 from engine.check import Context, check_condition, check_template, template_names
 from engine.contracts import Manifest, Severity
 from engine.errors import AssayError, Location, Problem
@@ -47,14 +48,14 @@ class _Example(BaseModel):
     note: str | None = None
     manifest: dict[str, Any] = Field(default_factory=dict)
     item: dict[str, Any] = Field(default_factory=dict)
-    items: list[dict[str, Any]] | None = None
+    items: Annotated[list[dict[str, Any]], Field(max_length=limits.MAX_EXAMPLE_ITEMS)] | None = None
 
 
 class _Examples(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hit: Annotated[list[_Example], Field(min_length=1)]
-    miss: Annotated[list[_Example], Field(min_length=1)]
+    hit: Annotated[list[_Example], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
+    miss: Annotated[list[_Example], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
 
 
 class _RuleFile(BaseModel):
@@ -165,6 +166,84 @@ def sources_sha256(sources: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
+_PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def pack_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a file of a pack, or None when it can. A pack path is
+    canonical: it names one file the same way everywhere (a directory on any system, the rule
+    store, a diff), so no two spellings can reach one rule. Parts are separated by '/', made
+    of letters, digits, '_', '-' and '.', never starting with '.'; the name ends in .yaml."""
+    if "\\" in path:
+        return "a backslash is not a path separator here; separate folders with '/'"
+    if len(path) > limits.MAX_PATH_CHARS:
+        return f"a path has at most {limits.MAX_PATH_CHARS} characters (MAX_PATH_CHARS)"
+    parts = path.split("/")
+    if len(parts) > limits.MAX_PATH_PARTS:
+        return f"a path has at most {limits.MAX_PATH_PARTS} parts, folders included " + (
+            "(MAX_PATH_PARTS)"
+        )
+    for part in parts:
+        if not _PATH_PART.fullmatch(part):
+            return (
+                f"{part!r} is not a file or folder name: use letters, digits, '_', '-' and '.', "
+                "not starting with '.' (no empty, '.' or '..' parts)"
+            )
+    if not path.endswith(".yaml"):
+        return "a pack file's name ends in .yaml"
+    if parts[0] == "reference" and len(parts) != 2:
+        return "reference files sit directly in reference/, e.g. reference/terms.yaml"
+    return None
+
+
+def _pack_shape(sources: Mapping[str, str], origin: str) -> list[Problem]:
+    """The pack's files: canonical names, one spelling per file, within the size bounds."""
+    problems: list[Problem] = []
+
+    def at(path: str) -> Location:
+        return Location(f"{origin}/{path}" if origin else path, 1, 1)
+
+    if len(sources) > limits.MAX_PACK_FILES:
+        problems.append(
+            Problem(
+                "limit_exceeded",
+                f"the pack has {len(sources):,} files; a pack holds at most "
+                f"{limits.MAX_PACK_FILES:,} (MAX_PACK_FILES)",
+                at("pack.yaml"),
+            )
+        )
+    total = sum(len(text.encode("utf-8", "surrogatepass")) for text in sources.values())
+    if total > limits.MAX_PACK_BYTES:
+        problems.append(
+            Problem(
+                "limit_exceeded",
+                f"the pack's files hold {total:,} bytes; a pack holds at most "
+                f"{limits.MAX_PACK_BYTES:,} (MAX_PACK_BYTES)",
+                at("pack.yaml"),
+            )
+        )
+    folded: dict[str, str] = {}
+    for path in sorted(sources):
+        why = pack_path_problem(path)
+        if why is not None:
+            problems.append(
+                Problem("pack_schema", f"bad file name {path[:200]!r}: {why}", at(path))
+            )
+            continue
+        other = folded.setdefault(path.casefold(), path)
+        if other != path:
+            problems.append(
+                Problem(
+                    "pack_schema",
+                    f"{path} and {other} differ only in letter case; on many systems they are "
+                    "one file",
+                    at(path),
+                    "rename one of them",
+                )
+            )
+    return problems
+
+
 _PATTERN_WORDS = {
     "id": "a rule id is 3 to 64 lower-case letters, digits and '-', e.g. 'water-pet-too-heavy'",
     "pattern": "a pattern is lower-case letters, digits and '_', e.g. 'tile_blending'",
@@ -187,6 +266,10 @@ def _pydantic_problems(
             )
             continue
         message = f"{where}: {error['msg']}"
+        if error["type"] == "too_long" and loc[-1] in ("hit", "miss", "items"):
+            bound = "MAX_EXAMPLES" if loc[-1] != "items" else "MAX_EXAMPLE_ITEMS"
+            problems.append(doc.problem("limit_exceeded", f"{message} ({bound})", loc))
+            continue
         if error["type"] == "string_pattern_mismatch" and loc[-1] in _PATTERN_WORDS:
             message = f"{where}: {_PATTERN_WORDS[str(loc[-1])]}, not {error['input']!r}"
         if error["type"] == "missing":
@@ -280,7 +363,7 @@ def _compile_rule(
         problems += found
     except AssayError as exc:
         problems += exc.problems
-    problems += check_template(spec.explain, ctx, doc.location(("explain",)))
+    problems += check_template(spec.explain, ctx, doc.span(("explain",)))
     if isinstance(when, c.Known) and not problems:
         problems.append(
             doc.problem(
@@ -354,8 +437,9 @@ def _example_path(
 def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
     """Check and compile a pack from its sources. Raises :class:`AssayError` listing every
     problem found, each with file, line and column."""
-    sources = {k.replace("\\", "/"): v for k, v in sources.items() if k.endswith((".yaml", ".yml"))}
-    problems: list[Problem] = []
+    problems = _pack_shape(sources, origin)
+    if problems:
+        raise AssayError(problems)
     docs: dict[str, YamlDocument] = {}
     for path in sorted(sources):
         try:
@@ -401,11 +485,15 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
     if problems:
         raise AssayError(problems)
 
+    rule_docs = [
+        (path, doc)
+        for path, doc in docs.items()
+        if path != "pack.yaml" and not path.startswith("reference/")
+    ]
+    _check_rule_bounds(rule_docs, pack_doc)
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for path, doc in docs.items():
-        if path == "pack.yaml" or path.startswith("reference/"):
-            continue
+    for path, doc in rule_docs:
         rule, found = _compile_rule(path, doc, reference, pack.example_base)
         problems += found
         if rule is None:
@@ -437,6 +525,36 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
         example_base=MappingProxyType(copy.deepcopy(pack.example_base)),
         sources=MappingProxyType(dict(sources)),
     )
+
+
+def _check_rule_bounds(rule_docs: list[tuple[str, YamlDocument]], pack_doc: YamlDocument) -> None:
+    """The pack's rules fit :data:`~engine.limits.MAX_RULES` and, together, the bound on
+    condition text; checked before any rule compiles."""
+    if len(rule_docs) > limits.MAX_RULES:
+        raise AssayError(
+            pack_doc.problem(
+                "limit_exceeded",
+                f"the pack has {len(rule_docs):,} rule files; a pack holds at most "
+                f"{limits.MAX_RULES} rules (MAX_RULES)",
+                (),
+                "split it into several packs",
+            )
+        )
+    condition_chars = sum(
+        len(doc.data["when"])
+        for _, doc in rule_docs
+        if isinstance(doc.data, dict) and isinstance(doc.data.get("when"), str)
+    )
+    if condition_chars > limits.MAX_PACK_CONDITION_CHARS:
+        raise AssayError(
+            pack_doc.problem(
+                "limit_exceeded",
+                f"the pack's conditions hold {condition_chars:,} characters in all; a pack holds "
+                f"at most {limits.MAX_PACK_CONDITION_CHARS:,} (MAX_PACK_CONDITION_CHARS)",
+                (),
+                "put long lists in reference files and cite them as ref.<file>.<list>",
+            )
+        )
 
 
 def replace_code(problem: Problem, code: Literal["pack_schema"]) -> Problem:

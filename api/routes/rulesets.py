@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import require
 from api.bodies import RecordId
 from api.service import Service, service
+from engine.limits import MAX_FILE_BYTES
 from engine.store.keys import Identity
 from engine.store.rulesets import GovernanceError, Version
 
@@ -41,7 +42,7 @@ def _view(version: Version) -> VersionView:
 
 
 class FileBody(BaseModel):
-    source: Annotated[str, Field(max_length=200_000, description="The file's YAML text.")]
+    source: Annotated[str, Field(max_length=MAX_FILE_BYTES, description="The file's YAML text.")]
 
 
 class Comment(BaseModel):

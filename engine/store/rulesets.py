@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import AssayError
 from engine.examples import run_examples
-from engine.ruleset import RuleSet, compile_pack, read_sources, sources_sha256
+from engine.parse import load_yaml
+from engine.ruleset import RuleSet, compile_pack, pack_path_problem, read_sources, sources_sha256
 from engine.store.database import audit, ruleset_versions, stored_utc
 
 State = Literal["draft", "submitted", "approved", "active", "retired"]
@@ -127,12 +127,18 @@ def validate_sources(sources: Mapping[str, str]) -> Validation:
 
 def _pack_label(sources: Mapping[str, str]) -> tuple[str, str]:
     try:
-        data = yaml.safe_load(sources.get("pack.yaml", "")) or {}
-    except yaml.YAMLError:
+        data = load_yaml("pack.yaml", sources.get("pack.yaml", "")).data or {}
+    except AssayError:
         data = {}
     name = data.get("name") if isinstance(data, dict) else None
     version = data.get("version") if isinstance(data, dict) else None
     return str(name or "unnamed")[:64], str(version or "draft")[:32]
+
+
+# Problems that keep a file out of a draft: the file is not YAML, or it is past a bound. A
+# rule with other problems (an unknown name, a condition with a syntax error) is saved as
+# work in progress; the draft's validation lists them and it cannot be submitted.
+_UNSAVEABLE = ("yaml_syntax", "limit_exceeded")
 
 
 def _now() -> datetime:
@@ -225,6 +231,18 @@ class RuleStore:
                 )
             ).first()
         return (row[0], row[1]) if row is not None else None
+
+    def previously_active(self) -> list[int]:
+        """Versions that have been active, the most recently made active first (from the
+        audit trail): where a worker falls back when the active version does not load."""
+        query = (
+            select(audit.c.version_id)
+            .where(audit.c.action.in_(("import", "activate", "rollback")))
+            .order_by(audit.c.id.desc())
+        )
+        with self._db.connect() as connection:
+            found = [row[0] for row in connection.execute(query) if row[0] is not None]
+        return list(dict.fromkeys(found))
 
     def audit(self, version_id: int | None = None) -> list[Event]:
         query = select(audit).order_by(audit.c.id)
@@ -329,25 +347,30 @@ class RuleStore:
         row = self._row(draft_id)
         self._must(row, "draft", "edit")
         self._owned(row, author, "edits")
-        clean = Path(path).as_posix()
-        if (
-            clean.startswith(("/", "../"))
-            or "/../" in clean
-            or not clean.endswith(".yaml")
-            or len(clean) > 200
-            or not clean.isprintable()
-        ):
-            raise GovernanceError(
-                "invalid",
-                f"{path[:200]!r} is not a pack file path: a relative path ending in .yaml,"
-                " at most 200 printable characters",
-            )
+        why = pack_path_problem(path)
+        if why is not None:
+            raise GovernanceError("invalid", f"{path[:200]!r} is not a pack file path: {why}")
+        clean = path
         sources: dict[str, str] = orjson.loads(row["sources"])
         if text is None:
             if sources.pop(clean, None) is None:
                 raise GovernanceError("not_found", f"draft {draft_id} has no file {clean}")
         else:
             sources[clean] = text
+        # Validated before it is saved: a file that does not load, or is past a bound, never
+        # enters the draft (every later validation would pay for it again).
+        report = validate_sources(sources)
+        refused = [
+            p
+            for p in report.problems
+            if p["code"] == "limit_exceeded" or (p["code"] in _UNSAVEABLE and p["file"] == clean)
+        ]
+        if text is not None and refused:
+            raise GovernanceError(
+                "invalid",
+                f"{clean} was not saved: {refused[0]['message']}",
+                Validation(False, refused),
+            )
         name, version = _pack_label(sources)
         with self._db.begin() as connection:
             connection.execute(
@@ -370,7 +393,7 @@ class RuleStore:
                 file=clean,
                 change="delete" if text is None else "write",
             )
-        return validate_sources(sources)
+        return report
 
     def validate(self, version_id: int) -> Validation:
         return validate_sources(self.sources(version_id))
@@ -510,17 +533,12 @@ class RuleStore:
 
     def diff(self, a: int, b: int) -> dict[str, Any]:
         """Rules added, removed and changed from version ``a`` to ``b``, with text diffs;
-        the pack and reference files likewise."""
+        the pack and reference files likewise. Rules are matched by the id each file declares,
+        as the compiler sees them, not by file name; two files of one version declaring the
+        same id are listed under ``duplicates`` (such a version does not compile)."""
         left, right = self.sources(a), self.sources(b)
-
-        def rules(files: Mapping[str, str]) -> dict[str, str]:
-            return {
-                Path(path).stem: path
-                for path in files
-                if path != "pack.yaml" and not path.startswith("reference/")
-            }
-
-        left_rules, right_rules = rules(left), rules(right)
+        left_rules, left_duplicates = _rules_by_id(left)
+        right_rules, right_duplicates = _rules_by_id(right)
 
         def text_diff(before: str, after: str, name: str) -> str:
             return "".join(
@@ -560,4 +578,29 @@ class RuleStore:
             ],
             "changed": changed,
             "other_files": other,
+            "duplicates": [
+                {"version": version, "rule_id": rule_id, "files": files}
+                for version, found in ((a, left_duplicates), (b, right_duplicates))
+                for rule_id, files in sorted(found.items())
+            ],
         }
+
+
+def _rules_by_id(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Each rule file's path by the id it declares (its file name's stem when it declares
+    none it can read), and the ids declared by more than one file."""
+    by_id: dict[str, list[str]] = {}
+    for path in sorted(files):
+        if path == "pack.yaml" or path.startswith("reference/"):
+            continue
+        try:
+            data = load_yaml(path, files[path]).data
+        except AssayError:
+            data = None
+        declared = data.get("id") if isinstance(data, dict) else None
+        rule_id = declared if isinstance(declared, str) and declared else Path(path).stem
+        by_id.setdefault(rule_id, []).append(path)
+    return (
+        {rule_id: paths[0] for rule_id, paths in by_id.items()},
+        {rule_id: paths for rule_id, paths in by_id.items() if len(paths) > 1},
+    )
