@@ -48,6 +48,15 @@ def identify(request: Request, roles: tuple[Role, ...]) -> Identity:
     return identity
 
 
+def optional_caller(request: Request) -> Identity | None:
+    """The identity of a valid key, if the request carries one; never an error (for open
+    endpoints that tell administrators more)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return service(request).keys.identify(key.strip())
+
+
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Identity]]:
     """A FastAPI dependency accepting keys with one of ``roles``."""
 

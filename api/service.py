@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine as Database
@@ -23,7 +24,7 @@ from api.metrics import Metrics
 from api.settings import Settings
 from api.shadow import Shadow
 from engine import Engine
-from engine.ruleset import default_pack_dir, read_sources, sources_sha256
+from engine.ruleset import RuleSet, default_pack_dir, load_pack, read_sources, sources_sha256
 from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
 from engine.store.decisions import DecisionLog
@@ -49,7 +50,8 @@ class Service:
     backtests: BacktestStore
     inspections: InspectionStore
     shadows: ShadowStore
-    active: tuple[int, str]  # (version id, sha256) the engine screens with
+    active: tuple[int, str]  # (version id, sha256) the store says is active
+    loaded: Loaded  # what the engine screens with, and why when it is not the active version
     shadow: Shadow | None = None  # the shadow run this worker screens with, if any
 
     @classmethod
@@ -72,9 +74,10 @@ class Service:
             )
         journal = settings.resolved_journal_dir()
         decisions = DecisionLog(url, journal)
+        ruleset, loaded = load_active(store, marker[0], directory)
         return cls(
             settings=settings,
-            engine=Engine(store.compile(marker[0]), kind=settings.engine),
+            engine=Engine(ruleset, kind=settings.engine),
             log=decisions,
             journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
@@ -85,6 +88,7 @@ class Service:
             inspections=InspectionStore(db),
             shadows=ShadowStore(db),
             active=marker,
+            loaded=loaded,
         )
 
     async def follow(self) -> None:
@@ -130,13 +134,26 @@ class Service:
             log.info("shadowing version %s (run %s)", run.version_id, run.id)
 
     async def refresh(self) -> bool:
-        """Load the active version if it changed; whether it did."""
+        """Load the active version if it changed; whether it did. A version that does not
+        load is tried once (until the store's active version changes again): the engine
+        keeps screening with what it has, and /readyz and the log say so."""
         marker = await run_in_threadpool(self.store.active_marker)
         if marker is None or marker == self.active:
             return False
-        ruleset = await run_in_threadpool(self.store.compile, marker[0])
-        await run_in_threadpool(self.engine.load, ruleset)
         self.active = marker
+        try:
+            ruleset = await run_in_threadpool(self.store.compile, marker[0])
+        except Exception as exc:
+            self.loaded = Loaded(
+                self.loaded.version_id,
+                f"active version {marker[0]} does not load; still screening with "
+                f"{_describe(self.loaded.version_id)}",
+                _reason(exc),
+            )
+            log.error("%s: %s", self.loaded.problem, self.loaded.detail)
+            return False
+        await run_in_threadpool(self.engine.load, ruleset)
+        self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
         return True
 
@@ -151,6 +168,53 @@ class Service:
         self.log.close()
         self.engine.close()
         self.db.dispose()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Which ruleset version the engine screens with (None: the pack in ``--rules`` or the one
+    shipped with Assay), and, when that is not the store's active version, why: ``problem``
+    for anyone, ``detail`` (the compiler's own words) for the log and administrators."""
+
+    version_id: int | None
+    problem: str | None
+    detail: str | None
+
+
+def _describe(version_id: int | None) -> str:
+    return f"version {version_id}" if version_id is not None else "the shipped rule pack"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def load_active(store: RuleStore, active_id: int, directory: Path) -> tuple[RuleSet, Loaded]:
+    """The active version compiled; if it does not load (stored by an older release, or past
+    a bound added since), the most recently active version that loads, else the pack in
+    ``directory``. A worker always starts and screens; what it screens with is said."""
+    try:
+        return store.compile(active_id), Loaded(active_id, None, None)
+    except Exception as exc:
+        detail = _reason(exc)
+        log.error("active ruleset version %s does not load: %s", active_id, detail)
+    for version_id in store.previously_active():
+        if version_id == active_id:
+            continue
+        try:
+            ruleset = store.compile(version_id)
+        except Exception:
+            continue
+        problem = (
+            f"active version {active_id} does not load; screening with version {version_id}, "
+            "the last active version that loads"
+        )
+        log.error("%s", problem)
+        return ruleset, Loaded(version_id, problem, detail)
+    problem = f"active version {active_id} does not load; screening with the shipped rule pack"
+    log.error("%s (%s)", problem, directory)
+    return load_pack(directory), Loaded(None, problem, detail)
 
 
 def service(request: Request) -> Service:

@@ -1,18 +1,20 @@
 """GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus).
 
-Health and readiness are open (load balancers probe them; they carry no data). Metrics need
-a key of any role: per-rule hit counts tell which patterns are watched.
+Health and readiness are open (load balancers probe them): they say which part is unavailable,
+never the database's own error text, server paths or the compiler's messages, which go to
+the log and, under ``details``, to a caller with an admin key. Metrics need a key of any
+role: per-rule hit counts tell which patterns are watched.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.auth import require
+from api.auth import optional_caller, require
 from api.bodies import json_response
 from api.service import Service, service
 from engine.store.roles import ROLES
@@ -30,17 +32,29 @@ def healthz() -> dict[str, str]:
     summary="Ready to screen: a ruleset is loaded and the decision log accepts decisions",
     responses={503: {"description": "Not ready; the body says why."}},
 )
-def readyz(svc: Annotated[Service, Depends(service)]) -> Response:
+def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Response:
     active = svc.engine.ruleset
-    writable, state = svc.journal.health()
-    body = {
-        "status": "ready" if writable else "not ready",
-        "ruleset": {"name": active.name, "version": active.version, "sha256": active.sha256},
+    health = svc.journal.health()
+    loaded = svc.loaded
+    ruleset: dict[str, object] = {
+        "name": active.name,
+        "version": active.version,
+        "sha256": active.sha256,
+        "version_id": loaded.version_id,
+    }
+    if loaded.problem is not None:
+        ruleset["problem"] = loaded.problem
+    body: dict[str, object] = {
+        "status": "ready" if health.accepting else "not ready",
+        "ruleset": ruleset,
         "rules": len(active.rules),
         "engine": svc.engine.kind,
-        "decision_log": state,
+        "decision_log": health.state,
     }
-    return json_response(body, 200 if writable else 503)
+    caller = optional_caller(request)
+    if caller is not None and caller.role == "admin":
+        body["details"] = {"decision_log": health.detail, "ruleset": loaded.detail}
+    return json_response(body, 200 if health.accepting else 503)
 
 
 @router.get(

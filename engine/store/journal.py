@@ -327,6 +327,17 @@ def start_ingester(directory: Path, url: str) -> subprocess.Popen[bytes]:
     )
 
 
+@dataclass(frozen=True)
+class Health:
+    """The decision log's state: ``state`` says which part is unavailable, in words anyone
+    may read; ``detail`` is the database's own error or a server path, for the log and for
+    administrators only."""
+
+    accepting: bool
+    state: str
+    detail: str | None
+
+
 class Journal:
     """A worker's side: append decision rows before answering.
 
@@ -418,32 +429,37 @@ class Journal:
             self._ingester = start_ingester(self.directory, self.url)
 
     def _refusal_for(self, status: Status | None) -> str | None:
+        """Why decisions are refused, in words a client may read: never the database's own
+        error text (it can name hosts, users and tables), which goes to the log."""
         if status is None or status.backlog <= self.backlog_limit:
             return None
-        reason = f": {status.error}" if status.error else ""
+        reason = "; the database is not accepting them" if status.error else ""
         return (
             f"the decision log is {status.backlog // 1024 // 1024} MiB behind "
             f"(limit {self.backlog_limit // 1024 // 1024} MiB){reason}"
         )
 
-    def health(self) -> tuple[bool, str]:
-        """Whether decisions are accepted now, and the decision log's state in words (reads
-        the status afresh; safe from any thread)."""
+    def health(self) -> Health:
+        """Whether decisions are accepted now, and the decision log's state (reads the status
+        afresh; safe from any thread)."""
         status = Status.read(self.directory)
+        error = status.error if status is not None else None
         refusal = self._refusal_for(status)
         if refusal is not None:
-            return False, f"refusing: {refusal}"
+            return Health(False, f"refusing: {refusal}", error)
         if not os.access(self.directory, os.W_OK):
-            return False, f"unavailable: the journal {self.directory} is not writable"
+            return Health(
+                False, "unavailable: the journal is not writable", f"{self.directory}: not writable"
+            )
         if status is None:
-            return True, "writable"
+            return Health(True, "writable", None)
         age = time.time() - status.at
         if age > _STALE_SECONDS:
-            return True, f"writable; the database copy last reported {age:.0f} s ago"
-        if status.error is not None:
+            return Health(True, f"writable; the database copy last reported {age:.0f} s ago", None)
+        if error is not None:
             waiting = status.backlog // 1024
-            return True, f"writable; {waiting} KiB waiting for the database: {status.error}"
-        return True, "writable"
+            return Health(True, f"writable; {waiting} KiB waiting for the database", error)
+        return Health(True, "writable", None)
 
     def close(self, wait: float = 30.0) -> None:
         """Finish this worker's segment; stop the ingester it started, which first copies
