@@ -57,7 +57,7 @@ def test_any_condition_parses_and_checks_or_fails_at_a_location(text: str) -> No
         return
     for scope in ("item", "manifest"):
         context = Context(
-            scope,  # type: ignore[arg-type]
+            scope,
             MappingProxyType({"limit": 1.5}),
             _REFERENCE,
             lambda line: None,
