@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -24,6 +25,11 @@ def _key_store(database_url: str | None) -> KeyStore:
     return KeyStore(open_database(database_url or default_database_url()))
 
 
+def _operator() -> str:
+    """Who runs the command, for the audit trail: the system user, marked as such."""
+    return f"{getpass.getuser()} (command line)"
+
+
 def _role(value: str) -> Role:
     for role in ROLES:
         if value == role:
@@ -42,9 +48,14 @@ def keys_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only hashed."""
+    from engine.store.people import name_problem  # noqa: PLC0415 - ditto
+
     checked = _role(role)
     holder = name or checked
-    key = _key_store(database_url).create(checked, holder)
+    problem = name_problem(holder)
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="--name")
+    key = _key_store(database_url).create(checked, holder, by=_operator())
     err.print(f"created a {checked} key for {holder!r}; it is shown only now:")
     print(key)
 
@@ -68,7 +79,7 @@ def keys_revoke(
     database_url: DatabaseOption = None,
 ) -> None:
     """Revoke a key: it stops working within 5 seconds on every worker."""
-    if not _key_store(database_url).revoke(key_id):
+    if not _key_store(database_url).revoke(key_id, by=_operator()):
         err.print(f"[red]no key with id {key_id} (or it is already revoked)[/red]")
         raise typer.Exit(1)
     err.print(f"revoked key {key_id}")

@@ -229,7 +229,7 @@ def test_a_job_whose_process_died_is_reported_failed(api: LiveApi) -> None:
 def test_a_failing_backtest_stores_its_error(api: LiveApi, tmp_path: Path) -> None:
     with api.client("author", "alice") as alice:
         draft_id = alice.post("/v1/rulesets/1/drafts").json()["id"]
-        broken = "id: broken\nthis is not a rule\n"
+        broken = "id: broken\ntitle: not a rule, but valid YAML (saved, as work in progress)\n"
         alice.put(f"/v1/rulesets/{draft_id}/files/extra/broken.yaml", json={"source": broken})
         job_id = alice.post(
             "/v1/backtests", json={"candidate": draft_id, "files": ["past.jsonl"]}

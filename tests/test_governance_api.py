@@ -204,11 +204,13 @@ def _draft_to_active_and_back(
     assert back.status_code == 200
     assert _wait_for(lane, v1["sha256"]) < 2.0
     trail = [(e["actor"], e["action"]) for e in bob.get("/v1/audit").json()]
-    assert trail[-7:] == [
+    assert trail[-9:] == [
         ("alice", "create_draft"),
         ("alice", "edit"),
         ("alice", "edit"),
         ("alice", "submit"),
+        ("alice", "role_refused"),  # her author key on approve
+        ("alice", "refused"),  # her reviewer key on her own draft: four eyes
         ("bob", "approve"),
         ("bob", "activate"),
         ("bob", "rollback"),

@@ -82,7 +82,7 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
         stored["corpus_paths"] = _corpus_paths(svc, request.files)
     if request.decisions is not None:
         svc.log.caught_up()  # the window holds every decision answered before this request
-    job_id = svc.backtests.create(stored, candidate, baseline, who.name)
+    job_id = svc.backtests.create(stored, candidate, baseline, who.person)
     launch(job_id, svc.settings.resolved_database_url())
     location = f"/v1/backtests/{job_id}"
     return json_response(
@@ -172,5 +172,5 @@ async def outcomes(
             for entry in detail:
                 entry["loc"] = ["body", *entry["loc"][2:]]
         raise ApiError(422, "invalid outcomes", detail) from None
-    stored = await run_in_threadpool(svc.inspections.record, parsed, who.name)
+    stored = await run_in_threadpool(svc.inspections.record, parsed, who.person)
     return Recorded(recorded=stored)

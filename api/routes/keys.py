@@ -6,19 +6,38 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.auth import require
 from api.bodies import ApiError, RecordId
 from api.service import Service, service
+from engine.store.keys import Identity
+from engine.store.people import MAX_NAME_CHARS, name_problem
 from engine.store.roles import Role
 
-router = APIRouter(tags=["keys"], dependencies=[Depends(require("admin"))])
+router = APIRouter(tags=["keys"])
+Admin = Annotated[Identity, Depends(require("admin"))]
 
 
 class NewKey(BaseModel):
     role: Role
-    name: Annotated[str, Field(min_length=1, max_length=64, description="Who holds it.")]
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_NAME_CHARS,
+            description="Who holds it: a person's name (compared case- and space-insensitively "
+            "for four-eyes review), without control or markup characters.",
+        ),
+    ]
+
+    @field_validator("name")
+    @classmethod
+    def _holder(cls, name: str) -> str:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
 
 
 class CreatedKey(BaseModel):
@@ -36,16 +55,17 @@ class KeyView(BaseModel):
 
 
 @router.get("/v1/keys", response_model=list[KeyView], summary="Every key (never the key itself)")
-def keys(svc: Annotated[Service, Depends(service)]) -> list[KeyView]:
+def keys(svc: Annotated[Service, Depends(service)], _: Admin) -> list[KeyView]:
     return [KeyView(**info.__dict__) for info in svc.keys.all()]
 
 
 @router.post("/v1/keys", response_model=CreatedKey, status_code=201, summary="Create a key")
-def create(new: NewKey, svc: Annotated[Service, Depends(service)]) -> CreatedKey:
-    return CreatedKey(key=svc.keys.create(new.role, new.name), role=new.role, name=new.name)
+def create(new: NewKey, svc: Annotated[Service, Depends(service)], who: Admin) -> CreatedKey:
+    key = svc.keys.create(new.role, new.name, by=who)
+    return CreatedKey(key=key, role=new.role, name=new.name)
 
 
 @router.delete("/v1/keys/{key_id}", status_code=204, summary="Revoke a key")
-def revoke(key_id: RecordId, svc: Annotated[Service, Depends(service)]) -> None:
-    if not svc.keys.revoke(key_id):
+def revoke(key_id: RecordId, svc: Annotated[Service, Depends(service)], who: Admin) -> None:
+    if not svc.keys.revoke(key_id, by=who):
         raise ApiError(404, f"no active key {key_id}")

@@ -100,48 +100,48 @@ def audit(
     summary="A draft: a copy of this version to edit",
 )
 def create_draft(version_id: RecordId, svc: Svc, who: Author) -> VersionView:
-    return _view(svc.store.get(svc.store.create_draft(version_id, who.name)))
+    return _view(svc.store.get(svc.store.create_draft(version_id, who)))
 
 
 @router.put("/v1/rulesets/{version_id}/files/{path:path}", summary="Write a file of a draft")
 async def write(
     version_id: RecordId, path: str, body: FileBody, svc: Svc, who: Author
 ) -> dict[str, Any]:
-    report = await run_in_threadpool(svc.store.write_file, version_id, path, body.source, who.name)
+    report = await run_in_threadpool(svc.store.write_file, version_id, path, body.source, who)
     return report.to_json()
 
 
 @router.delete("/v1/rulesets/{version_id}/files/{path:path}", summary="Delete a file of a draft")
 async def delete(version_id: RecordId, path: str, svc: Svc, who: Author) -> dict[str, Any]:
-    report = await run_in_threadpool(svc.store.write_file, version_id, path, None, who.name)
+    report = await run_in_threadpool(svc.store.write_file, version_id, path, None, who)
     return report.to_json()
 
 
 @router.post("/v1/rulesets/{version_id}/submit", summary="Submit a valid draft for review")
 async def submit(version_id: RecordId, svc: Svc, who: Author) -> dict[str, Any]:
-    report = await run_in_threadpool(svc.store.submit, version_id, who.name)
+    report = await run_in_threadpool(svc.store.submit, version_id, who)
     return {"state": "submitted", "validation": report.to_json()}
 
 
 @router.post("/v1/rulesets/{version_id}/approve", summary="Approve a submitted version")
 def approve(version_id: RecordId, body: Comment, svc: Svc, who: Reviewer) -> dict[str, str]:
-    svc.store.approve(version_id, who.name, body.comment)
+    svc.store.approve(version_id, who, body.comment)
     return {"state": "approved"}
 
 
 @router.post("/v1/rulesets/{version_id}/reject", summary="Send a submitted version back")
 def reject(version_id: RecordId, body: Reason, svc: Svc, who: Reviewer) -> dict[str, str]:
-    svc.store.reject(version_id, who.name, body.reason)
+    svc.store.reject(version_id, who, body.reason)
     return {"state": "draft"}
 
 
 @router.post("/v1/rulesets/{version_id}/activate", summary="Make an approved version active")
 def activate(version_id: RecordId, body: OptionalReason, svc: Svc, who: Reviewer) -> dict[str, str]:
-    svc.store.activate(version_id, who.name, body.reason)
+    svc.store.activate(version_id, who, body.reason)
     return {"state": "active"}
 
 
 @router.post("/v1/rulesets/{version_id}/rollback", summary="Reactivate an earlier version")
 def rollback(version_id: RecordId, body: Reason, svc: Svc, who: Reviewer) -> dict[str, str]:
-    svc.store.rollback(version_id, who.name, body.reason)
+    svc.store.rollback(version_id, who, body.reason)
     return {"state": "active"}

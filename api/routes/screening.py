@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import SECURITY, identify
+from api.auth import SECURITY, authorize
 from api.bodies import ApiError, json_response, read_json_body, validation_response
 from api.openapi import batch_body, manifest_body
 from api.service import Service, service
@@ -71,7 +71,7 @@ async def screen(request: Request) -> Response:
 
     The decision is in the log before the answer is sent; its id is in `X-Decision-ID`.
     """
-    identify(request, ("screening",))
+    await authorize(request, ("screening",))
     svc = service(request)
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:
@@ -111,7 +111,7 @@ async def screen(request: Request) -> Response:
 async def screen_batch(request: Request) -> Response:
     """Screen a JSON array of manifests; one entry per manifest, in order: its result, or an
     error object for that manifest alone (`{"error": {...}}`)."""
-    identify(request, ("screening",))
+    await authorize(request, ("screening",))
     svc = service(request)
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:

@@ -72,7 +72,7 @@ def start(body: ShadowStart, svc: Svc, who: Reviewer) -> RunView:
             f"version {version.id} is {version.state}; only a submitted or approved version"
             " can be shadowed",
         )
-    run = svc.shadows.get(svc.shadows.start(version.id, who.name))
+    run = svc.shadows.get(svc.shadows.start(version.id, who.person))
     assert run is not None
     return _view(run)
 
@@ -84,7 +84,7 @@ def start(body: ShadowStart, svc: Svc, who: Reviewer) -> RunView:
     responses={404: {"description": "Nothing is being shadowed."}},
 )
 def stop(svc: Svc, who: Reviewer) -> RunView:
-    stopped = svc.shadows.stop(who.name)
+    stopped = svc.shadows.stop(who.person)
     if stopped is None:
         raise ApiError(404, "no shadow run is current")
     return _view(stopped)

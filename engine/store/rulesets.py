@@ -32,9 +32,14 @@ from engine.errors import AssayError
 from engine.examples import run_examples
 from engine.parse import load_yaml
 from engine.ruleset import RuleSet, compile_pack, pack_path_problem, read_sources, sources_sha256
+from engine.store import audit as trail
+from engine.store.audit import Acting
 from engine.store.database import audit, ruleset_versions, stored_utc
+from engine.store.people import person_of
 
 State = Literal["draft", "submitted", "approved", "active", "retired"]
+# Who acts: an API key's identity, or the name of a system or command-line user.
+Actor = Acting | str
 Status = Literal["not_found", "forbidden", "conflict", "invalid"]
 
 
@@ -264,32 +269,23 @@ class RuleStore:
 
     # ----------------------------------------------------------------------- writing
 
+    @staticmethod
     def _record(
-        self,
         connection: Any,
-        actor: str,
+        actor: Actor,
         action: str,
         version_id: int | None,
         reason: str | None = None,
         **details: Any,
     ) -> None:
-        connection.execute(
-            insert(audit).values(
-                at=_now(),
-                actor=actor,
-                action=action,
-                version_id=version_id,
-                reason=reason,
-                details=orjson.dumps(details).decode() if details else None,
-            )
-        )
+        trail.record(connection, actor, action, version_id, reason, **details)
 
     def _insert(
         self,
         connection: Any,
         sources: Mapping[str, str],
         state: State,
-        author: str,
+        author: Actor,
         parent_id: int | None,
     ) -> int:
         name, version = _pack_label(sources)
@@ -298,7 +294,7 @@ class RuleStore:
             insert(ruleset_versions).values(
                 parent_id=parent_id,
                 state=state,
-                author=author,
+                author=_person(author),
                 created_at=now,
                 updated_at=now,
                 name=name,
@@ -310,7 +306,7 @@ class RuleStore:
         )
         return int(result.inserted_primary_key[0])
 
-    def import_directory(self, directory: Path, actor: str = "system") -> int | None:
+    def import_directory(self, directory: Path, actor: Actor = "system") -> int | None:
         """On first start: the pack in ``directory`` becomes version 1, active. Does nothing
         (returns None) when the store already holds versions."""
         sources = read_sources(directory)
@@ -333,7 +329,7 @@ class RuleStore:
             # "one active version" index refused this copy, and that worker's import stands.
             return None
 
-    def create_draft(self, base_id: int, author: str) -> int:
+    def create_draft(self, base_id: int, author: Actor) -> int:
         """A mutable copy of version ``base_id``, owned by ``author``."""
         base = self._row(base_id)
         with self._db.begin() as connection:
@@ -342,7 +338,7 @@ class RuleStore:
             self._record(connection, author, "create_draft", draft_id, None, base=base_id)
             return draft_id
 
-    def write_file(self, draft_id: int, path: str, text: str | None, author: str) -> Validation:
+    def write_file(self, draft_id: int, path: str, text: str | None, author: Actor) -> Validation:
         """Change (or delete, with None) one file of a draft; the draft's validation after."""
         row = self._row(draft_id)
         self._must(row, "draft", "edit")
@@ -406,27 +402,38 @@ class RuleStore:
                 f"version {row['id']} is {row['state']}; only a {state} version can be {doing}",
             )
 
-    @staticmethod
-    def _owned(row: Any, actor: str, does: str) -> None:
-        if row["author"] != actor:
-            raise GovernanceError(
-                "forbidden",
+    def _refuse(self, row: Any, actor: Actor, doing: str, message: str) -> GovernanceError:
+        """A refused act, recorded in the audit trail before it is answered."""
+        with self._db.begin() as connection:
+            self._record(connection, actor, "refused", row["id"], message, attempted=doing)
+        return GovernanceError("forbidden", message)
+
+    def _owned(self, row: Any, actor: Actor, does: str) -> None:
+        if person_of(row["author"]) != _person(actor):
+            raise self._refuse(
+                row,
+                actor,
+                does,
                 f"draft {row['id']} belongs to {row['author']}; only its author {does} it",
             )
 
-    @staticmethod
-    def _four_eyes(row: Any, actor: str, doing: str) -> None:
-        if row["author"] == actor:
-            raise GovernanceError(
-                "forbidden",
-                f"{actor} wrote version {row['id']} and cannot {doing} it: a second person must",
+    def _four_eyes(self, row: Any, actor: Actor, doing: str) -> None:
+        """Four eyes: the person acting is not the person who wrote the version, however
+        either spells their name (compared as :func:`~engine.store.people.person_of`)."""
+        if person_of(row["author"]) == _person(actor):
+            raise self._refuse(
+                row,
+                actor,
+                doing,
+                f"{_person(actor)} wrote version {row['id']} and cannot {doing} it: a second "
+                "person must",
             )
 
     def _transition(
         self,
         row: Any,
         state: State,
-        actor: str,
+        actor: Actor,
         action: str,
         reason: str | None,
         comment: str | None = None,
@@ -447,7 +454,7 @@ class RuleStore:
                 )
             self._record(connection, actor, action, row["id"], reason)
 
-    def submit(self, draft_id: int, actor: str) -> Validation:
+    def submit(self, draft_id: int, actor: Actor) -> Validation:
         row = self._row(draft_id)
         self._must(row, "draft", "submitted")
         self._owned(row, actor, "submits")
@@ -459,13 +466,13 @@ class RuleStore:
         self._transition(row, "submitted", actor, "submit", None)
         return report
 
-    def approve(self, version_id: int, actor: str, comment: str | None = None) -> None:
+    def approve(self, version_id: int, actor: Actor, comment: str | None = None) -> None:
         row = self._row(version_id)
         self._must(row, "submitted", "approved")
         self._four_eyes(row, actor, "approve")
         self._transition(row, "approved", actor, "approve", comment, comment)
 
-    def reject(self, version_id: int, actor: str, comment: str) -> None:
+    def reject(self, version_id: int, actor: Actor, comment: str) -> None:
         row = self._row(version_id)
         self._must(row, "submitted", "rejected")
         self._four_eyes(row, actor, "reject")
@@ -473,13 +480,13 @@ class RuleStore:
             raise GovernanceError("invalid", "a rejection needs a comment for the author")
         self._transition(row, "draft", actor, "reject", comment, comment)
 
-    def activate(self, version_id: int, actor: str, reason: str | None = None) -> None:
+    def activate(self, version_id: int, actor: Actor, reason: str | None = None) -> None:
         row = self._row(version_id)
         self._must(row, "approved", "activated")
         self._four_eyes(row, actor, "activate")
         self._switch(version_id, "approved", actor, "activate", reason)
 
-    def rollback(self, version_id: int, actor: str, reason: str) -> None:
+    def rollback(self, version_id: int, actor: Actor, reason: str) -> None:
         """Make an earlier (retired) version active again."""
         row = self._row(version_id)
         self._must(row, "retired", "rolled back to")
@@ -488,7 +495,7 @@ class RuleStore:
         self._switch(version_id, "retired", actor, "rollback", reason)
 
     def _switch(
-        self, version_id: int, expected: State, actor: str, action: str, reason: str | None
+        self, version_id: int, expected: State, actor: Actor, action: str, reason: str | None
     ) -> None:
         try:
             self._switch_once(version_id, expected, actor, action, reason)
@@ -498,7 +505,7 @@ class RuleStore:
             ) from None
 
     def _switch_once(
-        self, version_id: int, expected: State, actor: str, action: str, reason: str | None
+        self, version_id: int, expected: State, actor: Actor, action: str, reason: str | None
     ) -> None:
         with self._db.begin() as connection:
             current = connection.execute(
@@ -584,6 +591,10 @@ class RuleStore:
                 for rule_id, files in sorted(found.items())
             ],
         }
+
+
+def _person(actor: Actor) -> str:
+    return person_of(actor) if isinstance(actor, str) else actor.person
 
 
 def _rules_by_id(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
