@@ -17,8 +17,8 @@ def person_of(name: str) -> str:
     """The person a holder name stands for: one spelling for every way of writing it.
     Compatibility forms folded (NFKC: full-width letters, ligatures), control and format
     characters dropped (zero-width spaces and joiners, direction marks), runs of spaces made
-    one, trimmed, case-folded (through upper case, so that a dotless i (U+0131) and its capital I are
-    one letter, as they look)."""
+    one, trimmed, case-folded (through upper case, so that a dotless i, U+0131, and its
+    capital I are one letter, as they look)."""
     text = unicodedata.normalize("NFKC", name)
     text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
     return unicodedata.normalize("NFKC", " ".join(text.split()).upper().casefold())
