@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from api import openapi
 from api.bodies import ApiError, json_response
 from api.dispatch import Direct, Handler
+from api.guard import ERROR_HEADERS, Guard
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
 from api.service import Service
@@ -96,7 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        return json_response({"detail": f"internal error: {type(exc).__name__}"}, 500)
+        # What went wrong is in the service's log (uvicorn logs the traceback); the client is
+        # told nothing of the code, its classes or its paths.
+        detail = {"detail": "internal error; the service's log has the details"}
+        return json_response(detail, 500, ERROR_HEADERS)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # Outside the others: the screening endpoints' short way in (see api.dispatch).
@@ -105,5 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/v1/screen/batch": screening.screen_batch,
     }
     app.add_middleware(Direct, handlers=hot, metrics=metrics)
+    # Outermost: keys before bodies, bounded bodies, security headers on every answer.
+    app.add_middleware(
+        Guard,
+        default_limit=settings.max_request_bytes,
+        limits={"/v1/outcomes": settings.max_body_bytes},
+        self_guarded=frozenset(hot),
+    )
     openapi.install(app)
     return app

@@ -28,7 +28,17 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the decision log; default: SQLite in data_dir."
     )
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of a screening request or of recorded inspection outcomes.",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest body of any other request (a draft's file is at most 256 KiB of "
+        "YAML); checked after the key, before the body is read.",
+    )
     max_batch: int = Field(default=1000, ge=1, le=10_000)
     access_log: bool = False
     opentelemetry: bool = Field(

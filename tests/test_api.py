@@ -313,7 +313,10 @@ def test_a_failing_screening_is_a_500_with_a_json_body_and_counted(
         with server.client() as c:
             answer = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
         assert answer.status_code == 500
-        assert answer.json() == {"detail": "internal error: RuntimeError"}
+        # Nothing of the code (classes, messages, paths) reaches the client; headers still do.
+        assert answer.json() == {"detail": "internal error; the service's log has the details"}
+        assert "RuntimeError" not in answer.text and "engine broke" not in answer.text
+        assert answer.headers["x-content-type-options"] == "nosniff"
         with server.client() as fresh:  # uvicorn closes a connection whose request raised
             metrics = fresh.get("/metrics").text
     assert 'assay_http_requests_total{method="POST",route="/v1/screen",status="500"} 1.0' in metrics
