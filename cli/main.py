@@ -374,7 +374,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - the service's stack loads for `serve` only
 
     from api.settings import Settings  # noqa: PLC0415 - ditto
-    from engine.store.database import open_database  # noqa: PLC0415 - ditto
+    from engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
     from engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
@@ -393,7 +393,8 @@ def serve(
     log_url = settings.resolved_database_url()
     open_database(log_url).dispose()  # the schema exists before the writer and workers start
     writer = Ingester(settings.resolved_journal_dir(), log_url)  # copies every worker's journal
-    err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {log_url}")
+    shown = shown_url(log_url)
+    err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {shown}")
     try:
         uvicorn.run(
             "api.app:create_app",

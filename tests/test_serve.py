@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import EXAMPLES, wait_for
+from tests.conftest import EXAMPLES, empty_postgres, wait_for
 from tests.servers import assay_serve, create_key
 
 BODY = (EXAMPLES / "water-heavy.json").read_bytes()
@@ -79,3 +79,15 @@ def test_a_killed_server_keeps_every_decision_it_answered(tmp_path: Path) -> Non
         wait_for(lambda: set(answered) <= set(stored()))
     assert sorted(stored()) == sorted(answered)
     database.dispose()
+
+
+def test_the_database_password_is_never_printed(tmp_path: Path) -> None:
+    url = empty_postgres()
+    password = make_url(url).password
+    assert password
+    with assay_serve(tmp_path, "--database-url", url) as (served, process):
+        assert process.stderr is not None
+        banner = process.stderr.readline().decode()
+        assert httpx.get(f"{served}/readyz").status_code == 200
+    assert "decision log postgresql+psycopg://" in banner
+    assert f":{password}@" not in banner and ":***@" in banner

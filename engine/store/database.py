@@ -28,8 +28,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    make_url,
     text,
 )
+from sqlalchemy.exc import ArgumentError
 
 metadata = MetaData()
 
@@ -225,6 +227,14 @@ def default_database_url(data_dir: Path | None = None) -> str:
 
 
 _PAGE_SIZE = 8192
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or logged: with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a database URL that cannot be read)"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
