@@ -3,10 +3,12 @@
 ``POST /v1/backtests`` stores a :class:`BacktestRequest` as a queued job
 (:mod:`engine.store.backtests`) and starts ``python -m engine.jobs JOB_ID`` (:func:`launch`).
 The job screens its corpus — a window of the decision log, or manifest files in the
-service's corpus directory — with the candidate and the baseline version, scores it against
-the inspection outcomes on record, and stores the report. It runs in its own process, at a
-lower CPU priority, so a back-test over a million manifests neither holds an API worker nor
-slows the screening the border is waiting for.
+service's corpus directory (``ASSAY_CORPUS_DIR``; the job stores the files' names relative
+to it, found by :func:`engine.corpus.resolve`, and reports them by those names) — with the
+candidate and the baseline version, scores it against the inspection outcomes on record,
+and stores the report. It runs in its own process, at a lower CPU priority, so a back-test
+over a million manifests neither holds an API worker nor slows the screening the border is
+waiting for.
 
 Decisions are re-screened as of the day they were logged (a consignor's age, a declaration's
 date), so a back-test of last month says what the candidate would have said last month.
@@ -23,14 +25,23 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from engine.backtest import Backtest
-from engine.batch.readers import Meter, read_inputs
+from engine.batch.readers import InputError, Meter, read_inputs
 from engine.batch.records import Record
+from engine.corpus import (
+    MAX_DEPTH,
+    MAX_FILES,
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    CorpusError,
+    locate,
+    refusal,
+)
 from engine.engine import Engine
 from engine.performance import DEFAULT_ALARM_AT
 from engine.store.backtests import BacktestStore
@@ -63,17 +74,24 @@ class DecisionWindow(BaseModel):
         return self
 
 
-def _relative(path: str) -> str:
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in path:
-        raise ValueError(
-            "name a file inside the service's corpus directory (ASSAY_CORPUS_DIR),"
-            " relative to it, without '..'"
-        )
-    return path
+def _relative(pattern: str) -> str:
+    reason = refusal(pattern)
+    if reason is not None:
+        raise ValueError(reason)
+    return pattern
 
 
-CorpusFile = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_relative)]
+# The limits on patterns (how many, how long, one '**') are checked where they are resolved
+# (engine.corpus), with errors naming the pattern's position; they are in the schema for
+# clients, and a job stored by older code, under older limits, still validates.
+CorpusFile = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"maxLength": MAX_PATTERN_LENGTH}),
+    AfterValidator(_relative),
+]
+CorpusFiles = Annotated[
+    list[CorpusFile], Field(min_length=1, json_schema_extra={"maxItems": MAX_PATTERNS})
+]
 VersionRef = Annotated[int, Field(ge=1, le=2**53)] | Literal["active"]
 
 
@@ -89,11 +107,14 @@ class BacktestRequest(BaseModel):
     decisions: DecisionWindow | None = Field(
         default=None, description="Corpus: the manifests screened in this window of the log."
     )
-    files: list[CorpusFile] | None = Field(
+    files: CorpusFiles | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
-        description="Corpus: manifest files (globs) in the service's corpus directory.",
+        description=(
+            "Corpus: manifest files in the service's corpus directory, as glob patterns"
+            f" relative to it: at most {MAX_PATTERNS} patterns of at most"
+            f" {MAX_PATTERN_LENGTH} characters, one '**' each, {MAX_DEPTH} folders deep at"
+            f" most; at most {MAX_FILES:,} files, each screened once."
+        ),
     )
     use_outcomes: bool = Field(
         default=True, description="Score against the inspection outcomes on record."
@@ -141,30 +162,73 @@ def _decision_records(
     return records(), total
 
 
-def run(url: str, job_id: int) -> bool:
-    """Run queued job ``job_id`` to its end; False when it was not queued."""
+def _corpus_files(listed: Any, corpus_dir: Path | None) -> tuple[list[str], list[str]]:
+    """The files a job on files reads, and the names its report gives them.
+
+    The service stores corpus-relative names (``corpus_paths``), found by
+    :func:`engine.corpus.resolve`; each is checked again here, as the directory may have
+    changed since. Older code stored absolute paths, checked when stored: they are read
+    as they are, and named relative to the corpus directory (or by their file name alone
+    when they are not in it), so that no report shows a server path.
+    """
+    paths: list[str] = []
+    names: list[str] = []
+    base = os.path.realpath(corpus_dir) if corpus_dir is not None else None
+    for entry in listed if isinstance(listed, list) else []:
+        stored = str(entry)
+        if PurePosixPath(stored).is_absolute():
+            inside = base is not None and os.path.commonpath([base, stored]) == base
+            paths.append(stored)
+            names.append(os.path.relpath(stored, base) if inside else PurePosixPath(stored).name)
+            continue
+        if corpus_dir is None:
+            raise InputError(
+                "the job reads files of the corpus directory, and ASSAY_CORPUS_DIR is not set"
+            )
+        try:
+            paths.append(locate(corpus_dir, stored))
+        except CorpusError as exc:
+            raise InputError(str(exc)) from None
+        names.append(stored)
+    return paths, names
+
+
+def _unplaced(message: str, corpus_dir: Path | None) -> str:
+    """An error as stored and shown, without the corpus directory's path: a library's
+    message may carry a path it was given (files inside are named relative to it)."""
+    if corpus_dir is None:
+        return message
+    roots = {str(corpus_dir), os.path.realpath(corpus_dir)} - {"", "/", "."}
+    for root in sorted(roots, key=len, reverse=True):
+        message = message.replace(root + os.sep, "").replace(root, "the corpus directory")
+    return message
+
+
+def run(url: str, job_id: int, corpus_dir: Path | None = None) -> bool:
+    """Run queued job ``job_id`` to its end, reading files (if it names some) in
+    ``corpus_dir``; False when it was not queued."""
     db = open_database(url)
     jobs = BacktestStore(db)
     try:
         if not jobs.start(job_id):
             return False
         try:
-            _run(url, db, jobs, job_id)
+            _run(url, db, jobs, job_id, corpus_dir)
         except Exception as exc:
             log.exception("back-test %s failed", job_id)
-            jobs.fail(job_id, f"{type(exc).__name__}: {exc}")
+            jobs.fail(job_id, _unplaced(f"{type(exc).__name__}: {exc}", corpus_dir))
         return True
     finally:
         db.dispose()
 
 
-def _run(url: str, db: Any, jobs: BacktestStore, job_id: int) -> None:
+def _run(url: str, db: Any, jobs: BacktestStore, job_id: int, corpus_dir: Path | None) -> None:
     job = jobs.get(job_id)
     assert job is not None and isinstance(job.request, dict)
     stored = dict(job.request)
     listed = stored.pop("corpus_paths", None)
-    paths = [str(path) for path in listed] if isinstance(listed, list) else []
     request = BacktestRequest.model_validate(stored)
+    paths, names = _corpus_files(listed, corpus_dir) if request.files is not None else ([], [])
     store = RuleStore(db)
 
     def engine(version_id: int) -> Engine:
@@ -183,9 +247,13 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int) -> None:
                 beat(backtest.records, backtest.records / total if total else None)
         else:
             meter = Meter()
-            for record in read_inputs(paths, meter=meter):
-                backtest.add_record(record)
-                beat(backtest.records, meter.done / meter.total if meter.total else None)
+            try:
+                for record in read_inputs(paths, meter=meter, names=names):
+                    backtest.add_record(record)
+                    beat(backtest.records, meter.done / meter.total if meter.total else None)
+            except OSError as exc:  # named as the report names the file, not by its path
+                shown = dict(zip(paths, names, strict=True)).get(str(exc.filename), "a file")
+                raise InputError(f"{shown} cannot be read: {exc.strerror or exc}") from None
         report = backtest.report()
     finally:
         candidate.close()
@@ -202,11 +270,15 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int) -> None:
     jobs.finish(job_id, report, backtest.records)
 
 
-def launch(job_id: int, url: str) -> subprocess.Popen[bytes]:
-    """Start the runner for ``job_id`` in its own process; reaped by a waiting thread."""
+def launch(job_id: int, url: str, corpus_dir: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the runner for ``job_id`` in its own process; reaped by a waiting thread.
+    ``corpus_dir`` is where the files a job names are (passed as ``ASSAY_CORPUS_DIR``)."""
+    env = {**os.environ, "ASSAY_DATABASE_URL": url}
+    if corpus_dir is not None:
+        env["ASSAY_CORPUS_DIR"] = str(corpus_dir.absolute())
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.jobs", str(job_id)],
-        env={**os.environ, "ASSAY_DATABASE_URL": url},
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         start_new_session=True,  # a Ctrl-C on the server does not cut a back-test short
@@ -218,15 +290,20 @@ def launch(job_id: int, url: str) -> subprocess.Popen[bytes]:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s assay.jobs %(message)s")
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m engine.jobs JOB_ID  (with ASSAY_DATABASE_URL set)", file=sys.stderr)
+        print(
+            "usage: python -m engine.jobs JOB_ID  (with ASSAY_DATABASE_URL set, and"
+            " ASSAY_CORPUS_DIR for a job on files)",
+            file=sys.stderr,
+        )
         return 2
     url = os.environ.get("ASSAY_DATABASE_URL")
     if not url:
         print("ASSAY_DATABASE_URL is not set", file=sys.stderr)
         return 2
+    corpus = os.environ.get("ASSAY_CORPUS_DIR")
     with contextlib.suppress(OSError):
         os.nice(5)  # screening at the border comes first
-    return 0 if run(url, int(argv[0])) else 1
+    return 0 if run(url, int(argv[0]), Path(corpus) if corpus else None) else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ field, all or nothing; a job whose process died is reported failed, not left run
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ import httpx
 import orjson
 import pytest
 
+import engine.corpus
 from api.settings import Settings
 from engine import Engine
 from engine.backtest import Backtest
 from engine.batch.readers import read_inputs
 from engine.inspections import Inspection
+from engine.jobs import _unplaced, run
 from engine.ruleset import compile_pack
 from engine.store.backtests import STALE_AFTER, BacktestStore
 from engine.store.database import backtests
@@ -80,6 +83,7 @@ def test_a_backtest_job_reports_what_the_cli_would(api: LiveApi, tmp_path: Path)
 
     report = job["result"]
     assert report["corpus"]["source"] == {"files": ["*.jsonl"]}
+    assert job["request"]["corpus_paths"] == ["past.jsonl"]  # corpus-relative, as reported
     assert report["candidate"]["version_id"] == draft_id and report["baseline"]["version_id"] == 1
     # The same back-test, in process, on the same sources, corpus and outcomes.
     sources = api.service.store.sources(draft_id)
@@ -88,7 +92,7 @@ def test_a_backtest_job_reports_what_the_cli_would(api: LiveApi, tmp_path: Path)
         Engine(compile_pack(api.service.store.sources(1))),
         {o["manifest_id"]: Inspection.model_validate(o) for o in _outcomes()},
     )
-    run.run(read_inputs([str(tmp_path / "data" / "corpus" / "past.jsonl")]))
+    run.run(read_inputs([str(tmp_path / "data" / "corpus" / "past.jsonl")], names=["past.jsonl"]))
     expected = orjson.loads(orjson.dumps(run.report()))
     for side in ("candidate", "baseline"):
         report[side].pop("version_id")
@@ -264,3 +268,168 @@ def test_live_rule_figures_equal_those_computed_by_hand(api: LiveApi) -> None:
     assert licence["hits"] == 1 and "none had a find" in licence["alarm"]
     assert (silent["hits"], silent["precision"], silent["recall"]) == (0, None, 0.0)
     assert unknown.status_code == 404
+
+
+# ------------------------------------------------------------- files: bounded, relative
+
+
+def _no_server_path(text: str, tmp_path: Path) -> None:
+    """No absolute path of the test's directory (the corpus directory is inside it)."""
+    for shown in {str(tmp_path), os.path.realpath(tmp_path)}:
+        assert shown not in text, text
+
+
+def _refused(api: LiveApi, tmp_path: Path, files: list[str]) -> list[dict[str, Any]]:
+    with api.client("author") as alice:
+        answer = alice.post("/v1/backtests", json={"candidate": 1, "files": files})
+        assert alice.get("/v1/backtests").json() == []  # no job was created
+    assert answer.status_code == 422, answer.text
+    _no_server_path(answer.text, tmp_path)
+    errors: list[dict[str, Any]] = answer.json()["detail"]
+    return errors
+
+
+def _corpus_dir(api: LiveApi) -> Path:
+    return api.service.settings.resolved_corpus_dir()
+
+
+def test_overlapping_patterns_screen_each_file_once(api: LiveApi, tmp_path: Path) -> None:
+    (_corpus_dir(api) / "notes").mkdir()
+    (_corpus_dir(api) / "notes" / "readme.txt").write_text("not matched\n")
+    files = ["past.jsonl", "*.jsonl", "**/*.jsonl", "p*", "./past.jsonl", "**/past.*"]
+    with api.client("author", "alice") as alice:
+        started = alice.post("/v1/backtests", json={"candidate": 1, "files": files})
+        assert started.status_code == 202, started.text
+        job = _finished(alice, started.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["request"]["corpus_paths"] == ["past.jsonl"]
+    screened = job["result"]["corpus"]
+    # Six patterns, one file of eleven records: eleven records screened, not sixty-six.
+    assert job["records_done"] == screened["records"] == len(CORPUS) + 1
+    assert (screened["manifests"], screened["invalid"]) == (len(CORPUS), 1)
+    [error] = screened["errors"]
+    assert error.startswith("past.jsonl:11: ")  # the file by its corpus-relative name
+    assert screened["source"] == {"files": files}
+    _no_server_path(orjson.dumps(job).decode(), tmp_path)
+
+
+def test_the_attack_is_refused_before_anything_runs(api: LiveApi, tmp_path: Path) -> None:
+    """Many '**' patterns over a tree deeper than the walk goes."""
+    deep = _corpus_dir(api).joinpath(*(f"d{level}" for level in range(12)))
+    deep.mkdir(parents=True)
+    shutil.copy(_corpus_dir(api) / "past.jsonl", deep / "deep.jsonl")
+    [error] = _refused(api, tmp_path, ["**/*.jsonl"] * 20)
+    assert error["loc"] == ["body", "files", 0]
+    assert "more than 8 directory levels" in error["msg"]
+    [error] = _refused(api, tmp_path, ["**/**/**/**/*.jsonl"] * 100)
+    assert error["loc"] == ["body", "files", 20] and "at most 20 patterns" in error["msg"]
+    [error] = _refused(api, tmp_path, ["past.jsonl", "**/**/**/**/*.jsonl"])
+    assert error["loc"] == ["body", "files", 1] and "at most one '**'" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("files", "position", "words"),
+    [
+        (["past.jsonl"] * 21, 20, "at most 20 patterns"),
+        (["past.jsonl", "p" * 201], 1, "at most 200 characters"),
+        (["past.jsonl", "*/**/x/**"], 1, "at most one '**'"),
+        (["d/" * 9 + "x.jsonl"], 0, "at most 8 directory levels"),
+        (["past.jsonl", "../secrets"], 1, "without '..'"),
+        (["past.jsonl", "a/../../secrets"], 1, "without '..'"),
+        (["/etc/passwd"], 0, "relative"),
+        (["past.jsonl", "a\\past.jsonl"], 1, "backslash"),
+        (["past.jsonl", "*.csv"], 1, "no file in the corpus directory matches '*.csv'"),
+        (["missing.jsonl"], 0, "no file 'missing.jsonl' in the corpus directory"),
+        (["past.jsonl", "link.jsonl"], 1, "'link.jsonl' leads out of the corpus directory"),
+        (["*.jsonl"], 0, "'link.jsonl' is a link to a file outside the corpus directory"),
+        (["past.jsonl", "folder"], 1, "'folder' is a folder"),
+    ],
+)
+def test_each_refused_pattern_is_named_by_its_position(
+    api: LiveApi, tmp_path: Path, files: list[str], position: int, words: str
+) -> None:
+    (tmp_path / "secret.jsonl").write_text('{"manifest_id": "S"}\n')
+    (_corpus_dir(api) / "link.jsonl").symlink_to(tmp_path / "secret.jsonl")
+    (_corpus_dir(api) / "folder").mkdir()
+    errors = _refused(api, tmp_path, files)
+    assert any(e["loc"] == ["body", "files", position] and words in e["msg"] for e in errors), (
+        errors
+    )
+
+
+def test_the_walk_and_the_files_are_bounded(
+    api: LiveApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        shutil.copy(_corpus_dir(api) / "past.jsonl", _corpus_dir(api) / f"more{n}.jsonl")
+    monkeypatch.setattr(engine.corpus, "MAX_FILES", 3)
+    [error] = _refused(api, tmp_path, ["past.jsonl", "more*.jsonl"])
+    assert error["loc"] == ["body", "files", 1] and "more than 3 files" in error["msg"]
+    monkeypatch.setattr(engine.corpus, "MAX_ENTRIES", 3)
+    [error] = _refused(api, tmp_path, ["past.jsonl", "*.jsonl"])
+    assert error["loc"] == ["body", "files", 1] and "more than 3 entries" in error["msg"]
+
+
+def test_a_failing_job_names_its_file_relative(api: LiveApi, tmp_path: Path) -> None:
+    (_corpus_dir(api) / "bad.csv").write_text("colour,taste\nred,sweet\n")
+    with api.client("author", "alice") as alice:
+        started = alice.post("/v1/backtests", json={"candidate": 1, "files": ["*.csv"]})
+        job = _finished(alice, started.json()["id"])
+    assert job["state"] == "failed"
+    assert job["error"].startswith("InputError: bad.csv: unknown column(s)"), job["error"]
+    _no_server_path(orjson.dumps(job).decode(), tmp_path)
+
+
+def _run_stored(api: LiveApi, request: dict[str, Any], corpus_dir: Path | None) -> Any:
+    """A job stored as ``request`` (bypassing the route), run here to its end."""
+    store = BacktestStore(api.service.db)
+    job_id = store.create(request, 1, None, "alice")
+    assert run(api.service.settings.resolved_database_url(), job_id, corpus_dir)
+    return store.get(job_id)
+
+
+@pytest.mark.parametrize("knows_the_corpus_dir", [True, False])
+def test_a_job_stored_by_older_code_with_absolute_paths_still_runs(
+    api: LiveApi, tmp_path: Path, knows_the_corpus_dir: bool
+) -> None:
+    path = (_corpus_dir(api) / "past.jsonl").resolve()
+    request = {"candidate": 1, "baseline": None, "files": ["*"], "corpus_paths": [str(path)]}
+    job = _run_stored(api, request, _corpus_dir(api) if knows_the_corpus_dir else None)
+    assert job.state == "done", job.error
+    screened = job.result["corpus"]
+    assert screened["records"] == len(CORPUS) + 1
+    assert screened["errors"][0].startswith("past.jsonl:11: ")
+    _no_server_path(orjson.dumps(job.result).decode(), tmp_path)
+
+
+def test_a_job_checks_its_files_again_when_it_runs(api: LiveApi, tmp_path: Path) -> None:
+    """The corpus directory may change between the request and the run."""
+    (tmp_path / "secret.jsonl").write_text('{"manifest_id": "S"}\n')
+    (_corpus_dir(api) / "swapped.jsonl").symlink_to(tmp_path / "secret.jsonl")
+    request = {"candidate": 1, "baseline": None, "files": ["*"]}
+    gone = _run_stored(api, {**request, "corpus_paths": ["gone.jsonl"]}, _corpus_dir(api))
+    out = _run_stored(api, {**request, "corpus_paths": ["swapped.jsonl"]}, _corpus_dir(api))
+    unset = _run_stored(api, {**request, "corpus_paths": ["past.jsonl"]}, None)
+    assert gone.state == "failed" and "no file 'gone.jsonl' in the corpus directory" in gone.error
+    assert out.state == "failed" and "'swapped.jsonl' leads out" in out.error
+    assert unset.state == "failed" and "ASSAY_CORPUS_DIR is not set" in unset.error
+    for job in (gone, out, unset):
+        _no_server_path(job.error, tmp_path)
+
+
+def test_an_older_job_whose_file_is_gone_fails_naming_it_relative(
+    api: LiveApi, tmp_path: Path
+) -> None:
+    path = _corpus_dir(api).resolve() / "gone.jsonl"
+    request = {"candidate": 1, "baseline": None, "files": ["*"], "corpus_paths": [str(path)]}
+    job = _run_stored(api, request, _corpus_dir(api))
+    assert job.state == "failed"
+    assert job.error == "InputError: gone.jsonl cannot be read: No such file or directory"
+
+
+def test_a_library_message_carrying_a_corpus_path_is_stored_without_it(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    message = f"ArrowInvalid: could not open '{root}/2026/a.parquet' under {root}"
+    assert _unplaced(message, root) == (
+        "ArrowInvalid: could not open '2026/a.parquet' under the corpus directory"
+    )

@@ -3,7 +3,6 @@ background; and /v1/outcomes: what physical inspection found, which back-tests s
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -16,7 +15,7 @@ from api.auth import SECURITY, require
 from api.bodies import ApiError, RecordId, json_response, read_json_body, validation_detail
 from api.openapi import json_body
 from api.service import Service, service
-from engine.batch.readers import InputError, expand
+from engine.corpus import CorpusError, resolve
 from engine.inspections import Inspection
 from engine.jobs import BacktestRequest, launch
 from engine.store.backtests import BacktestJob
@@ -45,23 +44,13 @@ def _version(svc: Service, which: int | str, field: str) -> int:
         raise ApiError.invalid(["body", field], exc.message) from None
 
 
-def _corpus_paths(svc: Service, files: list[str]) -> list[str]:
-    root = svc.settings.resolved_corpus_dir().resolve()
-    paths: list[str] = []
-    for position, name in enumerate(files):
-        try:
-            found = expand([str(root / name)])
-        except InputError as exc:
-            raise ApiError.invalid(
-                ["body", "files", position], f"{exc} (corpus directory {root})"
-            ) from None
-        for path in found:
-            if not Path(path).resolve().is_relative_to(root):
-                raise ApiError.invalid(
-                    ["body", "files", position], f"{name} leaves the corpus directory"
-                )
-        paths += found
-    return paths
+def _corpus_files(svc: Service, files: list[str]) -> list[str]:
+    """The files the patterns match, corpus-relative, each once (:mod:`engine.corpus`,
+    which bounds the work); an error names the pattern, never the directory's path."""
+    try:
+        return resolve(svc.settings.resolved_corpus_dir(), files)
+    except CorpusError as exc:
+        raise ApiError.invalid(["body", "files", exc.position], str(exc)) from None
 
 
 @router.post(
@@ -69,7 +58,13 @@ def _corpus_paths(svc: Service, files: list[str]) -> list[str]:
     status_code=202,
     response_model=Accepted,
     summary="Start a back-test",
-    responses={422: {"description": "The request names no corpus, an unknown version or file."}},
+    responses={
+        422: {
+            "description": "The request names no corpus, an unknown version, or files that"
+            " cannot be screened: a pattern refused, past a limit or matching nothing"
+            " (`loc` is [body, files, position])."
+        }
+    },
 )
 def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     """Screen a corpus — a window of the decision log, or manifest files in the service's
@@ -78,12 +73,12 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     candidate = _version(svc, request.candidate, "candidate")
     baseline = _version(svc, request.baseline, "baseline") if request.baseline else None
     stored: dict[str, Any] = request.model_dump(mode="json")
-    if request.files is not None:
-        stored["corpus_paths"] = _corpus_paths(svc, request.files)
+    if request.files is not None:  # this handler runs in a worker thread, off the event loop
+        stored["corpus_paths"] = _corpus_files(svc, request.files)
     if request.decisions is not None:
         svc.log.caught_up()  # the window holds every decision answered before this request
     job_id = svc.backtests.create(stored, candidate, baseline, who.person)
-    launch(job_id, svc.settings.resolved_database_url())
+    launch(job_id, svc.settings.resolved_database_url(), svc.settings.resolved_corpus_dir())
     location = f"/v1/backtests/{job_id}"
     return json_response(
         Accepted(id=job_id, state="queued", location=location).model_dump(),

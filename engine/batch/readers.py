@@ -126,18 +126,25 @@ def _open(path: str, meter: Meter | None) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def read_inputs(
-    paths: Sequence[str], forced: Format | None = None, meter: Meter | None = None
+    paths: Sequence[str],
+    forced: Format | None = None,
+    meter: Meter | None = None,
+    names: Sequence[str] | None = None,
 ) -> Iterator[Record]:
-    """Records from every input in turn, numbered across the run."""
+    """Records from every input in turn, numbered across the run. ``names`` are what
+    records and errors call the inputs, and what their format is told by (default: their
+    paths), one per path."""
+    if names is not None and len(names) != len(paths):
+        raise ValueError("one name per path")
     if meter is not None:
         sizes = [Path(p).stat().st_size if p != "-" else None for p in paths]
         meter.total = None if None in sizes else sum(s for s in sizes if s is not None)
     position = 0
-    for path in paths:
-        fmt = forced or format_of(path)
+    for index, path in enumerate(paths):
+        name = names[index] if names is not None else path
+        fmt = forced or format_of(name)
         stream, underlying = _open(path, meter)
         try:
-            name = "-" if path == "-" else path
             if fmt is None:
                 fmt = _sniff(stream)
             if fmt == "jsonl":
