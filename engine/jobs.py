@@ -43,6 +43,7 @@ from engine.corpus import (
     refusal,
 )
 from engine.engine import Engine
+from engine.errors import AssayError
 from engine.performance import DEFAULT_ALARM_AT
 from engine.store.backtests import BacktestStore
 from engine.store.database import open_database
@@ -193,7 +194,7 @@ def _corpus_files(listed: Any, corpus_dir: Path | None) -> tuple[list[str], list
     return paths, names
 
 
-def _unplaced(message: str, corpus_dir: Path | None) -> str:
+def unplaced(message: str, corpus_dir: Path | None) -> str:
     """An error as stored and shown, without the corpus directory's path: a library's
     message may carry a path it was given (files inside are named relative to it)."""
     if corpus_dir is None:
@@ -214,9 +215,12 @@ def run(url: str, job_id: int, corpus_dir: Path | None = None) -> bool:
             return False
         try:
             _run(url, db, jobs, job_id, corpus_dir)
-        except Exception as exc:
+        except (AssayError, InputError) as exc:  # the version's or the corpus's fault: said
+            log.warning("back-test %s failed: %s", job_id, exc)
+            jobs.fail(job_id, unplaced(str(exc), corpus_dir))
+        except Exception:  # Assay's fault: in the log, and never its classes or paths
             log.exception("back-test %s failed", job_id)
-            jobs.fail(job_id, _unplaced(f"{type(exc).__name__}: {exc}", corpus_dir))
+            jobs.fail(job_id, "internal error; the service's log has the details")
         return True
     finally:
         db.dispose()

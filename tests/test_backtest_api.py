@@ -17,12 +17,13 @@ import orjson
 import pytest
 
 import engine.corpus
+import engine.jobs as jobs_module
 from api.settings import Settings
 from engine import Engine
 from engine.backtest import Backtest
 from engine.batch.readers import read_inputs
 from engine.inspections import Inspection
-from engine.jobs import _unplaced, run
+from engine.jobs import run, unplaced
 from engine.ruleset import compile_pack
 from engine.store.backtests import STALE_AFTER, BacktestStore
 from engine.store.database import backtests
@@ -376,7 +377,7 @@ def test_a_failing_job_names_its_file_relative(api: LiveApi, tmp_path: Path) -> 
         started = alice.post("/v1/backtests", json={"candidate": 1, "files": ["*.csv"]})
         job = _finished(alice, started.json()["id"])
     assert job["state"] == "failed"
-    assert job["error"].startswith("InputError: bad.csv: unknown column(s)"), job["error"]
+    assert job["error"].startswith("bad.csv: unknown column(s)"), job["error"]
     _no_server_path(orjson.dumps(job).decode(), tmp_path)
 
 
@@ -400,6 +401,10 @@ def test_a_job_stored_by_older_code_with_absolute_paths_still_runs(
     assert screened["records"] == len(CORPUS) + 1
     assert screened["errors"][0].startswith("past.jsonl:11: ")
     _no_server_path(orjson.dumps(job.result).decode(), tmp_path)
+    assert str(path) in orjson.dumps(job.request).decode()  # as stored by the older release
+    with api.client("author", "alice") as alice:  # but never shown
+        _no_server_path(alice.get(f"/v1/backtests/{job.id}").text, tmp_path)
+        _no_server_path(alice.get("/v1/backtests").text, tmp_path)
 
 
 def test_a_job_checks_its_files_again_when_it_runs(api: LiveApi, tmp_path: Path) -> None:
@@ -424,12 +429,27 @@ def test_an_older_job_whose_file_is_gone_fails_naming_it_relative(
     request = {"candidate": 1, "baseline": None, "files": ["*"], "corpus_paths": [str(path)]}
     job = _run_stored(api, request, _corpus_dir(api))
     assert job.state == "failed"
-    assert job.error == "InputError: gone.jsonl cannot be read: No such file or directory"
+    assert job.error == "gone.jsonl cannot be read: No such file or directory"
 
 
 def test_a_library_message_carrying_a_corpus_path_is_stored_without_it(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     message = f"ArrowInvalid: could not open '{root}/2026/a.parquet' under {root}"
-    assert _unplaced(message, root) == (
+    assert unplaced(message, root) == (
         "ArrowInvalid: could not open '2026/a.parquet' under the corpus directory"
     )
+
+
+def test_an_unexpected_failure_is_stored_without_classes_or_paths(
+    api: LiveApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of Assay's own is in the log; the job says only that it failed."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError(f"cannot map {tmp_path}/engine/internals.py")
+
+    monkeypatch.setattr(jobs_module, "_run", broken)
+    request = {"candidate": 1, "baseline": None, "files": ["*"], "corpus_paths": ["past.jsonl"]}
+    job = _run_stored(api, request, _corpus_dir(api))
+    assert job.state == "failed"
+    assert job.error == "internal error; the service's log has the details"

@@ -17,7 +17,7 @@ from api.openapi import json_body
 from api.service import Service, service
 from engine.corpus import CorpusError, resolve
 from engine.inspections import Inspection
-from engine.jobs import BacktestRequest, launch
+from engine.jobs import BacktestRequest, launch, unplaced
 from engine.store.backtests import BacktestJob
 from engine.store.keys import Identity
 from engine.store.rulesets import GovernanceError
@@ -90,7 +90,15 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
 @router.get("/v1/backtests", response_model=list[BacktestJob], summary="Recent back-tests")
 def jobs(svc: Svc, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[BacktestJob]:
     """The latest back-tests, newest first, with their state and progress (no reports)."""
-    return svc.backtests.list(limit)
+    return [_shown(svc, found) for found in svc.backtests.list(limit)]
+
+
+def _shown(svc: Service, found: BacktestJob) -> BacktestJob:
+    """A job as answered: jobs stored by older releases name their files by absolute path
+    (in the request, the report and the error); those are shown corpus-relative."""
+    text = orjson.dumps(found.model_dump(mode="json")).decode()
+    shown = unplaced(text, svc.settings.resolved_corpus_dir())
+    return found if shown == text else BacktestJob.model_validate_json(shown)
 
 
 @router.get(
@@ -103,7 +111,7 @@ def job(job_id: RecordId, svc: Svc, _: Reader) -> BacktestJob:
     found = svc.backtests.get(job_id)
     if found is None:
         raise ApiError(404, f"no back-test {job_id}")
-    return found
+    return _shown(svc, found)
 
 
 class Recorded(BaseModel):
