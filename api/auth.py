@@ -36,22 +36,13 @@ def _bearer(request: Request) -> str | None:
     return key if scheme.lower() == "bearer" and key else None
 
 
-async def identity_of(request: Request, key: str) -> Identity | None:
-    """The identity behind ``key``: from the few-second cache on the event loop, else from
-    the database in a worker thread (a query never blocks the loop)."""
-    keys = service(request).keys
-    hit, identity = keys.cached(key)
-    if hit:
-        return identity
-    return await run_in_threadpool(keys.identify, key)
-
-
 async def authenticate(request: Request) -> Identity:
     """The caller's identity: 401 without a key or with an unknown or revoked one. Loopback
-    clients may screen without a key when the service is configured so."""
+    clients may screen without a key when the service is configured so. A key is looked up
+    in the few-second cache on the event loop, else in the database from a worker thread."""
     key = _bearer(request)
+    svc = service(request)
     if key is None:
-        svc = service(request)
         if (
             svc.settings.open_screening_on_loopback
             and request.url.path in _OPEN_PATHS
@@ -60,7 +51,9 @@ async def authenticate(request: Request) -> Identity:
         ):
             return _OPEN
         raise ApiError(401, "an API key is required: send Authorization: Bearer KEY")
-    identity = await identity_of(request, key)
+    hit, identity = svc.keys.cached(key)
+    if not hit:
+        identity = await run_in_threadpool(svc.keys.identify, key)
     if identity is None:
         raise ApiError(401, "this API key is unknown or revoked")
     return identity

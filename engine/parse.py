@@ -131,7 +131,7 @@ def load_yaml(file: str, text: str) -> YamlDocument:
         node = loader.get_single_node()
         spans: dict[Path, SourceSpan] = {}
         if node is not None:
-            problems = _record(node, file, text, spans)
+            problems = _record(node, file, text, lines, spans)
             if problems:
                 raise AssayError(problems)
         data = loader.construct_document(node) if node is not None else None
@@ -169,26 +169,26 @@ def _alias_at(text: str, anchored: yaml.Node, after: int) -> tuple[int, int] | N
     return line, at - (text.rfind("\n", 0, at) + 1)
 
 
-def _record(root: yaml.Node, file: str, text: str, spans: dict[Path, SourceSpan]) -> list[Problem]:
+def _record(
+    root: yaml.Node, file: str, text: str, lines: list[str], spans: dict[Path, SourceSpan]
+) -> list[Problem]:
     """Walk the composed nodes once, in document order: record every value's span, and check
     the file's shape: no node reached twice (an alias), mapping keys that are plain texts and
     unique, and the depth, node, text and list bounds. Iterative: a deep file is a problem,
     not a RecursionError."""
-
-    lines = text.splitlines()
 
     def problem(code: Any, message: str, mark: Any, hint: str | None = None) -> Problem:
         line, column = mark.line + 1, mark.column + 1
         source = lines[line - 1] if 0 < line <= len(lines) else None
         return Problem(code, message, Location(file, line, column), hint, source)
 
-    first_seen: dict[int, yaml.Node] = {}
+    seen: set[int] = set()  # ids of the nodes met (the tree holds them all meanwhile)
     # (node, path, depth, the mark of the key or list that holds it)
     stack: list[tuple[yaml.Node, Path, int, Any]] = [(root, (), 1, root.start_mark)]
     count = 0
     while stack:
         node, path, depth, holder = stack.pop()
-        if id(node) in first_seen:
+        if id(node) in seen:
             at = node.start_mark
             alias = _alias_at(text, node, holder.index)
             where = yaml.Mark(file, 0, *alias, None, None) if alias else holder  # type: ignore[arg-type]
@@ -201,7 +201,7 @@ def _record(root: yaml.Node, file: str, text: str, spans: dict[Path, SourceSpan]
                     "write the value out where it is needed",
                 )
             ]
-        first_seen[id(node)] = node
+        seen.add(id(node))
         count += 1
         if count > limits.MAX_YAML_NODES:
             return [

@@ -197,8 +197,14 @@ def test_versions_have_unique_names_and_a_bound() -> None:
 
 
 def test_too_many_fact_properties_is_a_named_error() -> None:
-    members = ", ".join(f'"T{n}" in item.terms' for n in range(MAX_FACT_PROPERTIES + 5))
-    ruleset = make_pack({"wide": rule_yaml("wide", members.replace(", ", " or "))})
+    members = [f'"T{n}" in item.terms' for n in range(MAX_FACT_PROPERTIES + 5)]
+    # Three rules: one condition that long would pass the bound on a condition's length.
+    ruleset = make_pack(
+        {
+            f"wide-{part}": rule_yaml(f"wide-{part}", " or ".join(members[part::3]))
+            for part in range(3)
+        }
+    )
     with pytest.raises(AssayError) as caught:
         ReteEvaluator(ruleset, ReteHost())
     assert caught.value.code == "rete_limit"

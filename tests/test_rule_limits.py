@@ -312,6 +312,7 @@ def test_a_file_past_a_bound_or_not_yaml_is_never_saved(store: RuleStore) -> Non
         "reference/extra/terms.yaml",
         "a/b/c/d/e.yaml",
         "tile_blending/tile-value-per-kg-high\u200b.yaml",
+        "Tile_Blending/tile-value-per-kg-high.yaml",  # one file on a case-blind disk
     ],
 )
 def test_a_file_name_that_is_not_canonical_is_refused(store: RuleStore, path: str) -> None:

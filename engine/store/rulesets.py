@@ -140,12 +140,6 @@ def _pack_label(sources: Mapping[str, str]) -> tuple[str, str]:
     return str(name or "unnamed")[:64], str(version or "draft")[:32]
 
 
-# Problems that keep a file out of a draft: the file is not YAML, or it is past a bound. A
-# rule with other problems (an unknown name, a condition with a syntax error) is saved as
-# work in progress; the draft's validation lists them and it cannot be submitted.
-_UNSAVEABLE = ("yaml_syntax", "limit_exceeded")
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -269,17 +263,6 @@ class RuleStore:
 
     # ----------------------------------------------------------------------- writing
 
-    @staticmethod
-    def _record(
-        connection: Any,
-        actor: Actor,
-        action: str,
-        version_id: int | None,
-        reason: str | None = None,
-        **details: Any,
-    ) -> None:
-        trail.record(connection, actor, action, version_id, reason, **details)
-
     def _insert(
         self,
         connection: Any,
@@ -315,7 +298,7 @@ class RuleStore:
                 if connection.execute(select(ruleset_versions.c.id).limit(1)).first() is not None:
                     return None
                 version_id = self._insert(connection, sources, "active", actor, None)
-                self._record(
+                trail.record(
                     connection,
                     actor,
                     "import",
@@ -335,7 +318,7 @@ class RuleStore:
         with self._db.begin() as connection:
             sources = orjson.loads(base["sources"])
             draft_id = self._insert(connection, sources, "draft", author, base_id)
-            self._record(connection, author, "create_draft", draft_id, None, base=base_id)
+            trail.record(connection, author, "create_draft", draft_id, None, base=base_id)
             return draft_id
 
     def write_file(self, draft_id: int, path: str, text: str | None, author: Actor) -> Validation:
@@ -343,28 +326,32 @@ class RuleStore:
         row = self._row(draft_id)
         self._must(row, "draft", "edit")
         self._owned(row, author, "edits")
+        sources: dict[str, str] = orjson.loads(row["sources"])
         why = pack_path_problem(path)
+        twin = next((p for p in sources if p != path and p.casefold() == path.casefold()), None)
+        if why is None and twin is not None:
+            why = f"the draft has {twin}, a name that differs only in letter case"
         if why is not None:
             raise GovernanceError("invalid", f"{path[:200]!r} is not a pack file path: {why}")
-        clean = path
-        sources: dict[str, str] = orjson.loads(row["sources"])
         if text is None:
-            if sources.pop(clean, None) is None:
-                raise GovernanceError("not_found", f"draft {draft_id} has no file {clean}")
+            if sources.pop(path, None) is None:
+                raise GovernanceError("not_found", f"draft {draft_id} has no file {path}")
         else:
-            sources[clean] = text
+            sources[path] = text
         # Validated before it is saved: a file that does not load, or is past a bound, never
-        # enters the draft (every later validation would pay for it again).
+        # enters the draft (every later validation would pay for it again). A rule with other
+        # problems (an unknown name, a condition with a syntax error) is saved as work in
+        # progress: the draft's validation lists them, and it cannot be submitted.
         report = validate_sources(sources)
         refused = [
             p
             for p in report.problems
-            if p["code"] == "limit_exceeded" or (p["code"] in _UNSAVEABLE and p["file"] == clean)
+            if p["code"] == "limit_exceeded" or (p["code"] == "yaml_syntax" and p["file"] == path)
         ]
         if text is not None and refused:
             raise GovernanceError(
                 "invalid",
-                f"{clean} was not saved: {refused[0]['message']}",
+                f"{path} was not saved: {refused[0]['message']}",
                 Validation(False, refused),
             )
         name, version = _pack_label(sources)
@@ -380,13 +367,13 @@ class RuleStore:
                     updated_at=_now(),
                 )
             )
-            self._record(
+            trail.record(
                 connection,
                 author,
                 "edit",
                 draft_id,
                 None,
-                file=clean,
+                file=path,
                 change="delete" if text is None else "write",
             )
         return report
@@ -405,7 +392,7 @@ class RuleStore:
     def _refuse(self, row: Any, actor: Actor, doing: str, message: str) -> GovernanceError:
         """A refused act, recorded in the audit trail before it is answered."""
         with self._db.begin() as connection:
-            self._record(connection, actor, "refused", row["id"], message, attempted=doing)
+            trail.record(connection, actor, "refused", row["id"], message, attempted=doing)
         return GovernanceError("forbidden", message)
 
     def _owned(self, row: Any, actor: Actor, does: str) -> None:
@@ -452,7 +439,7 @@ class RuleStore:
                 raise GovernanceError(
                     "conflict", f"version {row['id']} changed meanwhile; reload it and try again"
                 )
-            self._record(connection, actor, action, row["id"], reason)
+            trail.record(connection, actor, action, row["id"], reason)
 
     def submit(self, draft_id: int, actor: Actor) -> Validation:
         row = self._row(draft_id)
@@ -527,7 +514,7 @@ class RuleStore:
                 raise GovernanceError(
                     "conflict", f"version {version_id} changed meanwhile; reload it and try again"
                 )
-            self._record(
+            trail.record(
                 connection,
                 actor,
                 action,
