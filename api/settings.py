@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of the decision log; default: SQLite in data_dir."
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    keepalive_timeout_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
     max_batch: int = Field(default=1000, ge=1, le=10_000)
     access_log: bool = False
     opentelemetry: bool = Field(

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
+from api.transport import server_config
 from engine.store.roles import Role
 
 
@@ -50,12 +51,11 @@ class LiveApi:
 
 @contextmanager
 def live_api(settings: Settings) -> Iterator[LiveApi]:
-    """The app served by uvicorn on a free loopback port, in a thread."""
+    """The app served by uvicorn on a free loopback port, in a thread, configured as
+    `assay serve` configures it (:func:`api.transport.server_config`)."""
     port = free_port()
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
