@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of the decision log; default: SQLite in data_dir."
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="A request's line and headers together; more is answered 431 and the "
+        "connection closed, without reading the rest.",
+    )
     keepalive_timeout_seconds: int = Field(
         default=5, ge=1, description="An idle keep-alive connection is closed after this."
     )

@@ -9,14 +9,19 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
+import psutil
 import pytest
 
 from api.settings import Settings
-from tests.servers import LiveApi, live_api
+from tests.servers import LiveApi, assay_serve, live_api
 
+LIMIT = 16 * 1024  # the default max_header_bytes, which the shared server keeps
 TIMEOUT = 1.0  # the shared server's keep-alive timeout
 GRACE = 5.0  # how much later than its timeout a connection may close and still pass
+MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,21 @@ def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
+def send_until_refused(sock: socket.socket, head: bytes, size: int) -> int:
+    """``head``, then ``size`` bytes of header value in 64 KiB chunks, until all is sent or
+    the server closes the connection; the bytes of value sent."""
+    chunk = b"a" * 65536
+    sent = 0
+    try:
+        sock.sendall(head)
+        while sent < size:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return sent
+
+
 def read_response(sock: socket.socket) -> bytes:
     """One response with a Content-Length, leaving the connection open."""
     sock.settimeout(GRACE)
@@ -77,6 +97,49 @@ def read_response(sock: socket.socket) -> bytes:
     while len(received.partition(b"\r\n\r\n")[2]) < length:
         received += sock.recv(65536)
     return received
+
+
+def test_a_10_mb_header_is_answered_431_and_the_connection_closed(server: LiveApi) -> None:
+    with connect(server.url) as sock:
+        head = b"GET /healthz HTTP/1.1\r\nHost: assay\r\nX-Request-ID: "
+        sent = send_until_refused(sock, head, 10 * MB)
+        status, headers, body = parse(read_until_closed(sock, within=GRACE))
+    assert status == 431
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert orjson.loads(body) == {
+        "detail": f"the request line and headers are larger than {LIMIT} bytes"
+    }
+    assert sent < 10 * MB, "the server read the whole header before refusing it"
+
+
+def test_a_50_mb_header_is_not_held_in_memory(server: LiveApi) -> None:
+    """The server (a thread of this process) refuses the header at the limit and closes the
+    connection: the client cannot send the rest, and the process has not grown by it."""
+    process = psutil.Process()
+    before = process.memory_info().rss
+    with connect(server.url) as sock:
+        sent = send_until_refused(sock, b"GET /healthz HTTP/1.1\r\nHost: assay\r\nX-Big: ", 50 * MB)
+        grown = process.memory_info().rss - before  # while the client still holds it open
+        assert sent < 10 * MB, f"{sent} bytes of header were read: the connection stayed open"
+        assert grown < 20 * MB, f"the process grew by {grown} bytes"
+        assert parse(read_until_closed(sock, within=GRACE))[0] == 431
+
+
+def test_a_head_of_exactly_the_limit_is_served_and_one_byte_more_is_not(
+    server: LiveApi,
+) -> None:
+    def request(size: int) -> int:
+        start = b"GET /healthz HTTP/1.1\r\nHost: assay\r\nConnection: close\r\nX-Filler: "
+        end = b"\r\n\r\n"
+        head = start + b"f" * (size - len(start) - len(end)) + end
+        assert len(head) == size
+        with connect(server.url) as sock:
+            sock.sendall(head)
+            return parse(read_until_closed(sock, within=GRACE))[0]
+
+    assert request(LIMIT) == 200
+    assert request(LIMIT + 1) == 431
 
 
 def test_an_idle_keepalive_connection_is_closed_after_its_timeout(server: LiveApi) -> None:
@@ -97,10 +160,31 @@ def test_answers_carry_a_date_and_no_server_banner(server: LiveApi) -> None:
 
 
 def test_the_settings_reach_uvicorn() -> None:
-    from api.transport import server_config  # noqa: PLC0415
+    from api.transport import BoundedHttpToolsProtocol, server_config  # noqa: PLC0415
 
-    settings = Settings(keepalive_timeout_seconds=2)
+    settings = Settings(max_header_bytes=4096, keepalive_timeout_seconds=2)
     config = server_config("api.app:create_app", settings, host="127.0.0.1", port=1)
+    assert config.http is BoundedHttpToolsProtocol
+    assert config.max_header_bytes == 4096
+    assert config.h11_max_incomplete_event_size == 4096
     assert config.timeout_keep_alive == 2
     assert config.server_header is False
     assert config.date_header is True
+
+
+def test_assay_serve_workers_apply_the_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`assay serve --workers 2`: the limits travel to the worker processes."""
+    monkeypatch.setenv("ASSAY_MAX_HEADER_BYTES", "4096")
+    with assay_serve(tmp_path, "--workers", "2") as (url, _process):
+        for _ in range(4):  # new connections: both workers, most likely, answer one
+            with connect(url) as sock:
+                sock.sendall(
+                    b"GET /healthz HTTP/1.1\r\nHost: assay\r\nConnection: close\r\n"
+                    b"X-Filler: " + b"f" * 5000 + b"\r\n\r\n"
+                )
+                status, headers, body = parse(read_until_closed(sock, within=GRACE))
+            assert status == 431
+            assert "server" not in headers
+            assert b"4096 bytes" in body
