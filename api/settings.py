@@ -35,6 +35,18 @@ class Settings(BaseSettings):
         description="A request's line and headers together; more is answered 431 and the "
         "connection closed, without reading the rest.",
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this from its first byte "
+        "(for a new connection, from its opening); else 408 and the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must arrive within this from the end of its headers; "
+        "else 408 (if not yet answered) and the connection is closed.",
+    )
     keepalive_timeout_seconds: int = Field(
         default=5, ge=1, description="An idle keep-alive connection is closed after this."
     )

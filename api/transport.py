@@ -1,16 +1,24 @@
 """What one HTTP connection may cost the service: uvicorn's configuration, built from Settings.
 
-uvicorn's httptools protocol reads a request's line and headers without a size limit: the
-parser keeps a header it has not finished in memory, however long it grows (a 50 MB header
-held open costs 50 MB). :class:`BoundedHttpToolsProtocol` is uvicorn's own protocol with a
-limit: the request line and headers of one request may hold ``max_header_bytes``; the
-server answers ``431`` at the first byte beyond, closes the connection, and never hands the
-rest to the parser. It costs a request that arrives in one read, as nearly all do, a
-counter.
+uvicorn's httptools protocol reads a request's line and headers without a size limit (the
+parser keeps a header it has not finished in memory, however long it grows) and without a
+deadline: a client that trickles a head or a body one byte at a time holds its connection,
+and the memory behind it, for as long as it likes. :class:`BoundedHttpToolsProtocol` adds
+both to uvicorn's own protocol:
+
+* the request line and headers of one request may hold ``max_header_bytes``; the server
+  answers ``431`` at the first byte beyond, closes the connection, and never hands the rest
+  to the parser;
+* the head must arrive within ``header_timeout_seconds`` of its first byte (of the
+  connection's opening, for its first request), the body within ``body_timeout_seconds`` of
+  the end of the head; else ``408``, if nothing was answered yet, and the connection closes.
+  A connection that sends nothing is closed, without an answer, after the head timeout.
+
+Between requests uvicorn's own keep-alive timeout applies. All of it costs a request that
+arrives in one read, as nearly all do, a counter and no timer.
 
 :func:`server_config` builds the uvicorn :class:`~uvicorn.Config` from
-:class:`~api.settings.Settings`, for ``assay serve`` and for the tests' servers alike, so
-that the tests run the service as it is deployed.
+:class:`~api.settings.Settings`, for ``assay serve`` and for the tests' servers alike.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from api.settings import Settings
 _IDLE = 0  # between requests (a new connection, or the last one read to its end)
 _HEAD = 1  # a request begun, its headers not complete
 _BODY = 2  # headers complete, the body not yet
+_GONE = 3  # handed to the WebSocket protocol: none of this protocol's business any more
 
 
 class TransportConfig(uvicorn.Config):
@@ -40,10 +49,18 @@ class TransportConfig(uvicorn.Config):
     travels to ``--workers`` processes as uvicorn's own Config does (pickled)."""
 
     def __init__(
-        self, app: Callable[..., Any] | str, *, max_header_bytes: int, **options: Any
+        self,
+        app: Callable[..., Any] | str,
+        *,
+        max_header_bytes: int,
+        header_timeout: float,
+        body_timeout: float,
+        **options: Any,
     ) -> None:
         super().__init__(app, **options)
         self.max_header_bytes = max_header_bytes
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
 
 
 def server_config(
@@ -59,13 +76,15 @@ def server_config(
     return TransportConfig(
         app,
         max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
         host=host,
         port=port,
         workers=workers,
         factory=factory,
         loop="uvloop",
         http=BoundedHttpToolsProtocol,
-        # For anyone who swaps in h11: its own bound on a request's head.
+        # For anyone who swaps in h11: its own bound on a request's head (no timeouts there).
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keepalive_timeout_seconds,
         server_header=False,  # no "server: uvicorn" banner; the date header stays
@@ -93,14 +112,15 @@ def run_server(config: TransportConfig) -> None:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a size limit on a request's head. Needs a
-    :class:`TransportConfig`.
+    """uvicorn's httptools protocol with a size limit on a request's head and deadlines for
+    its head and body. Needs a :class:`TransportConfig`.
 
     Bytes are counted as they arrive, before the parser sees them: every byte of a read that
     comes while a head is unfinished counts toward it, and a read is handed to the parser
     only up to the limit. A request that begins in the middle of a read (pipelined behind
     another) is charged the whole rest of that read: pipelining can meet the limit sooner,
-    never later.
+    never later. Deadlines are one timer per connection, armed only when a read leaves a
+    request unfinished.
     """
 
     def __init__(
@@ -114,18 +134,40 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise TypeError("BoundedHttpToolsProtocol reads its limits from a TransportConfig")
         super().__init__(config, server_state, app_state, _loop)
         self.max_header_bytes = config.max_header_bytes
+        self.header_timeout = config.header_timeout
+        self.body_timeout = config.body_timeout
         self._phase = _IDLE
         self._head_bytes = 0  # counted toward the unfinished head; 0 once it is complete
+        self._heads = 0  # heads completed on this connection
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_key = 0  # what the deadline is for: 2 * head number, +1 for its body
+
+    # Connection events
+
+    # asyncio.Protocol takes any BaseTransport; uvicorn's protocol (and so this one) a Transport.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that sends nothing is closed after the head timeout; for its first
+        # request the head's clock starts here.
+        self._deadline = self.loop.call_later(self.header_timeout, self._expired)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._phase != _BODY:
             if self._head_bytes + len(data) > self.max_header_bytes:
                 self._feed_bounded(data)
+                self._set_deadline()
                 return
             self._head_bytes += len(data)
         super().data_received(data)
         if self._phase == _HEAD and not self._head_bytes:
             self._head_bytes = len(data)  # a request began within this read
+        self._set_deadline()
 
     def _feed_bounded(self, data: bytes) -> None:
         """Feed ``data`` in pieces: no more than the head's room while a head is unfinished."""
@@ -147,6 +189,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._phase == _HEAD and not self._head_bytes:
                 self._head_bytes = len(piece)  # a request began within this piece
 
+    def handle_websocket_upgrade(self) -> None:
+        self._phase = _GONE  # the connection is the WebSocket protocol's from here
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().handle_websocket_upgrade()
+
     # Parser callbacks: where the request is
 
     def on_message_begin(self) -> None:
@@ -156,11 +205,70 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         self._head_bytes = 0
+        self._heads += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         super().on_message_complete()
+
+    # Deadlines
+
+    def _set_deadline(self) -> None:
+        """After a read: the deadline of what is unfinished, or none."""
+        phase = self._phase
+        if phase == _GONE or self.transport.is_closing():
+            return
+        if phase == _BODY:
+            key, seconds = 2 * self._heads - 1, self.body_timeout
+        elif phase == _HEAD or self._head_bytes:
+            key, seconds = 2 * self._heads, self.header_timeout
+        else:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            if (
+                self.timeout_keep_alive_task is None
+                and self.cycle is not None
+                and self.cycle.response_complete
+            ):
+                # Answered before its body was read: the rest of the body arrived, which
+                # cancelled uvicorn's keep-alive timer, and uvicorn arms it only on answering.
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+            return
+        if self._deadline is None or self._deadline_key != key:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+            self._deadline_key = key
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        phase = self._phase
+        if self.flow.read_paused:
+            # The server stopped reading (the app has not taken the body yet, or a request
+            # pipelined behind one being answered): not the client's delay.
+            seconds = self.body_timeout if phase == _BODY else self.header_timeout
+            self._deadline = self.loop.call_later(seconds, self._expired)
+            return
+        cycle = self.cycle
+        if phase == _BODY:
+            if cycle.response_started:
+                self.transport.close()  # answered (e.g. 401 before reading): nothing to add
+                return
+            self._refuse(408, f"the request body did not arrive within {self.body_timeout:g} s")
+            return
+        if phase == _IDLE and not self._head_bytes:
+            self.transport.close()  # nothing sent: a 408 here could be read as the answer
+            return  # to a request that a client sends into the connection as it closes
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # an earlier request is being answered: close after it
+            return
+        self._refuse(408, f"the request headers did not arrive within {self.header_timeout:g} s")
 
     # Answers of the transport itself
 
@@ -178,6 +286,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, detail: str) -> None:
         """Answer ``status`` with a JSON ``detail`` and close the connection."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # The app is waiting for the body: it reads a disconnect, and whatever it sends
+            # is dropped (this answer is the connection's last).
+            cycle.disconnected = True
+            cycle.message_event.set()
         body = orjson.dumps({"detail": detail})
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:

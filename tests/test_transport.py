@@ -6,6 +6,7 @@ the tests allow are generous (the timeout plus seconds), and none asserts a spee
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from api.settings import Settings
 from tests.servers import LiveApi, assay_serve, live_api
 
 LIMIT = 16 * 1024  # the default max_header_bytes, which the shared server keeps
-TIMEOUT = 1.0  # the shared server's keep-alive timeout
+TIMEOUT = 1.0  # the shared server's head, body and keep-alive timeouts
 GRACE = 5.0  # how much later than its timeout a connection may close and still pass
 MB = 1024 * 1024
 
@@ -28,7 +29,10 @@ MB = 1024 * 1024
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("transport"),
+        header_timeout_seconds=TIMEOUT,
+        body_timeout_seconds=TIMEOUT,
         keepalive_timeout_seconds=int(TIMEOUT),
+        open_screening_on_loopback=True,  # a body the app waits for, without a key
     )
     with live_api(settings) as live:
         yield live
@@ -87,6 +91,19 @@ def send_until_refused(sock: socket.socket, head: bytes, size: int) -> int:
     return sent
 
 
+def trickle(sock: socket.socket, data: bytes, every: float = 0.05) -> None:
+    """Send ``data`` a byte at a time, one every ``every`` seconds, until the server answers
+    or closes, the bytes run out, or the server's timeout and the grace have passed."""
+    deadline = time.monotonic() + TIMEOUT + GRACE
+    for byte in data:
+        if select.select([sock], [], [], every)[0] or time.monotonic() > deadline:
+            return  # an answer, or the end of the connection, is there to read
+        try:
+            sock.send(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
 def read_response(sock: socket.socket) -> bytes:
     """One response with a Content-Length, leaving the connection open."""
     sock.settimeout(GRACE)
@@ -142,6 +159,44 @@ def test_a_head_of_exactly_the_limit_is_served_and_one_byte_more_is_not(
     assert request(LIMIT + 1) == 431
 
 
+def test_a_head_trickled_a_byte_at_a_time_is_cut_off_with_408(server: LiveApi) -> None:
+    with connect(server.url) as sock:
+        start = time.monotonic()
+        trickle(sock, b"GET /healthz HTTP/1.1\r\nHost: assay\r\nX-Slow: " + b"s" * 1000)
+        status, headers, body = parse(read_until_closed(sock, within=TIMEOUT + GRACE))
+    assert time.monotonic() - start < TIMEOUT + GRACE
+    assert status == 408
+    assert headers["connection"] == "close"
+    assert orjson.loads(body) == {"detail": "the request headers did not arrive within 1 s"}
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(server: LiveApi) -> None:
+    with connect(server.url) as sock:
+        assert read_until_closed(sock, within=TIMEOUT + GRACE) == b""
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_with_408(server: LiveApi) -> None:
+    with connect(server.url) as sock:
+        sock.sendall(
+            b"POST /v1/screen HTTP/1.1\r\nHost: assay\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+        trickle(sock, b" " * 1000)
+        status, headers, body = parse(read_until_closed(sock, within=TIMEOUT + GRACE))
+    assert status == 408
+    assert headers["connection"] == "close"
+    assert orjson.loads(body) == {"detail": "the request body did not arrive within 1 s"}
+
+
+def test_a_body_trickled_after_the_answer_is_cut_off_too(server: LiveApi) -> None:
+    """The app answers (405) without reading the body; the client goes on trickling it."""
+    with connect(server.url) as sock:
+        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: assay\r\nContent-Length: 1000\r\n\r\n")
+        assert parse(read_response(sock))[0] == 405
+        trickle(sock, b"x" * 1000)
+        assert read_until_closed(sock, within=GRACE) == b""  # closed, and no second answer
+
+
 def test_an_idle_keepalive_connection_is_closed_after_its_timeout(server: LiveApi) -> None:
     with connect(server.url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: assay\r\n\r\n")
@@ -162,10 +217,15 @@ def test_answers_carry_a_date_and_no_server_banner(server: LiveApi) -> None:
 def test_the_settings_reach_uvicorn() -> None:
     from api.transport import BoundedHttpToolsProtocol, server_config  # noqa: PLC0415
 
-    settings = Settings(max_header_bytes=4096, keepalive_timeout_seconds=2)
+    settings = Settings(
+        max_header_bytes=4096,
+        header_timeout_seconds=3,
+        body_timeout_seconds=4,
+        keepalive_timeout_seconds=2,
+    )
     config = server_config("api.app:create_app", settings, host="127.0.0.1", port=1)
     assert config.http is BoundedHttpToolsProtocol
-    assert config.max_header_bytes == 4096
+    assert (config.max_header_bytes, config.header_timeout, config.body_timeout) == (4096, 3, 4)
     assert config.h11_max_incomplete_event_size == 4096
     assert config.timeout_keep_alive == 2
     assert config.server_header is False
