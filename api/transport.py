@@ -157,6 +157,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
         super().connection_lost(exc)
 
+    # The methods a request passes through call uvicorn's directly (not through super(),
+    # which builds an object per call): they run for every request.
+
     def data_received(self, data: bytes) -> None:
         if self._phase != _BODY:
             if self._head_bytes + len(data) > self.max_header_bytes:
@@ -164,7 +167,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._set_deadline()
                 return
             self._head_bytes += len(data)
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
+        if self._phase == _IDLE and not self._head_bytes and self._deadline is None:
+            return  # what this read brought is complete, and no deadline runs: nearly always
         if self._phase == _HEAD and not self._head_bytes:
             self._head_bytes = len(data)  # a request began within this read
         self._set_deadline()
@@ -190,27 +195,35 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._head_bytes = len(piece)  # a request began within this piece
 
     def handle_websocket_upgrade(self) -> None:
-        self._phase = _GONE  # the connection is the WebSocket protocol's from here
+        self._phase = _GONE  # the connection is the WebSocket protocol's from here: no timers
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._unset_keepalive_if_required()
         super().handle_websocket_upgrade()
 
     # Parser callbacks: where the request is
 
     def on_message_begin(self) -> None:
         self._phase = _HEAD
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         self._head_bytes = 0
         self._heads += 1
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
+        cycle = self.cycle  # None after an upgrade request on a new connection
+        if cycle is not None and cycle.response_complete and self.timeout_keep_alive_task is None:
+            # Answered before its body was read: the rest of the body cancelled uvicorn's
+            # keep-alive timer as it arrived, and uvicorn arms it only on answering.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     # Deadlines
 
@@ -227,16 +240,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
-            if (
-                self.timeout_keep_alive_task is None
-                and self.cycle is not None
-                and self.cycle.response_complete
-            ):
-                # Answered before its body was read: the rest of the body arrived, which
-                # cancelled uvicorn's keep-alive timer, and uvicorn arms it only on answering.
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler
-                )
             return
         if self._deadline is None or self._deadline_key != key:
             if self._deadline is not None:
