@@ -197,6 +197,16 @@ def test_a_body_trickled_after_the_answer_is_cut_off_too(server: LiveApi) -> Non
         assert read_until_closed(sock, within=GRACE) == b""  # closed, and no second answer
 
 
+def test_a_connection_idle_after_an_early_answer_and_its_body_is_closed(server: LiveApi) -> None:
+    """Answered (405) before its body was read, then sent the body: uvicorn's keep-alive
+    timer, cancelled by the body's arrival, was never armed again."""
+    with connect(server.url) as sock:
+        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: assay\r\nContent-Length: 10\r\n\r\n")
+        assert parse(read_response(sock))[0] == 405
+        sock.sendall(b"0123456789")
+        assert read_until_closed(sock, within=4.0) == b""
+
+
 def test_an_idle_keepalive_connection_is_closed_after_its_timeout(server: LiveApi) -> None:
     with connect(server.url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: assay\r\n\r\n")
