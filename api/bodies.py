@@ -14,6 +14,7 @@ import orjson
 from fastapi import Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 # A stored record's id in a path: bounded, so a huge number is a 422, not a database overflow.
 RecordId = Annotated[int, Path(ge=1, le=2**53, description="The record's id.")]
@@ -52,17 +53,22 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     if media_type != "application/json":
         raise ApiError(415, f"Content-Type must be application/json, not {media_type or 'none'!r}")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise ApiError(413, f"the request body is larger than {limit} bytes")
-        return await request.body()  # the server stops at Content-Length
-    chunks: list[bytes] = []  # chunked: count while reading
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise ApiError(413, f"the request body is larger than {limit} bytes")
+            return await request.body()  # the server stops at Content-Length
+        chunks: list[bytes] = []  # chunked: count while reading
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client hung up, or the server closed a body that did not arrive in time: no one
+        # reads an answer, and a traceback per such request would let anyone flood the log.
+        raise ApiError(400, "the connection closed before the whole body arrived") from None
     return b"".join(chunks)
 
 

@@ -39,6 +39,27 @@ class Settings(BaseSettings):
         description="Largest body of any other request (a draft's file is at most 256 KiB of "
         "YAML); checked after the key, before the body is read.",
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="A request's line and headers together; more is answered 431 and the "
+        "connection closed, without reading the rest.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this from its first byte "
+        "(for a new connection, from its opening); else 408 and the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must arrive within this from the end of its headers; "
+        "else 408 (if not yet answered) and the connection is closed.",
+    )
+    keepalive_timeout_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
     max_batch: int = Field(default=1000, ge=1, le=10_000)
     access_log: bool = False
     opentelemetry: bool = Field(

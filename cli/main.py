@@ -371,9 +371,8 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
-    import uvicorn  # noqa: PLC0415 - the service's stack loads for `serve` only
-
-    from api.settings import Settings  # noqa: PLC0415 - ditto
+    from api.settings import Settings  # noqa: PLC0415 - the service's stack loads for `serve` only
+    from api.transport import run_server, server_config  # noqa: PLC0415 - ditto
     from engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
     from engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
@@ -396,16 +395,10 @@ def serve(
     shown = shown_url(log_url)
     err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {shown}")
     try:
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=settings.access_log,
-            log_level="warning",
+        run_server(
+            server_config(
+                "api.app:create_app", settings, host=host, port=port, workers=workers, factory=True
+            )
         )
     finally:
         writer.close()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
+from api.transport import server_config
 from engine.store.roles import Role
 
 
@@ -50,12 +52,11 @@ class LiveApi:
 
 @contextmanager
 def live_api(settings: Settings) -> Iterator[LiveApi]:
-    """The app served by uvicorn on a free loopback port, in a thread."""
+    """The app served by uvicorn on a free loopback port, in a thread, configured as
+    `assay serve` configures it (:func:`api.transport.server_config`)."""
     port = free_port()
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -88,9 +89,17 @@ def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Po
     env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
     env.pop("ASSAY_DATABASE_URL", None)
     command = [str(Path(sys.executable).with_name("assay")), "serve", "--port", str(port), *args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # In a process group of its own: its workers and decision writer go with it when it is
+    # killed, instead of living on with its stderr open (which would block the read below).
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # two workers start in ~4 s; far longer on a busy machine
     while True:
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -98,8 +107,7 @@ def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Po
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
+            _kill_group(process)
             message = b""
             if process.stderr is not None:
                 message = process.stderr.read()
@@ -110,10 +118,15 @@ def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Po
         yield url, process
     finally:
         process.terminate()
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _kill_group(process)  # whatever of it is left
         if process.stderr is not None:
             process.stderr.close()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to ``process`` and every process of its group (started in its own session)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
