@@ -196,10 +196,20 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_with_408(
     assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
 
 
+def _keyed_post(server: LiveApi, length: int) -> bytes:
+    """The head of a POST to /healthz with a valid key (past the guard: the app answers 405
+    without reading the body) and a body of ``length`` bytes to come."""
+    key = server.auth("screening")["Authorization"]
+    return (
+        f"POST /healthz HTTP/1.1\r\nHost: assay\r\nAuthorization: {key}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
 def test_a_body_trickled_after_the_answer_is_cut_off_too(server: LiveApi) -> None:
     """The app answers (405) without reading the body; the client goes on trickling it."""
     with connect(server.url) as sock:
-        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: assay\r\nContent-Length: 1000\r\n\r\n")
+        sock.sendall(_keyed_post(server, 1000))
         assert parse(read_response(sock))[0] == 405
         trickle(sock, b"x" * 1000)
         assert read_until_closed(sock, within=GRACE) == b""  # closed, and no second answer
@@ -209,7 +219,7 @@ def test_a_connection_idle_after_an_early_answer_and_its_body_is_closed(server: 
     """Answered (405) before its body was read, then sent the body: uvicorn's keep-alive
     timer, cancelled by the body's arrival, was never armed again."""
     with connect(server.url) as sock:
-        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: assay\r\nContent-Length: 10\r\n\r\n")
+        sock.sendall(_keyed_post(server, 10))
         assert parse(read_response(sock))[0] == 405
         sock.sendall(b"0123456789")
         assert read_until_closed(sock, within=4.0) == b""
