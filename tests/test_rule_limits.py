@@ -9,7 +9,6 @@ stall the test run.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import textwrap
@@ -38,18 +37,18 @@ TILE = "tile_blending/tile-value-per-kg-high.yaml"
 def bounded(code: str, seconds: float = 60, memory_mb: int = 1536) -> str:
     """Run ``code`` in a child Python limited to ``memory_mb`` of address space; its output.
     The test fails if the child is still running after ``seconds`` or fails."""
-
-    def ceiling() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-
+    ceiling = memory_mb << 20
+    limited = (
+        f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({ceiling}, {ceiling}))\n"
+        + textwrap.dedent(code)
+    )
     try:
         done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
+            [sys.executable, "-c", limited],
             capture_output=True,
             check=False,
             text=True,
             timeout=seconds,
-            preexec_fn=ceiling,
             cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
