@@ -47,11 +47,10 @@ def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[E
     enricher = Enricher(ruleset)
     outcomes: list[ExampleOutcome] = []
     for index, rule in enumerate(ruleset.rules):
-        own = predicate(rule.when) if evaluator is None else None
+        own = predicate(rule.when)
         for example in rule.examples:
             manifest_view, item_views = enricher.enrich(example.manifest, EXAMPLE_DAY)
-            if own is None:
-                assert evaluator is not None
+            if evaluator is not None:
                 hits = evaluator.evaluate(manifest_view, item_views)
                 fired = any(hit.rule == index for hit in hits)
             elif rule.scope == "manifest":

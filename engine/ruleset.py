@@ -169,11 +169,13 @@ def sources_sha256(sources: Mapping[str, str]) -> str:
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-def pack_path_problem(path: str) -> str | None:
+def pack_path_problem(path: str, folded: Mapping[str, str] | None = None) -> str | None:
     """Why ``path`` cannot name a file of a pack, or None when it can. A pack path is
     canonical: it names one file the same way everywhere (a directory on any system, the rule
     store, a diff), so no two spellings can reach one rule. Parts are separated by '/', made
-    of letters, digits, '_', '-' and '.', never starting with '.'; the name ends in .yaml."""
+    of letters, digits, '_', '-' and '.', never starting with '.'; the name ends in .yaml;
+    and no other file of the pack (``folded``: case-folded name -> name) differs from it
+    only in letter case."""
     if "\\" in path:
         return "a backslash is not a path separator here; separate folders with '/'"
     if len(path) > limits.MAX_PATH_CHARS:
@@ -193,6 +195,9 @@ def pack_path_problem(path: str) -> str | None:
         return "a pack file's name ends in .yaml"
     if parts[0] == "reference" and len(parts) != 2:
         return "reference files sit directly in reference/, e.g. reference/terms.yaml"
+    twin = (folded or {}).get(path.casefold(), path)
+    if twin != path:
+        return f"it and {twin} differ only in letter case; on many systems they are one file"
     return None
 
 
@@ -224,23 +229,12 @@ def _pack_shape(sources: Mapping[str, str], origin: str) -> list[Problem]:
         )
     folded: dict[str, str] = {}
     for path in sorted(sources):
-        why = pack_path_problem(path)
+        why = pack_path_problem(path, folded)
         if why is not None:
             problems.append(
                 Problem("pack_schema", f"bad file name {path[:200]!r}: {why}", at(path))
             )
-            continue
-        other = folded.setdefault(path.casefold(), path)
-        if other != path:
-            problems.append(
-                Problem(
-                    "pack_schema",
-                    f"{path} and {other} differ only in letter case; on many systems they are "
-                    "one file",
-                    at(path),
-                    "rename one of them",
-                )
-            )
+        folded.setdefault(path.casefold(), path)
     return problems
 
 

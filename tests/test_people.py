@@ -15,8 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.settings import Settings
+from engine.store.database import default_database_url, open_database
 from engine.store.people import name_problem, person_of
-from tests.servers import live_api
+from engine.store.rulesets import RuleStore
+from tests.servers import create_key, live_api
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"
 _INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202e", "\x00"]
@@ -201,17 +203,7 @@ def test_the_command_line_refuses_a_bad_holder_name_and_records_its_keys(tmp_pat
     )
     assert bad.returncode == 2 and "control characters" in bad.stderr
     assert "Traceback" not in bad.stderr
-    good = subprocess.run(
-        [assay, "keys", "create", "--role", "reviewer", "--name", "Carol"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert good.stdout.strip().startswith("assay_")
-    from engine.store.database import default_database_url, open_database  # noqa: PLC0415
-    from engine.store.rulesets import RuleStore  # noqa: PLC0415
-
+    assert create_key(tmp_path, "reviewer", "Carol").startswith("assay_")
     db = open_database(default_database_url(tmp_path))
     [event] = RuleStore(db).audit()
     db.dispose()

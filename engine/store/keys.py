@@ -93,22 +93,24 @@ class KeyStore:
             )
         return key
 
-    def cached(self, key: str) -> tuple[bool, Identity | None]:
-        """``(True, identity or None)`` when ``key`` was checked in the last few seconds;
-        ``(False, None)`` when only the database can tell (:meth:`identify`)."""
-        found = self._cache.get(_digest(key))
+    def _cached(self, digest: str) -> tuple[bool, Identity | None]:
+        found = self._cache.get(digest)
         if found is not None and time.monotonic() - found[0] < _CACHE_SECONDS:
             return True, found[1]
         return False, None
+
+    def cached(self, key: str) -> tuple[bool, Identity | None]:
+        """``(True, identity or None)`` when ``key`` was checked in the last few seconds;
+        ``(False, None)`` when only the database can tell (:meth:`identify`)."""
+        return self._cached(_digest(key))
 
     def identify(self, key: str) -> Identity | None:
         """The identity behind ``key``, or None if it is unknown or revoked (a database query
         when not cached: call it off the event loop)."""
         digest = _digest(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < _CACHE_SECONDS:
-            return cached[1]
+        hit, identity = self._cached(digest)
+        if hit:
+            return identity
         with self._db.connect() as connection:
             row = connection.execute(
                 select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
@@ -118,7 +120,7 @@ class KeyStore:
         identity = Identity(row[1], row[2], key_id=row[0]) if row is not None else None
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now, identity)
+        self._cache[digest] = (time.monotonic(), identity)
         return identity
 
     def note_refusal(

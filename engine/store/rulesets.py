@@ -327,10 +327,7 @@ class RuleStore:
         self._must(row, "draft", "edit")
         self._owned(row, author, "edits")
         sources: dict[str, str] = orjson.loads(row["sources"])
-        why = pack_path_problem(path)
-        twin = next((p for p in sources if p != path and p.casefold() == path.casefold()), None)
-        if why is None and twin is not None:
-            why = f"the draft has {twin}, a name that differs only in letter case"
+        why = pack_path_problem(path, {p.casefold(): p for p in sources if p != path})
         if why is not None:
             raise GovernanceError("invalid", f"{path[:200]!r} is not a pack file path: {why}")
         if text is None:
