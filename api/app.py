@@ -13,15 +13,15 @@ from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 
-from api import openapi
-from api.bodies import ApiError, json_response
-from api.dispatch import Direct, Handler
-from api.guard import ERROR_HEADERS, Guard
-from api.metrics import Metrics, MetricsMiddleware
-from api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
-from api.service import Service
-from api.settings import Settings
-from engine.store.rulesets import GovernanceError
+from assay.api import openapi
+from assay.api.bodies import ApiError, json_response
+from assay.api.dispatch import Direct, Handler
+from assay.api.guard import ERROR_HEADERS, Guard
+from assay.api.metrics import Metrics, MetricsMiddleware
+from assay.api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
+from assay.api.service import Service
+from assay.api.settings import Settings
+from assay.engine.store.rulesets import GovernanceError
 
 DESCRIPTION = """Screens cargo manifests for concealed export-controlled materials.
 

@@ -16,10 +16,10 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.bodies import ApiError
-from api.service import service
-from engine.store.keys import Identity
-from engine.store.roles import Role
+from assay.api.bodies import ApiError
+from assay.api.service import service
+from assay.engine.store.keys import Identity
+from assay.engine.store.roles import Role
 
 # Declares the scheme in OpenAPI (the "Authorize" button in /docs); checking is done below.
 SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}]

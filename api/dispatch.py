@@ -19,8 +19,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.bodies import ApiError, json_response
-from api.metrics import Metrics
+from assay.api.bodies import ApiError, json_response
+from assay.api.metrics import Metrics
 
 Handler = Callable[[Request], Awaitable[Response]]
 

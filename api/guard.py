@@ -29,8 +29,8 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import authenticate
-from api.bodies import ApiError, json_response
+from assay.api.auth import authenticate
+from assay.api.bodies import ApiError, json_response
 
 _API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from a CDN and start them with

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.contracts import ScreeningResult
+from assay.engine.contracts import ScreeningResult
 
 # Answers a request through the ``send`` it is given.
 Responder = Callable[[Send], Awaitable[None]]

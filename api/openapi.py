@@ -17,8 +17,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from engine.contracts import ErrorLine, Manifest, ScreeningResult
-from engine.inspections import Inspection
+from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
+from assay.engine.inspections import Inspection
 
 _REF = "#/components/schemas/{model}"
 
@@ -26,7 +26,7 @@ _REF = "#/components/schemas/{model}"
 @cache
 def sample_manifests() -> dict[str, dict[str, Any]]:
     """The shipped sample manifests, by file stem."""
-    folder = resources.files("fixtures").joinpath("samples")
+    folder = resources.files("assay.fixtures").joinpath("samples")
     return {
         entry.name.removesuffix(".json"): json.loads(entry.read_text(encoding="utf-8"))
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)

@@ -20,19 +20,19 @@ from fastapi import Request
 from sqlalchemy import Engine as Database
 from starlette.concurrency import run_in_threadpool
 
-from api.metrics import Metrics
-from api.settings import Settings
-from api.shadow import Shadow
-from engine import Engine
-from engine.ruleset import RuleSet, default_pack_dir, load_pack, read_sources, sources_sha256
-from engine.store.backtests import BacktestStore
-from engine.store.database import open_database
-from engine.store.decisions import DecisionLog
-from engine.store.inspections import InspectionStore
-from engine.store.journal import Journal
-from engine.store.keys import KeyStore
-from engine.store.rulesets import RuleStore
-from engine.store.shadow import ShadowStore
+from assay.api.metrics import Metrics
+from assay.api.settings import Settings
+from assay.api.shadow import Shadow
+from assay.engine import Engine
+from assay.engine.ruleset import RuleSet, default_pack_dir, load_pack, read_sources, sources_sha256
+from assay.engine.store.backtests import BacktestStore
+from assay.engine.store.database import open_database
+from assay.engine.store.decisions import DecisionLog
+from assay.engine.store.inspections import InspectionStore
+from assay.engine.store.journal import Journal
+from assay.engine.store.keys import KeyStore
+from assay.engine.store.rulesets import RuleStore
+from assay.engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
 

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.store.database import default_data_dir, default_database_url
-from engine.store.journal import journal_dir
+from assay.engine.store.database import default_data_dir, default_database_url
+from assay.engine.store.journal import journal_dir
 
 
 class Settings(BaseSettings):

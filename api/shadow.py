@@ -14,9 +14,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from engine import Engine
-from engine.contracts import Manifest, ScreeningResult
-from engine.store.shadow import shadow_row
+from assay.engine import Engine
+from assay.engine.contracts import Manifest, ScreeningResult
+from assay.engine.store.shadow import shadow_row
 
 log = logging.getLogger("assay.shadow")
 

@@ -35,7 +35,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
-from api.settings import Settings
+from assay.api.settings import Settings
 
 # Where a connection is in its current request.
 _IDLE = 0  # between requests (a new connection, or the last one read to its end)

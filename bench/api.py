@@ -44,7 +44,7 @@ import psutil
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from fixtures.synth import generate  # noqa: E402
+from assay.fixtures.synth import generate  # noqa: E402
 
 
 def free_port() -> int:

@@ -30,15 +30,15 @@ import time
 from datetime import date
 from pathlib import Path
 
-# This file is bench/engine.py: run as a script, its directory comes first on sys.path and
-# would shadow the engine package. Take it off before importing.
+# Run as a script, this file's folder comes first on sys.path, where its neighbours (api.py,
+# engine.py) would pass for top-level modules. Take it off before importing.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from engine import Engine, Manifest  # noqa: E402
-from engine.evaluators.compiled import CompiledEvaluator  # noqa: E402
-from engine.features import Enricher  # noqa: E402
-from fixtures.synth import write_corpus  # noqa: E402
+from assay.engine import Engine, Manifest  # noqa: E402
+from assay.engine.evaluators.compiled import CompiledEvaluator  # noqa: E402
+from assay.engine.features import Enricher  # noqa: E402
+from assay.fixtures.synth import write_corpus  # noqa: E402
 
 MODES = ("compiled", "compiled-no-index", "rete", "enrich-only")
 DAY = date(2026, 10, 1)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api.app import TELEMETRY_OFF, create_app
+from assay.api.app import TELEMETRY_OFF, create_app
 
 # Configured as the service is (FastAPI's OpenTelemetry off, its default): the floor is the
 # framework's cost as Assay runs it, so the ratio does not gain from the setting.

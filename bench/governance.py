@@ -7,7 +7,7 @@ On a synthetic corpus with inspection outcomes (``fixtures.synth``), measured in
 * **back-test** of a candidate against a baseline, in process: manifests/s, against the
   floor of validating each manifest and screening it with both engines (the least a
   back-test with a baseline must do);
-* the same as a **background job** (``python -m engine.jobs``, as the service starts it) on
+* the same as a **background job** (``python -m assay.engine.jobs``, as the service starts it) on
   a file and on the decision log (SQLite): process start, imports and compilation included;
 * **live rule figures** (``GET /v1/rules/{id}/stats``'s query) over the logged decisions,
   against reading every logged result's JSON to find the rule (the design it replaced);
@@ -36,19 +36,19 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from assay.engine import Engine, Manifest  # noqa: E402
+from assay.engine.backtest import Backtest  # noqa: E402
+from assay.engine.batch.readers import read_inputs  # noqa: E402
+from assay.engine.inspections import Inspection  # noqa: E402
+from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources  # noqa: E402
+from assay.engine.store.backtests import BacktestStore  # noqa: E402
+from assay.engine.store.database import decisions, open_database  # noqa: E402
+from assay.engine.store.decisions import DecisionLog, decision_row, new_decision_id  # noqa: E402
+from assay.engine.store.inspections import InspectionStore  # noqa: E402
+from assay.engine.store.rulesets import RuleStore  # noqa: E402
+from assay.engine.store.rulestats import rule_figures  # noqa: E402
+from assay.fixtures.synth import generate, inspection_outcomes  # noqa: E402
 from bench.api import _manifest, _start, _wrk  # noqa: E402
-from engine import Engine, Manifest  # noqa: E402
-from engine.backtest import Backtest  # noqa: E402
-from engine.batch.readers import read_inputs  # noqa: E402
-from engine.inspections import Inspection  # noqa: E402
-from engine.ruleset import compile_pack, default_pack_dir, read_sources  # noqa: E402
-from engine.store.backtests import BacktestStore  # noqa: E402
-from engine.store.database import decisions, open_database  # noqa: E402
-from engine.store.decisions import DecisionLog, decision_row, new_decision_id  # noqa: E402
-from engine.store.inspections import InspectionStore  # noqa: E402
-from engine.store.rulesets import RuleStore  # noqa: E402
-from engine.store.rulestats import rule_figures  # noqa: E402
-from fixtures.synth import generate, inspection_outcomes  # noqa: E402
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"
 RULE = "water-pet-too-heavy"
@@ -134,7 +134,7 @@ def _jobs(url: str, corpus: Path, count: int, versions: tuple[int, int]) -> None
         job_id = jobs.create(request, versions[1], versions[0], "bench")
         started = time.perf_counter()  # as the service runs it: a process of its own
         subprocess.run(
-            [sys.executable, "-m", "engine.jobs", str(job_id)],
+            [sys.executable, "-m", "assay.engine.jobs", str(job_id)],
             env={**os.environ, "ASSAY_DATABASE_URL": url},
             cwd=_HERE.parent,
             check=True,

@@ -22,7 +22,7 @@ import psutil
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from engine import Engine, Manifest  # noqa: E402
+from assay.engine import Engine, Manifest  # noqa: E402
 
 SAMPLES = _HERE.parent / "fixtures" / "samples"
 DAY = date(2026, 10, 1)

@@ -11,12 +11,12 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import DatabaseOption, EngineOption, engine_kind, err, load_rules, out
-from engine import AssayError, Engine, RuleSet
-from engine.backtest import Backtest
-from engine.batch.readers import InputError, Meter, expand, read_inputs
-from engine.inspections import read_inspections
-from engine.performance import DEFAULT_ALARM_AT
+from assay.cli.options import DatabaseOption, EngineOption, engine_kind, err, load_rules, out
+from assay.engine import AssayError, Engine, RuleSet
+from assay.engine.backtest import Backtest
+from assay.engine.batch.readers import InputError, Meter, expand, read_inputs
+from assay.engine.inspections import read_inspections
+from assay.engine.performance import DEFAULT_ALARM_AT
 
 
 def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
@@ -29,8 +29,8 @@ def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
             raise typer.Exit(2)
         return load_rules(path)
     # The database layer loads when a stored version is named, not for every `assay` command.
-    from engine.store.database import default_database_url, open_database  # noqa: PLC0415
-    from engine.store.rulesets import GovernanceError, RuleStore  # noqa: PLC0415
+    from assay.engine.store.database import default_database_url, open_database  # noqa: PLC0415
+    from assay.engine.store.rulesets import GovernanceError, RuleStore  # noqa: PLC0415
 
     db = open_database(database_url or default_database_url())
     try:

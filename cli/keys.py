@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cli.options import DatabaseOption, err, out
-from engine.store.roles import ROLES, Role
+from assay.cli.options import DatabaseOption, err, out
+from assay.engine.store.roles import ROLES, Role
 
 if TYPE_CHECKING:
-    from engine.store.keys import KeyStore
+    from assay.engine.store.keys import KeyStore
 
 keys_app = typer.Typer(help="API keys of the service (one role each).", no_args_is_help=True)
 
 
 def _key_store(database_url: str | None) -> KeyStore:
     # The database layer loads for `assay keys` only, not for every `assay` command.
-    from engine.store.database import default_database_url, open_database  # noqa: PLC0415
-    from engine.store.keys import KeyStore  # noqa: PLC0415
+    from assay.engine.store.database import default_database_url, open_database  # noqa: PLC0415
+    from assay.engine.store.keys import KeyStore  # noqa: PLC0415
 
     return KeyStore(open_database(database_url or default_database_url()))
 
@@ -48,7 +48,7 @@ def keys_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only hashed."""
-    from engine.store.people import name_problem  # noqa: PLC0415 - ditto
+    from assay.engine.store.people import name_problem  # noqa: PLC0415 - ditto
 
     checked = _role(role)
     holder = name or checked

@@ -16,23 +16,31 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.backtest import backtest
-from cli.keys import keys_app
-from cli.options import DatabaseOption, EngineOption, RulesOption, engine_kind, err, load_rules, out
-from engine import Engine
-from engine.batch.columns import write_flat
-from engine.batch.outcomes import Outcome, Summary
-from engine.batch.readers import InputError, Meter, expand
-from engine.batch.report import render as render_report
-from engine.batch.runner import Job, JobError, run
-from engine.batch.writers import output_format as output_format_of
-from engine.examples import run_examples
-from engine.fields import CATALOGUE
-from engine.inspections import COLUMNS as INSPECTION_COLUMNS
-from fixtures.synth import generate, inspection_outcomes, read_labels, write_corpus
+from assay.cli.backtest import backtest
+from assay.cli.keys import keys_app
+from assay.cli.options import (
+    DatabaseOption,
+    EngineOption,
+    RulesOption,
+    engine_kind,
+    err,
+    load_rules,
+    out,
+)
+from assay.engine import Engine
+from assay.engine.batch.columns import write_flat
+from assay.engine.batch.outcomes import Outcome, Summary
+from assay.engine.batch.readers import InputError, Meter, expand
+from assay.engine.batch.report import render as render_report
+from assay.engine.batch.runner import Job, JobError, run
+from assay.engine.batch.writers import output_format as output_format_of
+from assay.engine.examples import run_examples
+from assay.engine.fields import CATALOGUE
+from assay.engine.inspections import COLUMNS as INSPECTION_COLUMNS
+from assay.fixtures.synth import generate, inspection_outcomes, read_labels, write_corpus
 
 if TYPE_CHECKING:
-    from engine.store.decisions import DecisionLog
+    from assay.engine.store.decisions import DecisionLog
 
 app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
@@ -54,12 +62,12 @@ def _decision_log(database_url: str | None, *, with_journal: bool = False) -> De
     ``with_journal``: with the decision journal `assay serve` on this host keeps for that
     database (found as the service finds it: ``ASSAY_*`` settings), so that a reader can wait
     for the decisions answered but not yet copied into the database."""
-    from engine.store.database import default_database_url  # noqa: PLC0415
-    from engine.store.decisions import DecisionLog  # noqa: PLC0415
+    from assay.engine.store.database import default_database_url  # noqa: PLC0415
+    from assay.engine.store.decisions import DecisionLog  # noqa: PLC0415
 
     if not with_journal:
         return DecisionLog(database_url or default_database_url())
-    from api.settings import Settings  # noqa: PLC0415 - pydantic-settings, for this reader only
+    from assay.api.settings import Settings  # noqa: PLC0415 - pydantic-settings, for this reader only
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     journal = settings.resolved_journal_dir()
@@ -371,10 +379,10 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
-    from api.settings import Settings  # noqa: PLC0415 - the service's stack loads for `serve` only
-    from api.transport import run_server, server_config  # noqa: PLC0415 - ditto
-    from engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
-    from engine.store.writer import Ingester  # noqa: PLC0415 - ditto
+    from assay.api.settings import Settings  # noqa: PLC0415 - the service's stack loads for `serve` only
+    from assay.api.transport import run_server, server_config  # noqa: PLC0415 - ditto
+    from assay.engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
+    from assay.engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
     if rules is not None:
@@ -397,7 +405,12 @@ def serve(
     try:
         run_server(
             server_config(
-                "api.app:create_app", settings, host=host, port=port, workers=workers, factory=True
+                "assay.api.app:create_app",
+                settings,
+                host=host,
+                port=port,
+                workers=workers,
+                factory=True,
             )
         )
     finally:
@@ -426,7 +439,7 @@ def replay(
     ] = 5.0,
 ) -> None:
     """Re-screen logged decisions with another rule pack and report what would change."""
-    from engine.replay import replay as replay_decisions  # noqa: PLC0415 - database layer
+    from assay.engine.replay import replay as replay_decisions  # noqa: PLC0415 - database layer
 
     engine = Engine(load_rules(rules), kind=engine_kind(engine_name))
     decisions = _decision_log(database_url, with_journal=True)

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from engine import AssayError, RuleSet
-from engine.evaluators.base import EngineKind
-from engine.ruleset import default_pack_dir, load_pack
+from assay.engine import AssayError, RuleSet
+from assay.engine.evaluators.base import EngineKind
+from assay.engine.ruleset import default_pack_dir, load_pack
 
 err = Console(stderr=True, soft_wrap=True)  # messages carry file:line:col; never wrap them
 out = Console()

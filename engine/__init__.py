@@ -2,16 +2,16 @@
 
 Public surface::
 
-    from engine import Engine, Manifest
+    from assay.engine import Engine, Manifest
     engine = Engine()                      # the default rule pack, compiled evaluator
     result = engine.screen(Manifest.model_validate_json(raw))
     result.channel, result.risk_score, result.flags
 """
 
-from engine.contracts import Flag, Manifest, RulesetInfo, ScreeningResult
-from engine.engine import Engine
-from engine.errors import AssayError, Problem
-from engine.ruleset import RuleSet, compile_pack, load_default_pack, load_pack
+from assay.engine.contracts import Flag, Manifest, RulesetInfo, ScreeningResult
+from assay.engine.engine import Engine
+from assay.engine.errors import AssayError, Problem
+from assay.engine.ruleset import RuleSet, compile_pack, load_default_pack, load_pack
 
 __all__ = [
     "AssayError",

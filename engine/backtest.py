@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from engine.batch.records import Record, manifest_or_error
-from engine.contracts import ErrorLine, Manifest, ScreeningResult
-from engine.engine import Engine
-from engine.inspections import Inspection
-from engine.performance import DEFAULT_ALARM_AT, figures, ratio, seizures_of
-from engine.ruleset import RuleSet
+from assay.engine.batch.records import Record, manifest_or_error
+from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
+from assay.engine.engine import Engine
+from assay.engine.inspections import Inspection
+from assay.engine.performance import DEFAULT_ALARM_AT, figures, ratio, seizures_of
+from assay.engine.ruleset import RuleSet
 
 CHANNELS = ("green", "yellow", "red")
 _ERRORS_LISTED = 100

@@ -19,14 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from engine import conditions as c
-from engine import limits
-from engine.errors import Location, Problem
-from engine.fields import BY_PATH, CATALOGUE, Scope
-from engine.parse import SourceSpan
-from engine.reference import Reference, RefValue
-from engine.regex import RegexError, parse_regex
-from engine.text import normalise
+from assay.engine import conditions as c
+from assay.engine import limits
+from assay.engine.errors import Location, Problem
+from assay.engine.fields import BY_PATH, CATALOGUE, Scope
+from assay.engine.parse import SourceSpan
+from assay.engine.reference import Reference, RefValue
+from assay.engine.regex import RegexError, parse_regex
+from assay.engine.text import normalise
 
 VType = Literal["number", "text", "bool", "set", "list_text", "list_number"]
 

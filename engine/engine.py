@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
-from engine.evaluators.base import EngineKind, Evaluator
-from engine.evaluators.compiled import CompiledEvaluator
-from engine.evaluators.rete import ReteEvaluator, ReteHost
-from engine.explain import Explainer
-from engine.features import Enricher
-from engine.ruleset import RuleSet, load_default_pack, load_pack
+from assay.engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
+from assay.engine.evaluators.base import EngineKind, Evaluator
+from assay.engine.evaluators.compiled import CompiledEvaluator
+from assay.engine.evaluators.rete import ReteEvaluator, ReteHost
+from assay.engine.explain import Explainer
+from assay.engine.features import Enricher
+from assay.engine.ruleset import RuleSet, load_default_pack, load_pack
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from engine.errors import Location
-from engine.evaluators.base import Evaluator
-from engine.evaluators.closures import predicate
-from engine.features import Enricher
-from engine.ruleset import RuleSet
+from assay.engine.errors import Location
+from assay.engine.evaluators.base import Evaluator
+from assay.engine.evaluators.closures import predicate
+from assay.engine.features import Enricher
+from assay.engine.ruleset import RuleSet
 
 # Examples date ages from this day when their manifest has no filed_at, so that results
 # do not change with the calendar.

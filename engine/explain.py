@@ -13,13 +13,13 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from engine.contracts import Flag, trusted
-from engine.evaluators.base import Hit
-from engine.features import View
-from engine.fields import BY_PATH
-from engine.limits import MAX_EXPLANATION_CHARS
-from engine.reference import RefValue
-from engine.ruleset import Rule, RuleSet
+from assay.engine.contracts import Flag, trusted
+from assay.engine.evaluators.base import Hit
+from assay.engine.features import View
+from assay.engine.fields import BY_PATH
+from assay.engine.limits import MAX_EXPLANATION_CHARS
+from assay.engine.reference import RefValue
+from assay.engine.ruleset import Rule, RuleSet
 
 _Piece = tuple[str, str | None, str]  # literal text, placeholder name, format spec
 

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from engine.contracts import GoodsItem, Manifest, Party
-from engine.fields import BY_PATH
-from engine.text import normalise, thickness_mm
+from assay.engine.contracts import GoodsItem, Manifest, Party
+from assay.engine.fields import BY_PATH
+from assay.engine.text import normalise, thickness_mm
 
 if TYPE_CHECKING:
-    from engine.ruleset import RuleSet
+    from assay.engine.ruleset import RuleSet
 
 View = dict[str, Any]
 _TEXT_CACHE_LIMIT = 200_000

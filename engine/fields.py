@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.conditions import ValueType
+from assay.engine.conditions import ValueType
 
 Scope = Literal["item", "manifest"]
 # Enrichment groups: a ruleset computes only the groups its rules read.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine import conditions as c
-from engine.fields import BY_PATH
+from assay.engine import conditions as c
+from assay.engine.fields import BY_PATH
 
 GuardKey = tuple[str, str]
 

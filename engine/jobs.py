@@ -30,10 +30,10 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from engine.backtest import Backtest
-from engine.batch.readers import InputError, Meter, read_inputs
-from engine.batch.records import Record
-from engine.corpus import (
+from assay.engine.backtest import Backtest
+from assay.engine.batch.readers import InputError, Meter, read_inputs
+from assay.engine.batch.records import Record
+from assay.engine.corpus import (
     MAX_DEPTH,
     MAX_FILES,
     MAX_PATTERN_LENGTH,
@@ -42,14 +42,14 @@ from engine.corpus import (
     locate,
     refusal,
 )
-from engine.engine import Engine
-from engine.errors import AssayError
-from engine.performance import DEFAULT_ALARM_AT
-from engine.store.backtests import BacktestStore
-from engine.store.database import open_database
-from engine.store.decisions import DecisionLog
-from engine.store.inspections import InspectionStore
-from engine.store.rulesets import RuleStore
+from assay.engine.engine import Engine
+from assay.engine.errors import AssayError
+from assay.engine.performance import DEFAULT_ALARM_AT
+from assay.engine.store.backtests import BacktestStore
+from assay.engine.store.database import open_database
+from assay.engine.store.decisions import DecisionLog
+from assay.engine.store.inspections import InspectionStore
+from assay.engine.store.rulesets import RuleStore
 
 log = logging.getLogger("assay.jobs")
 _BEAT_SECONDS = 1.0
@@ -281,7 +281,7 @@ def launch(job_id: int, url: str, corpus_dir: Path | None = None) -> subprocess.
     if corpus_dir is not None:
         env["ASSAY_CORPUS_DIR"] = str(corpus_dir.absolute())
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.jobs", str(job_id)],
+        [sys.executable, "-m", "assay.engine.jobs", str(job_id)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

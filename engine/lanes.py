@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.contracts import Channel, Severity
+from assay.engine.contracts import Channel, Severity
 
 
 @dataclass(frozen=True, slots=True)

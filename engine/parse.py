@@ -24,9 +24,9 @@ from lark.exceptions import (
     VisitError,
 )
 
-from engine import conditions as c
-from engine import limits
-from engine.errors import AssayError, Location, Problem
+from assay.engine import conditions as c
+from assay.engine import limits
+from assay.engine.errors import AssayError, Location, Problem
 
 # ------------------------------------------------------------------------- YAML + marks
 
@@ -308,7 +308,7 @@ def _scalar_span(node: yaml.ScalarNode, file: str, lines: list[str]) -> SourceSp
 
 @cache
 def _parser() -> Lark:
-    grammar = resources.files("engine").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = resources.files("assay.engine").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 

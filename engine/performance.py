@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.inspections import Inspection
+from assay.engine.inspections import Inspection
 
 DEFAULT_ALARM_AT = 20
 

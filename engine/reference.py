@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from engine.errors import AssayError, Problem
-from engine.parse import YamlDocument
-from engine.text import TermMatcher, normalise
+from assay.engine.errors import AssayError, Problem
+from assay.engine.parse import YamlDocument
+from assay.engine.text import TermMatcher, normalise
 
 RefValue = float | str | bool | tuple[str, ...] | tuple[float, ...]
 

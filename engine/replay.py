@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from engine.contracts import Manifest, ScreeningResult
-from engine.engine import Engine
-from engine.store.decisions import Decision
+from assay.engine.contracts import Manifest, ScreeningResult
+from assay.engine.engine import Engine
+from assay.engine.store.decisions import Decision
 
 
 @dataclass(frozen=True, slots=True)

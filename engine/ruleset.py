@@ -25,15 +25,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine import conditions as c
-from engine import limits
-from engine.check import Context, check_condition, check_template, template_names
-from engine.contracts import Manifest, Severity
-from engine.errors import AssayError, Location, Problem
-from engine.fields import BY_PATH, Group, Scope
-from engine.lanes import Lanes
-from engine.parse import YamlDocument, load_yaml, parse_condition
-from engine.reference import Reference, RefValue, build_reference
+from assay.engine import conditions as c
+from assay.engine import limits
+from assay.engine.check import Context, check_condition, check_template, template_names
+from assay.engine.contracts import Manifest, Severity
+from assay.engine.errors import AssayError, Location, Problem
+from assay.engine.fields import BY_PATH, Group, Scope
+from assay.engine.lanes import Lanes
+from assay.engine.parse import YamlDocument, load_yaml, parse_condition
+from assay.engine.reference import Reference, RefValue, build_reference
 
 # --------------------------------------------------------------------------- file schemas
 
@@ -594,7 +594,7 @@ def load_pack(directory: str | Path) -> RuleSet:
 
 def default_pack_dir() -> Path:
     """The rule pack shipped inside the installed package."""
-    return Path(str(resources.files("rules")))
+    return Path(str(resources.files("assay.rules")))
 
 
 def load_default_pack() -> RuleSet:

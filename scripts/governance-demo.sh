@@ -3,8 +3,17 @@
 # directory: keys for four people, a draft, validation, four-eyes review, a back-test on the
 # decision log with inspection outcomes, shadow mode, activation (hot reload) and rollback.
 # Run it after the README's install command: bash scripts/governance-demo.sh
+# It uses the `assay` of the project's .venv (or $ASSAY, or the one on PATH).
 set -euo pipefail
-ASSAY=${ASSAY:-assay}
+cd "$(dirname "$0")/.."
+if [ -z "${ASSAY:-}" ]; then
+  if [ -x .venv/bin/assay ]; then ASSAY=$PWD/.venv/bin/assay
+  elif command -v assay >/dev/null; then ASSAY=$(command -v assay)
+  else
+    echo "assay is not installed: run the README's install command first (it creates .venv)" >&2
+    exit 2
+  fi
+fi
 export ASSAY_DATA_DIR=$(mktemp -d)
 unset ASSAY_DATABASE_URL
 PORT=${PORT:-8765}

@@ -19,5 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q --config-settings editable_mode=strict -e '.[test]'
 .venv/bin/python -m pytest "$@"

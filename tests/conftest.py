@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine
 
-from engine import Engine, RuleSet, load_default_pack
-from engine.ruleset import compile_pack
-from engine.store.database import metadata
-from fixtures.synth import generate
+from assay.engine import Engine, RuleSet, load_default_pack
+from assay.engine.ruleset import compile_pack
+from assay.engine.store.database import metadata
+from assay.fixtures.synth import generate
 
 # Hypothesis budgets: "ci" keeps .ci/run fast; ASSAY_HYPOTHESIS=deep searches much longer.
 settings.register_profile(

@@ -18,11 +18,11 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.service import Service
-from api.settings import Settings
-from api.transport import server_config
-from engine.store.roles import Role
+from assay.api.app import create_app
+from assay.api.service import Service
+from assay.api.settings import Settings
+from assay.api.transport import server_config
+from assay.engine.store.roles import Role
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.contracts import iso6346_check_digit
+from assay.engine.contracts import iso6346_check_digit
 
 NUMBERS = [
     0.0,

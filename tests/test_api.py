@@ -18,9 +18,9 @@ import pytest
 from opentelemetry import trace
 from typer.testing import CliRunner
 
-from api.settings import Settings
-from cli.main import app as cli
-from engine.store.journal import Status
+from assay.api.settings import Settings
+from assay.cli.main import app as cli
+from assay.engine.store.journal import Status
 from tests.conftest import EXAMPLES, wait_for
 from tests.servers import LiveApi, live_api
 

@@ -19,8 +19,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from api.settings import Settings
-from engine.store.roles import ROLES
+from assay.api.settings import Settings
+from assay.engine.store.roles import ROLES
 from tests.servers import live_api
 
 EXAMPLES_PER_OPERATION = 25

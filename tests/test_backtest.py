@@ -13,13 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.main import app as cli
-from engine import Engine
-from engine.backtest import Backtest
-from engine.batch.readers import read_inputs
-from engine.inspections import Inspection, read_inspections
-from engine.performance import figures
-from engine.ruleset import compile_pack, default_pack_dir, read_sources
+from assay.cli.main import app as cli
+from assay.engine import Engine
+from assay.engine.backtest import Backtest
+from assay.engine.batch.readers import read_inputs
+from assay.engine.inspections import Inspection, read_inspections
+from assay.engine.performance import figures
+from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources
 from tests.conftest import EXAMPLES
 
 TILE = "tile_blending/tile-denser-than-porcelain.yaml"

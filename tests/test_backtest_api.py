@@ -16,17 +16,17 @@ import httpx
 import orjson
 import pytest
 
-import engine.corpus
-import engine.jobs as jobs_module
-from api.settings import Settings
-from engine import Engine
-from engine.backtest import Backtest
-from engine.batch.readers import read_inputs
-from engine.inspections import Inspection
-from engine.jobs import run, unplaced
-from engine.ruleset import compile_pack
-from engine.store.backtests import STALE_AFTER, BacktestStore
-from engine.store.database import backtests
+import assay.engine.corpus
+import assay.engine.jobs as jobs_module
+from assay.api.settings import Settings
+from assay.engine import Engine
+from assay.engine.backtest import Backtest
+from assay.engine.batch.readers import read_inputs
+from assay.engine.inspections import Inspection
+from assay.engine.jobs import run, unplaced
+from assay.engine.ruleset import compile_pack
+from assay.engine.store.backtests import STALE_AFTER, BacktestStore
+from assay.engine.store.database import backtests
 from tests.servers import LiveApi, live_api
 from tests.test_backtest import CORPUS, LICENCE, OUTCOMES, TILE, _candidate_dir, corpus  # noqa: F401
 
@@ -363,10 +363,10 @@ def test_the_walk_and_the_files_are_bounded(
 ) -> None:
     for n in range(3):
         shutil.copy(_corpus_dir(api) / "past.jsonl", _corpus_dir(api) / f"more{n}.jsonl")
-    monkeypatch.setattr(engine.corpus, "MAX_FILES", 3)
+    monkeypatch.setattr(assay.engine.corpus, "MAX_FILES", 3)
     [error] = _refused(api, tmp_path, ["past.jsonl", "more*.jsonl"])
     assert error["loc"] == ["body", "files", 1] and "more than 3 files" in error["msg"]
-    monkeypatch.setattr(engine.corpus, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(assay.engine.corpus, "MAX_ENTRIES", 3)
     [error] = _refused(api, tmp_path, ["past.jsonl", "*.jsonl"])
     assert error["loc"] == ["body", "files", 1] and "more than 3 entries" in error["msg"]
 

@@ -24,12 +24,12 @@ from distributed import LocalCluster
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
-from cli.main import app
-from engine.batch.columns import COLUMNS, ITEM_COLUMNS, MANIFEST_COLUMNS, write_flat
-from engine.batch.readers import read_inputs
-from engine.batch.workers import InProcess, Processes
-from engine.ruleset import default_pack_dir, read_sources
-from engine.store.decisions import DecisionLog
+from assay.cli.main import app
+from assay.engine.batch.columns import COLUMNS, ITEM_COLUMNS, MANIFEST_COLUMNS, write_flat
+from assay.engine.batch.readers import read_inputs
+from assay.engine.batch.workers import InProcess, Processes
+from assay.engine.ruleset import default_pack_dir, read_sources
+from assay.engine.store.decisions import DecisionLog
 from tests.conftest import ROOT, screened_results, synthetic_docs, write_jsonl
 
 runner = CliRunner()

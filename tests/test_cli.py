@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from engine.ruleset import default_pack_dir
+from assay.cli.main import app
+from assay.engine.ruleset import default_pack_dir
 from tests.conftest import EXAMPLES, ROOT
 
 runner = CliRunner()
@@ -144,11 +144,15 @@ def test_wheel_ships_the_rule_pack_and_samples(tmp_path: Path) -> None:
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel installs by unpacking
         archive.extractall(target)
+        top_level = {name.split("/")[0] for name in archive.namelist()}
+    # Everything under one `assay` namespace: no `engine` or `api` of ours to collide with
+    # another distribution's in site-packages.
+    assert {name for name in top_level if not name.endswith(".dist-info")} == {"assay"}
     program = (
-        "import engine, sys; from cli.main import app; "
-        "sys.stderr.write(engine.__file__ + '\\n'); app()"
+        "import assay.engine, sys; from assay.cli.main import app; "
+        "sys.stderr.write(assay.engine.__file__ + '\\n'); app()"
     )
-    sample = target / "fixtures" / "samples" / "water-heavy.json"
+    sample = target / "assay" / "fixtures" / "samples" / "water-heavy.json"
     done = subprocess.run(
         [sys.executable, "-c", program, "screen", str(sample)],
         cwd=tmp_path,
@@ -182,7 +186,7 @@ def test_screening_does_not_load_the_database_layer_or_the_service() -> None:
     """`assay screen` without --log starts without SQLAlchemy, uvicorn or FastAPI (0.5 s of
     imports, paid by every batch run and by each of its helper processes)."""
     probe = (
-        "import sys, cli.main, engine.batch.parallel; "
+        "import sys, assay.cli.main, assay.engine.batch.parallel; "
         "print(sorted({'sqlalchemy', 'uvicorn', 'fastapi'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from engine import Manifest
-from engine.contracts import iso6346_check_digit
+from assay.engine import Manifest
+from assay.engine.contracts import iso6346_check_digit
 from tests.conftest import BASE_MANIFEST, EXAMPLES, SHARED
 
 

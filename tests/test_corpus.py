@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, Manifest
-from engine.contracts import ScreeningResult
-from fixtures.synth import PATTERNS, Label, generate
+from assay.engine import Engine, Manifest
+from assay.engine.contracts import ScreeningResult
+from assay.fixtures.synth import PATTERNS, Label, generate
 from tests.conftest import REPORT
 
 DAY = date(2026, 10, 1)

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from engine import corpus
-from engine.corpus import (
+from assay.engine import corpus
+from assay.engine.corpus import (
     MAX_DEPTH,
     MAX_PATTERNS,
     CorpusError,

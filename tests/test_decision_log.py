@@ -25,14 +25,19 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from api.settings import Settings
-from cli.main import app as cli
-from engine import Engine, Manifest
-from engine.replay import replay
-from engine.ruleset import default_pack_dir, load_pack
-from engine.store.database import decisions, open_database, utc_text
-from engine.store.decisions import DecisionLog, DecisionLogError, decision_row, new_decision_id
-from engine.store.journal import (
+from assay.api.settings import Settings
+from assay.cli.main import app as cli
+from assay.engine import Engine, Manifest
+from assay.engine.replay import replay
+from assay.engine.ruleset import default_pack_dir, load_pack
+from assay.engine.store.database import decisions, open_database, utc_text
+from assay.engine.store.decisions import (
+    DecisionLog,
+    DecisionLogError,
+    decision_row,
+    new_decision_id,
+)
+from assay.engine.store.journal import (
     FIELDS,
     Journal,
     Status,
@@ -47,8 +52,8 @@ from engine.store.journal import (
     segments,
     start_ingester,
 )
-from engine.store.writer import Checkpointer, Copier, serve
-from fixtures.synth import generate
+from assay.engine.store.writer import Checkpointer, Copier, serve
+from assay.fixtures.synth import generate
 from tests.conftest import EXAMPLES, empty_postgres, wait_for
 from tests.servers import live_api
 

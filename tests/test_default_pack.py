@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, Manifest, RuleSet
-from engine import conditions as c
-from engine.examples import run_examples
-from engine.ruleset import build_example_manifest
-from fixtures.synth import PATTERNS
+from assay.engine import Engine, Manifest, RuleSet
+from assay.engine import conditions as c
+from assay.engine.examples import run_examples
+from assay.engine.ruleset import build_example_manifest
+from assay.fixtures.synth import PATTERNS
 from tests.conftest import EXAMPLES
 
 _HS_FIELDS = {"item.hs_code", "item.hs2", "item.hs4", "item.hs6"}

@@ -14,11 +14,11 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from engine import AssayError, Manifest
-from engine.evaluators.base import Hit
-from engine.evaluators.compiled import CompiledEvaluator
-from engine.evaluators.rete import ReteEvaluator, ReteHost
-from engine.features import Enricher
+from assay.engine import AssayError, Manifest
+from assay.engine.evaluators.base import Hit
+from assay.engine.evaluators.compiled import CompiledEvaluator
+from assay.engine.evaluators.rete import ReteEvaluator, ReteHost
+from assay.engine.features import Enricher
 from tests.conftest import make_pack, rule_yaml
 from tests.strategies import conditions, manifests
 

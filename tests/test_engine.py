@@ -12,8 +12,8 @@ from typing import Any
 import psutil
 import pytest
 
-from engine import Engine, Manifest, RuleSet
-from engine.contracts import ScreeningResult
+from assay.engine import Engine, Manifest, RuleSet
+from assay.engine.contracts import ScreeningResult
 from tests.conftest import EXAMPLES, PACK_YAML, make_pack, rule_yaml
 
 SAMPLES = [Manifest.model_validate_json(p.read_bytes()) for p in sorted(EXAMPLES.glob("*.json"))]

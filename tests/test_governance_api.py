@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
-from engine.store.roles import ROLES, Role
+from assay.api.settings import Settings
+from assay.engine.store.roles import ROLES, Role
 from tests.conftest import EXAMPLES
 from tests.servers import LiveApi, assay_serve, create_key, live_api
 

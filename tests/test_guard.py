@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
+from assay.api.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.servers import LiveApi, live_api
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.contracts import Severity
-from engine.lanes import Lanes
+from assay.engine.contracts import Severity
+from assay.engine.lanes import Lanes
 
 LANES = Lanes(yellow_at=25, red_at=60, red_severities=frozenset({"critical"}))
 SEVERITIES: list[Severity] = ["low", "medium", "high"]

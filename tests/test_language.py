@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from engine import AssayError, Engine, Manifest
-from engine import conditions as c
-from engine.evaluators.compiled import CompiledEvaluator
-from engine.features import Enricher
-from engine.parse import SourceSpan, load_yaml, parse_condition
+from assay.engine import AssayError, Engine, Manifest
+from assay.engine import conditions as c
+from assay.engine.evaluators.compiled import CompiledEvaluator
+from assay.engine.features import Enricher
+from assay.engine.parse import SourceSpan, load_yaml, parse_condition
 from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml
 from tests.strategies import conditions
 

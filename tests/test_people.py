@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.settings import Settings
-from engine.store.database import default_database_url, open_database
-from engine.store.people import name_problem, person_of
-from engine.store.rulesets import RuleStore
+from assay.api.settings import Settings
+from assay.engine.store.database import default_database_url, open_database
+from assay.engine.store.people import name_problem, person_of
+from assay.engine.store.rulesets import RuleStore
 from tests.servers import create_key, live_api
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"

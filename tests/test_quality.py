@@ -6,8 +6,8 @@ import re
 import subprocess
 import sys
 
-from engine.errors import ERROR_CODES
-from engine.fields import CATALOGUE
+from assay.engine.errors import ERROR_CODES
+from assay.engine.fields import CATALOGUE
 from tests.conftest import ROOT
 
 

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from engine import AssayError, Manifest
-from engine.evaluators.compiled import CompiledEvaluator
-from engine.evaluators.rete import ReteEvaluator, ReteHost
-from engine.features import Enricher
-from engine.regex import RegexError, parse_regex
-from engine.text import normalise
+from assay.engine import AssayError, Manifest
+from assay.engine.evaluators.compiled import CompiledEvaluator
+from assay.engine.evaluators.rete import ReteEvaluator, ReteHost
+from assay.engine.features import Enricher
+from assay.engine.regex import RegexError, parse_regex
+from assay.engine.text import normalise
 from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml
 from tests.strategies import regexes
 

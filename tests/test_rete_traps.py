@@ -15,8 +15,8 @@ from typing import Any
 import durable_rules_engine as dre
 import pytest
 
-from engine import AssayError, Engine, Manifest
-from engine.evaluators.rete import MAX_FACT_PROPERTIES, ReteEvaluator, ReteHost, number
+from assay.engine import AssayError, Engine, Manifest
+from assay.engine.evaluators.rete import MAX_FACT_PROPERTIES, ReteEvaluator, ReteHost, number
 from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml
 
 _RAW_RULES = {

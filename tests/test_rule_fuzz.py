@@ -15,11 +15,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import AssayError
-from engine.check import Context, check_condition
-from engine.errors import Problem
-from engine.parse import SourceSpan, parse_condition
-from engine.store.rulesets import validate_sources
+from assay.engine import AssayError
+from assay.engine.check import Context, check_condition
+from assay.engine.errors import Problem
+from assay.engine.parse import SourceSpan, parse_condition
+from assay.engine.store.rulesets import validate_sources
 from tests.conftest import FX_YAML, LISTS_YAML, PACK_YAML, TERMS_YAML, make_pack, rule_yaml
 
 _REFERENCE = make_pack({"fuzz-base": rule_yaml("fuzz-base", "item.gross_mass_kg > 1")}).reference

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import update
 
-from api.settings import Settings
-from engine import AssayError, Engine, Manifest
-from engine import limits as bounds
-from engine.errors import Problem
-from engine.ruleset import default_pack_dir
-from engine.store.database import open_database, ruleset_versions
-from engine.store.rulesets import GovernanceError, RuleStore
+from assay.api.settings import Settings
+from assay.engine import AssayError, Engine, Manifest
+from assay.engine import limits as bounds
+from assay.engine.errors import Problem
+from assay.engine.ruleset import default_pack_dir
+from assay.engine.store.database import open_database, ruleset_versions
+from assay.engine.store.rulesets import GovernanceError, RuleStore
 from tests.conftest import BASE_MANIFEST, ROOT, make_pack, rule_yaml, wait_for
 from tests.servers import live_api
 
@@ -84,8 +84,8 @@ def test_a_pattern_that_backtracks_in_python_runs_in_linear_time() -> None:
     out = bounded(
         """
         import json
-        from engine import Engine, Manifest
-        from engine.store.rulesets import validate_sources
+        from assay.engine import Engine, Manifest
+        from assay.engine.store.rulesets import validate_sources
         from tests.conftest import BASE_MANIFEST, PACK_YAML, TERMS_YAML, FX_YAML, LISTS_YAML
         rule = '''id: slow-pattern
         title: A pattern that backtracks
@@ -104,7 +104,7 @@ def test_a_pattern_that_backtracks_in_python_runs_in_linear_time() -> None:
                    "rules/slow-pattern.yaml": rule}
         report = validate_sources(sources)
         assert report.ok and report.examples_passed == 2, report
-        from engine.ruleset import compile_pack
+        from assay.engine.ruleset import compile_pack
         engine = Engine(compile_pack(sources, origin="t"))
         doc = json.loads(json.dumps(BASE_MANIFEST))
         doc["items"] = [dict(doc["items"][0], line=n, description="A" * 500) for n in range(1, 51)]
@@ -166,9 +166,9 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
     assert len(BOMB) < 400
     out = bounded(
         f"""
-        from engine.ruleset import default_pack_dir
-        from engine.store.database import open_database
-        from engine.store.rulesets import GovernanceError, RuleStore
+        from assay.engine.ruleset import default_pack_dir
+        from assay.engine.store.database import open_database
+        from assay.engine.store.rulesets import GovernanceError, RuleStore
         store = RuleStore(open_database("sqlite:///{tmp_path / "bomb.db"}"))
         store.import_directory(default_pack_dir())
         draft = store.create_draft(1, "mallory")

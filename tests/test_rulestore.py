@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from engine.ruleset import default_pack_dir, read_sources
-from engine.store.database import open_database
-from engine.store.keys import KeyStore
-from engine.store.rulesets import GovernanceError, RuleStore
+from assay.engine.ruleset import default_pack_dir, read_sources
+from assay.engine.store.database import open_database
+from assay.engine.store.keys import KeyStore
+from assay.engine.store.rulesets import GovernanceError, RuleStore
 from tests.conftest import empty_postgres
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"

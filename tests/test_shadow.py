@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from api.settings import Settings
-from engine import Engine, Manifest
-from engine.ruleset import compile_pack
+from assay.api.settings import Settings
+from assay.engine import Engine, Manifest
+from assay.engine.ruleset import compile_pack
 from tests.servers import LiveApi, live_api
 from tests.test_backtest import corpus  # noqa: F401
 from tests.test_backtest_api import _candidate_draft

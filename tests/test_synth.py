@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.contracts import Manifest
-from fixtures.synth import HS_CODES, PATTERNS, SCENARIOS, Label, generate, write_corpus
+from assay.engine.contracts import Manifest
+from assay.fixtures.synth import HS_CODES, PATTERNS, SCENARIOS, Label, generate, write_corpus
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
 

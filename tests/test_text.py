@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.contracts import Flag, trusted
-from engine.text import TermMatcher, normalise, thickness_mm
+from assay.engine.contracts import Flag, trusted
+from assay.engine.text import TermMatcher, normalise, thickness_mm
 
 MATCHER = TermMatcher(
     {

@@ -17,7 +17,7 @@ import orjson
 import psutil
 import pytest
 
-from api.settings import Settings
+from assay.api.settings import Settings
 from tests.servers import LiveApi, assay_serve, live_api
 
 LIMIT = 16 * 1024  # the default max_header_bytes, which the shared server keeps
@@ -243,7 +243,7 @@ def test_answers_carry_a_date_and_no_server_banner(server: LiveApi) -> None:
 
 
 def test_the_settings_reach_uvicorn() -> None:
-    from api.transport import BoundedHttpToolsProtocol, server_config  # noqa: PLC0415
+    from assay.api.transport import BoundedHttpToolsProtocol, server_config  # noqa: PLC0415
 
     settings = Settings(
         max_header_bytes=4096,
@@ -251,7 +251,7 @@ def test_the_settings_reach_uvicorn() -> None:
         body_timeout_seconds=4,
         keepalive_timeout_seconds=2,
     )
-    config = server_config("api.app:create_app", settings, host="127.0.0.1", port=1)
+    config = server_config("assay.api.app:create_app", settings, host="127.0.0.1", port=1)
     assert config.http is BoundedHttpToolsProtocol
     assert (config.max_header_bytes, config.header_timeout, config.body_timeout) == (4096, 3, 4)
     assert config.h11_max_incomplete_event_size == 4096

@@ -11,16 +11,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import SECURITY, require
-from api.bodies import ApiError, RecordId, json_response, read_json_body, validation_detail
-from api.openapi import json_body
-from api.service import Service, service
-from engine.corpus import CorpusError, resolve
-from engine.inspections import Inspection
-from engine.jobs import BacktestRequest, launch, unplaced
-from engine.store.backtests import BacktestJob
-from engine.store.keys import Identity
-from engine.store.rulesets import GovernanceError
+from assay.api.auth import SECURITY, require
+from assay.api.bodies import ApiError, RecordId, json_response, read_json_body, validation_detail
+from assay.api.openapi import json_body
+from assay.api.service import Service, service
+from assay.engine.corpus import CorpusError, resolve
+from assay.engine.inspections import Inspection
+from assay.engine.jobs import BacktestRequest, launch, unplaced
+from assay.engine.store.backtests import BacktestJob
+from assay.engine.store.keys import Identity
+from assay.engine.store.rulesets import GovernanceError
 
 router = APIRouter(tags=["back-tests"])
 Svc = Annotated[Service, Depends(service)]

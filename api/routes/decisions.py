@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.auth import require
-from api.bodies import ApiError
-from api.service import Service, service
-from engine.store.decisions import Decision
+from assay.api.auth import require
+from assay.api.bodies import ApiError
+from assay.api.service import Service, service
+from assay.engine.store.decisions import Decision
 
 router = APIRouter(tags=["decisions"], dependencies=[Depends(require("author", "reviewer"))])
 

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.auth import optional_caller, require
-from api.bodies import json_response
-from api.service import Service, service
-from engine.store.roles import ROLES
+from assay.api.auth import optional_caller, require
+from assay.api.bodies import json_response
+from assay.api.service import Service, service
+from assay.engine.store.roles import ROLES
 
 router = APIRouter(tags=["operations"])
 

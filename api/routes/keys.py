@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
-from api.auth import require
-from api.bodies import ApiError, RecordId
-from api.service import Service, service
-from engine.store.keys import Identity
-from engine.store.people import MAX_NAME_CHARS, name_problem
-from engine.store.roles import Role
+from assay.api.auth import require
+from assay.api.bodies import ApiError, RecordId
+from assay.api.service import Service, service
+from assay.engine.store.keys import Identity
+from assay.engine.store.people import MAX_NAME_CHARS, name_problem
+from assay.engine.store.roles import Role
 
 router = APIRouter(tags=["keys"])
 Admin = Annotated[Identity, Depends(require("admin"))]

@@ -11,13 +11,13 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require
-from api.bodies import ApiError
-from api.service import Service, service
-from engine.contracts import Severity
-from engine.performance import DEFAULT_ALARM_AT
-from engine.ruleset import Rule
-from engine.store.rulestats import rule_figures
+from assay.api.auth import require
+from assay.api.bodies import ApiError
+from assay.api.service import Service, service
+from assay.engine.contracts import Severity
+from assay.engine.performance import DEFAULT_ALARM_AT
+from assay.engine.ruleset import Rule
+from assay.engine.store.rulestats import rule_figures
 
 router = APIRouter(tags=["rules"])
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require
-from api.bodies import RecordId
-from api.service import Service, service
-from engine.limits import MAX_FILE_BYTES
-from engine.store.keys import Identity
-from engine.store.rulesets import GovernanceError, Version
+from assay.api.auth import require
+from assay.api.bodies import RecordId
+from assay.api.service import Service, service
+from assay.engine.limits import MAX_FILE_BYTES
+from assay.engine.store.keys import Identity
+from assay.engine.store.rulesets import GovernanceError, Version
 
 router = APIRouter(tags=["rulesets"])
 Svc = Annotated[Service, Depends(service)]

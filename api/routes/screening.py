@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import SECURITY, authorize
-from api.bodies import ApiError, json_response, read_json_body, validation_response
-from api.openapi import batch_body, manifest_body
-from api.service import Service, service
-from engine.batch import Record, manifest_or_error
-from engine.contracts import ErrorLine, Manifest, ScreeningResult
-from engine.store.decisions import DecisionLogError, decision_row, new_decision_id
+from assay.api.auth import SECURITY, authorize
+from assay.api.bodies import ApiError, json_response, read_json_body, validation_response
+from assay.api.openapi import batch_body, manifest_body
+from assay.api.service import Service, service
+from assay.engine.batch import Record, manifest_or_error
+from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
+from assay.engine.store.decisions import DecisionLogError, decision_row, new_decision_id
 
 router = APIRouter(tags=["screening"])
 

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require
-from api.bodies import ApiError
-from api.service import Service, service
-from engine.store.keys import Identity
-from engine.store.rulesets import GovernanceError
-from engine.store.shadow import SHADOWABLE, ShadowRun
+from assay.api.auth import require
+from assay.api.bodies import ApiError
+from assay.api.service import Service, service
+from assay.engine.store.keys import Identity
+from assay.engine.store.rulesets import GovernanceError
+from assay.engine.store.shadow import SHADOWABLE, ShadowRun
 
 router = APIRouter(tags=["shadow"])
 Svc = Annotated[Service, Depends(service)]

@@ -1,6 +1,6 @@
 """Batch screening: records in from files of any size, one output record per input record."""
 
-from engine.batch.records import (
+from assay.engine.batch.records import (
     Record,
     manifest_or_error,
     record_error,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.contracts import GoodsItem, Manifest, Party
+from assay.engine.contracts import GoodsItem, Manifest, Party
 
 PARTIES = ("consignor", "consignee", "notify_party")
 LIST_COLUMNS = frozenset({"countries_of_routing", "containers", "licences"})

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from engine.batch.records import Record, manifest_or_error
-from engine.contracts import ErrorLine
-from engine.engine import Engine
+from assay.engine.batch.records import Record, manifest_or_error
+from assay.engine.contracts import ErrorLine
+from assay.engine.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)

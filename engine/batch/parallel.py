@@ -27,15 +27,15 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.batch.outcomes import Outcome, Summary
-from engine.batch.partitions import MIN_PARTITION, Partition, plan, splittable
-from engine.batch.readers import Meter
-from engine.batch.stream import CHECKPOINT_EVERY, Checkpoint, Job, Observer, run_stream
-from engine.batch.workers import InProcess
-from engine.processes import die_with_parent
+from assay.engine.batch.outcomes import Outcome, Summary
+from assay.engine.batch.partitions import MIN_PARTITION, Partition, plan, splittable
+from assay.engine.batch.readers import Meter
+from assay.engine.batch.stream import CHECKPOINT_EVERY, Checkpoint, Job, Observer, run_stream
+from assay.engine.batch.workers import InProcess
+from assay.engine.processes import die_with_parent
 
 if TYPE_CHECKING:
-    from engine.store.decisions import DecisionLog
+    from assay.engine.store.decisions import DecisionLog
 
 PARTS_PER_WORKER = 48
 

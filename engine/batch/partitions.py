@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.batch.readers import Format, Meter, format_of, sniff
-from engine.batch.records import Record
+from assay.engine.batch.readers import Format, Meter, format_of, sniff
+from assay.engine.batch.records import Record
 
 _GZIP = b"\x1f\x8b"
 _OPEN_BRACE = ord("{")

@@ -27,8 +27,8 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from engine.batch.columns import group_rows, unknown_columns
-from engine.batch.records import Record
+from assay.engine.batch.columns import group_rows, unknown_columns
+from assay.engine.batch.records import Record
 
 Format = Literal["jsonl", "json", "csv", "parquet"]
 _CHUNK = 1 << 20

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from engine.contracts import ErrorLine, Manifest, RecordError, ScreeningResult
-from engine.engine import Engine
+from assay.engine.contracts import ErrorLine, Manifest, RecordError, ScreeningResult
+from assay.engine.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)

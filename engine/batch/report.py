@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from engine.batch.outcomes import Summary
+from assay.engine.batch.outcomes import Summary
 
 _NO_FLAGS = '<tr><td colspan="4" class="empty">No manifest was flagged.</td></tr>'
 _COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from engine.batch.outcomes import Outcome, Summary
-from engine.batch.parallel import eligible, run_partitioned
-from engine.batch.readers import InputError
-from engine.batch.stream import Checkpoint, Job, JobError, Observer, run_stream
+from assay.engine.batch.outcomes import Outcome, Summary
+from assay.engine.batch.parallel import eligible, run_partitioned
+from assay.engine.batch.readers import InputError
+from assay.engine.batch.stream import Checkpoint, Job, JobError, Observer, run_stream
 
 if TYPE_CHECKING:
-    from engine.store.decisions import DecisionLog
+    from assay.engine.store.decisions import DecisionLog
 
 
 def run(job: Job, observe: Observer | None = None, log: DecisionLog | None = None) -> Summary:

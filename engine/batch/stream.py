@@ -23,18 +23,25 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from engine.batch.outcomes import Outcome, Summary
-from engine.batch.partitions import Partition, read_partition
-from engine.batch.readers import Format, Meter, read_inputs
-from engine.batch.records import Record
-from engine.batch.workers import Backend, Chunk, Dask, InProcess, Processes
-from engine.batch.writers import CsvSink, ErrorSink, JsonLinesSink, OutputFormat, ParquetSink, Sink
-from engine.contracts import ScreeningResult
-from engine.evaluators.base import EngineKind
-from engine.ruleset import RuleSet, sources_sha256
+from assay.engine.batch.outcomes import Outcome, Summary
+from assay.engine.batch.partitions import Partition, read_partition
+from assay.engine.batch.readers import Format, Meter, read_inputs
+from assay.engine.batch.records import Record
+from assay.engine.batch.workers import Backend, Chunk, Dask, InProcess, Processes
+from assay.engine.batch.writers import (
+    CsvSink,
+    ErrorSink,
+    JsonLinesSink,
+    OutputFormat,
+    ParquetSink,
+    Sink,
+)
+from assay.engine.contracts import ScreeningResult
+from assay.engine.evaluators.base import EngineKind
+from assay.engine.ruleset import RuleSet, sources_sha256
 
 if TYPE_CHECKING:  # the database layer loads only for --log runs (0.4 s of imports)
-    from engine.store.decisions import DecisionLog
+    from assay.engine.store.decisions import DecisionLog
 
 CHUNK = 256
 # Seconds between checkpoints (ASSAY_CHECKPOINT_SECONDS; 0 checkpoints after every chunk).
@@ -160,7 +167,7 @@ def _backend(job: Job, today: date) -> Backend:
 
 
 def _decision_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    from engine.store.decisions import decision_row  # noqa: PLC0415 - only --log runs
+    from assay.engine.store.decisions import decision_row  # noqa: PLC0415 - only --log runs
 
     rows = []
     for outcome in outcomes:

@@ -14,11 +14,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from typing import Any, Protocol
 
-from engine.batch.outcomes import Outcome, screen_chunk
-from engine.batch.records import Record
-from engine.engine import Engine
-from engine.evaluators.base import EngineKind
-from engine.ruleset import RuleSet, compile_pack
+from assay.engine.batch.outcomes import Outcome, screen_chunk
+from assay.engine.batch.records import Record
+from assay.engine.engine import Engine
+from assay.engine.evaluators.base import EngineKind
+from assay.engine.ruleset import RuleSet, compile_pack
 
 Chunk = list[Record]
 

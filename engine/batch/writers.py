@@ -18,7 +18,7 @@ from typing import IO, Any, Literal, Protocol
 
 import orjson
 
-from engine.batch.outcomes import Outcome
+from assay.engine.batch.outcomes import Outcome
 
 OutputFormat = Literal["jsonl", "csv", "parquet"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, Protocol
 
-from engine.features import View
+from assay.engine.features import View
 
 EngineKind = Literal["compiled", "rete"]
 

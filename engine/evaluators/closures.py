@@ -12,10 +12,10 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from engine import conditions as c
-from engine.features import View
-from engine.fields import BY_PATH
-from engine.regex import parse_regex
+from assay.engine import conditions as c
+from assay.engine.features import View
+from assay.engine.fields import BY_PATH
+from assay.engine.regex import parse_regex
 
 Getter = Callable[[View, View], Any]
 Predicate = Callable[[View, View], bool]

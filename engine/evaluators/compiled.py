@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.evaluators.base import EngineKind, Hit, canonical
-from engine.evaluators.closures import Predicate, predicate
-from engine.features import View
-from engine.fields import BY_PATH
-from engine.index import GuardKey, guard, item_keys
-from engine.ruleset import RuleSet
+from assay.engine.evaluators.base import EngineKind, Hit, canonical
+from assay.engine.evaluators.closures import Predicate, predicate
+from assay.engine.features import View
+from assay.engine.fields import BY_PATH
+from assay.engine.index import GuardKey, guard, item_keys
+from assay.engine.ruleset import RuleSet
 
 _CACHE_LIMIT = 65_536
 _NO_TERMS: frozenset[str] = frozenset()

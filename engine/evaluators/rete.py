@@ -38,14 +38,14 @@ from typing import Any
 
 import durable_rules_engine as dre
 
-from engine import conditions as c
-from engine.errors import AssayError, Problem
-from engine.evaluators.base import EngineKind, Hit, canonical
-from engine.evaluators.closures import Getter, predicate, value
-from engine.features import View
-from engine.fields import BY_PATH
-from engine.regex import parse_regex
-from engine.ruleset import RuleSet
+from assay.engine import conditions as c
+from assay.engine.errors import AssayError, Problem
+from assay.engine.evaluators.base import EngineKind, Hit, canonical
+from assay.engine.evaluators.closures import Getter, predicate, value
+from assay.engine.features import View
+from assay.engine.fields import BY_PATH
+from assay.engine.regex import parse_regex
+from assay.engine.ruleset import RuleSet
 
 Json = dict[str, Any]
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import Connection, insert
 
-from engine.store.database import audit
-from engine.store.people import person_of
+from assay.engine.store.database import audit
+from assay.engine.store.people import person_of
 
 
 class Acting(Protocol):

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, JsonValue
 from sqlalchemy import Engine, insert, select, update
 
-from engine.store.database import backtests, stored_utc
+from assay.engine.store.database import backtests, stored_utc
 
 JobState = Literal["queued", "running", "done", "failed"]
 STALE_AFTER = timedelta(seconds=60)

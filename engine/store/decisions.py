@@ -25,8 +25,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy import Engine, and_, func, or_, select, text
 
-from engine.contracts import Flag, RulesetInfo, ScreeningResult
-from engine.store.database import (
+from assay.engine.contracts import Flag, RulesetInfo, ScreeningResult
+from assay.engine.store.database import (
     decisions,
     from_utc_text,
     journal_offsets,
@@ -34,7 +34,7 @@ from engine.store.database import (
     stored_utc,
     utc_text,
 )
-from engine.store.journal import (
+from assay.engine.store.journal import (
     FIELDS,
     DecisionLogError,
     Record,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, insert, select
 
-from engine.inspections import Inspection
-from engine.store.database import inspections
+from assay.engine.inspections import Inspection
+from assay.engine.store.database import inspections
 
 
 class InspectionStore:

@@ -52,8 +52,8 @@ from typing import Any
 
 import orjson
 
-from engine.processes import stop
-from engine.store.database import decisions, from_utc_text, utc_text
+from assay.engine.processes import stop
+from assay.engine.store.database import decisions, from_utc_text, utc_text
 
 _HEADER = struct.Struct("<II")
 SUFFIX = ".jrnl"
@@ -322,7 +322,7 @@ def start_ingester(directory: Path, url: str) -> subprocess.Popen[bytes]:
     """Start ``python -m engine.store.writer DIR URL``, which stops when the calling thread's
     process dies; it exits at once if another process ingests ``directory``."""
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.store.writer", str(directory), url, "--with-parent"],
+        [sys.executable, "-m", "assay.engine.store.writer", str(directory), url, "--with-parent"],
         stdin=subprocess.DEVNULL,
     )
 

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 
-from engine.store import audit
-from engine.store.database import api_keys, stored_utc
-from engine.store.people import name_problem, person_of
-from engine.store.roles import ROLES, Role
+from assay.engine.store import audit
+from assay.engine.store.database import api_keys, stored_utc
+from assay.engine.store.people import name_problem, person_of
+from assay.engine.store.roles import ROLES, Role
 
 _CACHE_SECONDS = 5.0
 

@@ -28,14 +28,20 @@ import orjson
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.errors import AssayError
-from engine.examples import run_examples
-from engine.parse import load_yaml
-from engine.ruleset import RuleSet, compile_pack, pack_path_problem, read_sources, sources_sha256
-from engine.store import audit as trail
-from engine.store.audit import Acting
-from engine.store.database import audit, ruleset_versions, stored_utc
-from engine.store.people import person_of
+from assay.engine.errors import AssayError
+from assay.engine.examples import run_examples
+from assay.engine.parse import load_yaml
+from assay.engine.ruleset import (
+    RuleSet,
+    compile_pack,
+    pack_path_problem,
+    read_sources,
+    sources_sha256,
+)
+from assay.engine.store import audit as trail
+from assay.engine.store.audit import Acting
+from assay.engine.store.database import audit, ruleset_versions, stored_utc
+from assay.engine.store.people import person_of
 
 State = Literal["draft", "submitted", "approved", "active", "retired"]
 # Who acts: an API key's identity, or the name of a system or command-line user.

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from engine.inspections import Inspection
-from engine.performance import DEFAULT_ALARM_AT, figures, ratio
-from engine.store.database import decision_flags, decisions, stored_utc
+from assay.engine.inspections import Inspection
+from assay.engine.performance import DEFAULT_ALARM_AT, figures, ratio
+from assay.engine.store.database import decision_flags, decisions, stored_utc
 
 _CHUNK = 500
 

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, func, insert, select, update
 
-from engine.contracts import ScreeningResult
-from engine.store.database import ruleset_versions, shadow_results, shadow_runs, stored_utc
+from assay.engine.contracts import ScreeningResult
+from assay.engine.store.database import ruleset_versions, shadow_results, shadow_runs, stored_utc
 
 SHADOWABLE = frozenset({"submitted", "approved"})
 _EXAMPLES = 20

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.processes import die_with_parent, stop
-from engine.store.decisions import DecisionLog
-from engine.store.journal import (
+from assay.engine.processes import die_with_parent, stop
+from assay.engine.store.decisions import DecisionLog
+from assay.engine.store.journal import (
     LOCK,
     DecisionLogError,
     Record,
