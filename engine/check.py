@@ -429,8 +429,10 @@ def fold(cond: c.Condition, ctx: Context) -> tuple[c.Condition, list[Problem]]:
         if isinstance(node, c.In):
             if isinstance(node.needle, c.Const) and isinstance(node.haystack, c.Const):
                 hay = node.haystack.value
-                return c.Known(isinstance(hay, tuple) and node.needle.value in hay, node.loc)
-            if isinstance(node.haystack, c.Const) and node.haystack.value == ():
+                found = isinstance(hay, tuple) and node.needle.value in hay
+                return c.Known(found != node.negated, node.loc)
+            empty = isinstance(node.haystack, c.Const) and node.haystack.value == ()
+            if empty and not node.negated:
                 return c.Known(False, node.loc)  # nothing is in an empty list
             return node
         if isinstance(node, c.Truth) and isinstance(node.operand, c.Const):

@@ -112,11 +112,16 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class In:
-    """``needle in haystack``: a value in a constant list, or a constant in a set field."""
+    """``needle in haystack``: a value in a constant list, or a constant in a set field.
+
+    ``negated`` is ``needle not in haystack``: a test of its own, not ``not (needle in
+    haystack)``. Like every comparison it is false when the needle is missing, as ``!=`` is;
+    ``not (x in [...])`` stays plain negation (true when ``x`` is missing)."""
 
     needle: Value
     haystack: Value
     loc: Location = field(default=_NOWHERE, compare=False, repr=False)
+    negated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

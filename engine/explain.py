@@ -46,11 +46,25 @@ def format_value(value: Any, spec: str = "") -> str:
     return str(value)
 
 
+# Views hold every number as a float (one type in the hot loop). Evidence gives a whole
+# number as an integer, as the manifest or the pack wrote it: `licence_count: 1`, not `1.0`.
+# Past 2**53 a float no longer stands for one integer, so it stays a float.
+_EXACT_INTEGERS = 2.0**53
+
+
+def _number(value: float) -> float | int:
+    return (
+        int(value) if value.is_integer() and -_EXACT_INTEGERS <= value <= _EXACT_INTEGERS else value
+    )
+
+
 def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return _number(value)
     if isinstance(value, frozenset | set):
         return sorted(value)
     if isinstance(value, tuple):
-        return list(value)
+        return [_json_value(v) for v in value]
     return value
 
 
@@ -138,7 +152,10 @@ class Explainer:
             evidence: dict[str, Any] = {}
             for path, is_item, key, is_set in self._reads[rule_index]:
                 value = (item if is_item else manifest)[key]
-                evidence[path] = sorted(value) if is_set and value is not None else value
+                if value.__class__ is float:
+                    evidence[path] = _number(value)
+                else:
+                    evidence[path] = sorted(value) if is_set and value is not None else value
             evidence.update(self._thresholds[rule_index])
             out.append(
                 trusted(

@@ -35,7 +35,7 @@ def guard(node: c.Condition) -> frozenset[GuardKey] | None:
         return frozenset(union)
     if isinstance(node, c.Known):
         return frozenset() if node.value is False else None
-    if isinstance(node, c.In):
+    if isinstance(node, c.In) and not node.negated:
         if _is_hs(node.needle) and isinstance(node.haystack, c.Const):
             return frozenset(("hs", str(v)) for v in _tuple(node.haystack.value))
         if _is_item_text(node.needle) and isinstance(node.haystack, c.Const):

@@ -492,8 +492,7 @@ class _Build(Transformer[Token, c.Condition]):
         return c.In(_val(items[0]), _val(items[1]), self._loc(meta))
 
     def not_in(self, meta: Any, items: list[Any]) -> c.Condition:
-        loc = self._loc(meta)
-        return c.Not(c.In(_val(items[0]), _val(items[1]), loc), loc)
+        return c.In(_val(items[0]), _val(items[1]), self._loc(meta), negated=True)
 
     def contains(self, meta: Any, items: list[Any]) -> c.Condition:
         return c.Text("contains", _val(items[0]), _val(items[1]), self._loc(meta))

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import func, select
 
 import assay.engine.corpus
 import assay.engine.jobs as jobs_module
@@ -26,7 +27,7 @@ from assay.engine.inspections import Inspection
 from assay.engine.jobs import run, unplaced
 from assay.engine.ruleset import compile_pack
 from assay.engine.store.backtests import STALE_AFTER, BacktestStore
-from assay.engine.store.database import backtests
+from assay.engine.store.database import backtests, decisions
 from tests.servers import LiveApi, live_api
 from tests.test_backtest import CORPUS, LICENCE, OUTCOMES, TILE, _candidate_dir, corpus  # noqa: F401
 
@@ -54,6 +55,18 @@ def _finished(client: httpx.Client, job_id: int) -> dict[str, Any]:
         if job["state"] in ("done", "failed") or time.monotonic() > deadline:
             return job
         time.sleep(0.2)
+
+
+def _logged(api: LiveApi, count: int) -> None:
+    """Wait until the decision writer has copied ``count`` decisions from the journal into the
+    database (it runs in its own process and may lag a loaded machine by seconds)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with api.service.db.connect() as connection:
+            if connection.execute(select(func.count()).select_from(decisions)).scalar() == count:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the decision log did not reach {count} decisions in 60 s")
 
 
 def _candidate_draft(alice: httpx.Client, tmp_path: Path) -> int:
@@ -250,6 +263,7 @@ def test_live_rule_figures_equal_those_computed_by_hand(api: LiveApi) -> None:
     with api.client("screening") as lane, api.client("reviewer") as officer:
         for document in [*documents, documents[0]]:  # W1 screened twice: one manifest
             assert lane.post("/v1/screen", json=document).status_code == 200
+        _logged(api, len(documents) + 1)
         assert officer.post("/v1/outcomes", json=_outcomes()).status_code == 200
         water = officer.get("/v1/rules/water-pet-too-heavy/stats").json()
         young = officer.get("/v1/rules/young-consignor-sensitive-goods/stats?days=1").json()

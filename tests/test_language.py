@@ -10,6 +10,7 @@ from hypothesis import given
 
 from assay.engine import AssayError, Engine, Manifest
 from assay.engine import conditions as c
+from assay.engine.engine import EngineKind
 from assay.engine.evaluators.compiled import CompiledEvaluator
 from assay.engine.features import Enricher
 from assay.engine.parse import SourceSpan, load_yaml, parse_condition
@@ -51,7 +52,9 @@ def test_keyword_forms() -> None:
     )
     assert isinstance(tree, c.And)
     kinds = [type(x).__name__ for x in tree.items]
-    assert kinds == ["Text", "Text", "Text", "Not", "Present", "Not"]
+    assert kinds == ["Text", "Text", "Text", "Not", "Present", "In"]
+    last = tree.items[5]
+    assert isinstance(last, c.In) and last.negated  # a test of its own, not Not(In)
 
 
 @given(conditions())
@@ -173,6 +176,23 @@ def test_invalid_example_manifest_is_located() -> None:
     assert "this example is not a valid manifest: items.0.gross_mass_kg" in message
 
 
+@pytest.mark.parametrize("kind", ["compiled", "rete"])
+def test_evidence_gives_whole_numbers_as_integers(kind: EngineKind) -> None:
+    """A count is 1, not 1.0, in the evidence an officer or a downstream system reads; a
+    fraction stays a fraction."""
+    when = "item.licence_count >= 0 and item.gross_mass_kg > params.floor"
+    rule = rule_yaml("rule-x", when, extra="params: {floor: 2.5}\n")
+    engine = Engine(make_pack({"rule-x": rule}), kind=kind)
+    doc = {**BASE_MANIFEST, "items": [{**BASE_MANIFEST["items"][0], "gross_mass_kg": 2000.5}]}
+    [flag] = engine.screen(Manifest.model_validate(doc)).flags
+    assert flag.evidence["item.licence_count"] == 0
+    assert type(flag.evidence["item.licence_count"]) is int
+    assert flag.evidence["params.floor"] == 2.5
+    assert type(flag.evidence["item.gross_mass_kg"]) is float
+    dumped = flag.model_dump_json()
+    assert '"item.licence_count":0' in dumped and '"item.gross_mass_kg":2000.5' in dumped
+
+
 def test_block_scalar_positions() -> None:
     doc = load_yaml("f.yaml", "a: 1\nwhen: >\n  first line\n  second line\n")
     span = doc.span(("when",))
@@ -196,6 +216,36 @@ def test_missing_values_make_comparisons_false_and_not_true() -> None:
     assert not _fires("item.net_mass_kg <= 0")
     assert _fires("not (item.net_mass_kg > 0)")
     assert _fires("item.net_mass_kg is missing")
+
+
+@pytest.mark.parametrize("kind", ["compiled", "rete"])
+def test_not_in_reads_a_missing_value_as_false_like_every_comparison(kind: EngineKind) -> None:
+    """docs/rule-language.md: `x not in [...]` is false when x is missing (as `!=` is), and
+    `not (x in [...])` is plain negation, true when x is missing. Both evaluators agree."""
+    whens = {
+        "not-in": "item.net_mass_kg not in [1, 2]",
+        "not-of-in": "not (item.net_mass_kg in [1, 2])",
+        "not-of-not-in": "not (item.net_mass_kg not in [1, 2])",
+        "text-not-in": 'manifest.port_of_loading_country not in ["CN"]',
+        "unequal": "item.net_mass_kg != 1",
+    }
+    engine = Engine(
+        make_pack({rid: rule_yaml(rid, when) for rid, when in whens.items()}), kind=kind
+    )
+    base = BASE_MANIFEST["items"][0]
+
+    def fired(port: str | None, **item: Any) -> set[str]:
+        doc = {**BASE_MANIFEST, "port_of_loading": port, "items": [{**base, **item}]}
+        return {f.rule_id for f in engine.screen(Manifest.model_validate(doc)).flags}
+
+    assert fired(None, net_mass_kg=None) == {"not-of-in", "not-of-not-in"}
+    assert fired("THLCH", net_mass_kg=3) == {
+        "not-in",
+        "not-of-in",
+        "text-not-in",
+        "unequal",
+    }
+    assert fired("CNSGH", net_mass_kg=2) == {"not-of-not-in", "unequal"}
 
 
 def test_division_by_zero_is_missing() -> None:

@@ -177,6 +177,8 @@ def _compare(node: c.Compare) -> Predicate:
 
 def _membership(node: c.In) -> Predicate:
     hay = node.haystack
+    if node.negated:
+        return _non_membership(node)
     if isinstance(hay, c.Const):
         options = frozenset(hay.value) if isinstance(hay.value, tuple) else frozenset()
         field = _field_key(node.needle)
@@ -200,6 +202,28 @@ def _membership(node: c.In) -> Predicate:
         return s is not None and needle in s
 
     return in_set
+
+
+def _non_membership(node: c.In) -> Predicate:
+    """``x not in [...]``: false when ``x`` is missing, like every comparison."""
+    hay = node.haystack
+    if isinstance(hay, c.Const):
+        options = frozenset(hay.value) if isinstance(hay.value, tuple) else frozenset()
+        get = value(node.needle)
+
+        def not_in_list(i: View, m: View) -> bool:
+            v = get(i, m)
+            return v is not None and v not in options
+
+        return not_in_list
+    needle = node.needle.value if isinstance(node.needle, c.Const) else None
+    get_set = value(hay)
+
+    def not_in_set(i: View, m: View) -> bool:
+        s = get_set(i, m)
+        return s is not None and needle not in s
+
+    return not_in_set
 
 
 def _text(node: c.Text) -> Predicate:

@@ -33,7 +33,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import durable_rules_engine as dre
@@ -233,7 +233,24 @@ class _Compiler:
         return {"$or": [*missing, positive]}
 
     def _membership(self, node: c.In, negated: bool) -> Json:
+        """``x in [...]`` holds when x is present and one of the list; ``x not in [...]``
+        (``node.negated``) when x is present and none of it. Under an outer ``not`` either
+        also holds when x is missing."""
         hay = node.haystack
+        if node.negated:  # a set field is never missing: "A" not in s == not ("A" in s)
+            if isinstance(hay, c.Field):
+                return self._membership(replace(node, negated=False), not negated)
+            assert isinstance(hay, c.Const) and isinstance(hay.value, tuple)
+            a = self.operand(node.needle)
+            assert a is not None
+            values = list(dict.fromkeys(hay.value))
+            if not negated:
+                return {"$and": [{"$ex": {a: 1}}, *({"$neq": {a: v}} for v in values)]}
+            if not values:  # missing, or one of an empty list
+                return {"$nex": {a: 1}}
+            equal = [{"$eq": {a: v}} for v in values]
+            one_of = equal[0] if len(equal) == 1 else {"$or": equal}
+            return {"$or": [{"$nex": {a: 1}}, {"$and": [{"$ex": {a: 1}}, one_of]}]}
         if isinstance(hay, c.Field):  # a constant in a set field
             assert isinstance(node.needle, c.Const)
             member = str(node.needle.value)
