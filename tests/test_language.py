@@ -10,7 +10,7 @@ from hypothesis import given
 
 from assay.engine import AssayError, Engine, Manifest
 from assay.engine import conditions as c
-from assay.engine.engine import EngineKind
+from assay.engine.evaluators.base import EngineKind
 from assay.engine.evaluators.compiled import CompiledEvaluator
 from assay.engine.features import Enricher
 from assay.engine.parse import SourceSpan, load_yaml, parse_condition
