@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 
-from assay.api import openapi
+from assay.api import docs, openapi
 from assay.api.bodies import ApiError, json_response
 from assay.api.dispatch import Direct, Handler
 from assay.api.guard import ERROR_HEADERS, Guard
@@ -61,7 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
+        docs_url=None,  # served from the package by api.docs, not from a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # keys are bearer tokens: no OAuth2 flow
     )
+    docs.mount(app)
     for router in (
         screening.router,
         rules.router,

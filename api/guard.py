@@ -29,20 +29,11 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assay.api import docs
 from assay.api.auth import authenticate
 from assay.api.bodies import ApiError, json_response
 
 _API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from a CDN and start them with
-# an inline script; they carry no data.
-_DOCS_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'none'"
-)
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -62,7 +53,7 @@ ERROR_HEADERS = {
     name.decode(): value.decode()
     for name, value in [*_headers(_API_CSP), (b"cache-control", b"no-store")]
 }
-_DOCS_HEADERS = _headers(_DOCS_CSP)
+_DOCS_HEADERS = _headers(docs.CSP)
 _NO_STORE = (b"cache-control", b"no-store")
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -109,7 +100,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        extra = _DOCS_HEADERS if path in DOCS_PATHS else _API_HEADERS
+        extra = _DOCS_HEADERS if docs.is_docs_path(path) else _API_HEADERS
         tls = scope.get("scheme") == "https"
 
         async def secured(message: Message) -> None:

@@ -229,3 +229,21 @@ def screened_results(path: Path) -> list[dict[str, Any]]:
         record.pop("elapsed_ms", None)
         out.append(record)
     return out
+
+
+# Headless Chromium, driven by playwright without its own browser download (../shared/TESTING.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """The system's Chromium; a test that needs it fails (never skips) without it."""
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(candidate).exists():
+            return candidate
+    pytest.fail("Chromium is not installed: scripts/test.sh installs it (apt-get install chromium)")

@@ -30,7 +30,14 @@ from assay.engine.batch.readers import read_inputs
 from assay.engine.batch.workers import InProcess, Processes
 from assay.engine.ruleset import default_pack_dir, read_sources
 from assay.engine.store.decisions import DecisionLog
-from tests.conftest import ROOT, screened_results, synthetic_docs, write_jsonl
+from tests.conftest import (
+    CHROMIUM_ARGS,
+    ROOT,
+    chromium,
+    screened_results,
+    synthetic_docs,
+    write_jsonl,
+)
 
 runner = CliRunner()
 ASSAY = str(Path(sys.executable).with_name("assay"))
@@ -342,16 +349,7 @@ def test_report_renders_in_a_browser(docs: list[dict[str, Any]], tmp_path: Path)
     assert _screen(str(source), "-o", os.devnull, "--report", str(report)).exit_code == 0
     requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=_chromium(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("request", lambda request: requests.append(request.url))
         page.goto(report.as_uri())
@@ -365,13 +363,6 @@ def test_report_renders_in_a_browser(docs: list[dict[str, Any]], tmp_path: Path)
     assert visible is not None and visible["width"] > 100 and visible["height"] > 20
     assert rows >= 10
     assert title.startswith("Assay screening report")
-
-
-def _chromium() -> str:
-    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if Path(candidate).exists():
-            return candidate
-    pytest.fail("Chromium is not installed: scripts/test.sh installs it (apt-get install chromium)")
 
 
 def test_reader_positions_count_across_files(tmp_path: Path, docs: list[dict[str, Any]]) -> None:

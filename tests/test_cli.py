@@ -144,7 +144,12 @@ def test_wheel_ships_the_rule_pack_and_samples(tmp_path: Path) -> None:
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel installs by unpacking
         archive.extractall(target)
-        top_level = {name.split("/")[0] for name in archive.namelist()}
+        names = set(archive.namelist())
+        top_level = {name.split("/")[0] for name in names}
+    # /docs works offline from an installed wheel: Swagger UI ships inside, with its licence.
+    vendored = "assay/api/static/vendor/swagger-ui/"
+    assert {vendored + "swagger-ui-bundle.js", vendored + "LICENSE"} <= names
+    assert {"assay/api/static/docs.html", "assay/api/static/docs.js"} <= names
     # Everything under one `assay` namespace: no `engine` or `api` of ours to collide with
     # another distribution's in site-packages.
     assert {name for name in top_level if not name.endswith(".dist-info")} == {"assay"}
