@@ -6,9 +6,9 @@ import getpass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from assay.cli.options import DatabaseOption, err, out
+from assay.cli.options import DatabaseOption, err
+from assay.cli.tables import FormatOption, output_format, show
 from assay.engine.store.roles import ROLES, Role
 
 if TYPE_CHECKING:
@@ -61,16 +61,20 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(database_url: DatabaseOption = None) -> None:
+def keys_list(database_url: DatabaseOption = None, format_name: FormatOption = "table") -> None:
     """Every key: id, holder, role, created, revoked (the keys themselves are not stored)."""
-    table = Table()
-    for column in ("id", "name", "role", "created", "revoked"):
-        table.add_column(column)
-    for info in _key_store(database_url).all():
-        revoked = info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else ""
-        created = info.created_at.isoformat(timespec="seconds")
-        table.add_row(str(info.id), info.name, info.role, created, revoked)
-    out.print(table)
+    fmt = output_format(format_name)
+    records = [
+        {
+            "id": info.id,
+            "name": info.name,
+            "role": info.role,
+            "created": info.created_at.isoformat(timespec="seconds"),
+            "revoked": info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else None,
+        }
+        for info in _key_store(database_url).all()
+    ]
+    show(records, ("id", "name", "role", "created", "revoked"), fmt)
 
 
 @keys_app.command("revoke")

@@ -27,6 +27,7 @@ from assay.cli.options import (
     load_rules,
     out,
 )
+from assay.cli.tables import FormatOption, output_format, show
 from assay.engine import Engine
 from assay.engine.batch.columns import write_flat
 from assay.engine.batch.outcomes import Outcome, Summary
@@ -269,54 +270,56 @@ def rules_check(
 def rules_test(
     directory: Annotated[Path | None, typer.Argument(help="Pack directory.")] = None,
     engine_name: EngineOption = "compiled",
+    format_name: FormatOption = "table",
 ) -> None:
-    """Run every rule's examples and print a pass/fail table."""
+    """Run every rule's examples and print whether each passed (exit 1 if any failed)."""
     kind = engine_kind(engine_name)
+    fmt = output_format(format_name)
     ruleset = load_rules(directory)
     engine = Engine(ruleset, kind=kind)
     try:
         outcomes = run_examples(ruleset, engine._active.evaluator)
     finally:
         engine.close()
-    table = Table(title=f"{ruleset.label} examples ({kind})")
-    table.add_column("rule")
-    table.add_column("expect")
-    table.add_column("result")
-    table.add_column("note")
-    for outcome in outcomes:
-        mark = "[green]pass[/]" if outcome.passed else "[red]FAIL[/]"
-        table.add_row(
-            outcome.rule_id, "hit" if outcome.expect_hit else "miss", mark, outcome.note or ""
-        )
-    out.print(table)
+    records = [
+        {
+            "rule_id": o.rule_id,
+            "expect": "hit" if o.expect_hit else "miss",
+            "passed": o.passed,
+            "note": o.note or "",
+        }
+        for o in outcomes
+    ]
+    columns = ("rule_id", "expect", "passed", "note")
+    title = f"{ruleset.label} examples ({kind})"
+    show(records, columns, fmt, title=title, styles={"passed": {True: "green", False: "red"}})
     failed = sum(not o.passed for o in outcomes)
-    out.print(f"{len(outcomes) - failed} passed, {failed} failed")
+    if fmt == "table":  # on stderr when piped: standard output holds the rows alone
+        (out if out.is_terminal else err).print(f"{len(outcomes) - failed} passed, {failed} failed")
     raise typer.Exit(1 if failed else 0)
 
 
 @rules_app.command("list")
 def rules_list(
     directory: Annotated[Path | None, typer.Argument(help="Pack directory.")] = None,
+    format_name: FormatOption = "table",
 ) -> None:
     """List the rules of a pack."""
+    fmt = output_format(format_name)
     ruleset = load_rules(directory)
-    table = Table(title=f"{ruleset.label} ({ruleset.sha256[:12]})")
-    for column in ("id", "pattern", "severity", "score", "scope", "title"):
-        table.add_column(column)
-    for rule in ruleset.rules:
-        table.add_row(rule.id, rule.pattern, rule.severity, str(rule.score), rule.scope, rule.title)
-    out.print(table)
+    columns = ("id", "pattern", "severity", "score", "scope", "title")
+    records = [{name: getattr(rule, name) for name in columns} for rule in ruleset.rules]
+    show(records, columns, fmt, title=f"{ruleset.label} ({ruleset.sha256[:12]})")
 
 
 @rules_app.command("fields")
-def rules_fields() -> None:
+def rules_fields(format_name: FormatOption = "table") -> None:
     """The fields and derived features a condition can read."""
-    table = Table(title="Fields and derived features")
-    for column in ("name", "type", "derived", "meaning"):
-        table.add_column(column)
-    for spec in CATALOGUE:
-        table.add_row(spec.path, spec.type, "yes" if spec.derived else "", spec.doc)
-    out.print(table)
+    fmt = output_format(format_name)
+    records = [
+        {"name": f.path, "type": f.type, "derived": f.derived, "meaning": f.doc} for f in CATALOGUE
+    ]
+    show(records, ("name", "type", "derived", "meaning"), fmt, title="Fields and derived features")
 
 
 @fixtures_app.command("generate")
@@ -456,10 +459,7 @@ def replay(
     finally:
         decisions.close()
         engine.close()
-    table = Table(title=f"Replay with {engine.ruleset.label} ({engine.ruleset.sha256[:12]})")
-    table.add_column("what")
-    table.add_column("manifests", justify="right")
-    for label, value in (
+    rows: list[tuple[str, int]] = [
         ("replayed", report.replayed),
         ("unchanged", report.unchanged),
         ("newly flagged", report.count("newly flagged")),
@@ -467,16 +467,17 @@ def replay(
         ("flags changed", report.count("flags changed")),
         ("channel moved only", report.count("channel moved")),
         ("unreadable inputs", report.unreadable),
-    ):
-        table.add_row(label, str(value))
-    for (before, after), count in sorted(report.moves.items()):
-        if before != after:
-            table.add_row(f"channel {before} -> {after}", str(count))
-    for rule_id, count in report.rule_gains.most_common():
-        table.add_row(f"now fires: {rule_id}", str(count))
-    for rule_id, count in report.rule_losses.most_common():
-        table.add_row(f"no longer fires: {rule_id}", str(count))
-    out.print(table)
+    ]
+    rows += [
+        (f"channel {before} -> {after}", count)
+        for (before, after), count in sorted(report.moves.items())
+        if before != after
+    ]
+    rows += [(f"now fires: {rule_id}", n) for rule_id, n in report.rule_gains.most_common()]
+    rows += [(f"no longer fires: {rule_id}", n) for rule_id, n in report.rule_losses.most_common()]
+    title = f"Replay with {engine.ruleset.label} ({engine.ruleset.sha256[:12]})"
+    records = [{"what": what, "manifests": count} for what, count in rows]
+    show(records, ("what", "manifests"), "table", title=title)
     if output is not None:
         with output.open("wb") as sink:
             for change in report.changes:

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assay.cli.main import app
+from assay.engine import Engine
 from assay.engine.ruleset import default_pack_dir
 from tests.conftest import EXAMPLES, ROOT
 
@@ -107,15 +108,45 @@ def test_rules_check_runs_examples(tmp_path: Path) -> None:
 def test_rules_test_table(engine: str) -> None:
     result = runner.invoke(app, ["rules", "test", "--engine", engine])
     assert result.exit_code == 0, result.output
-    assert " 0 failed" in result.stdout
-    assert "water-pet-too-heavy" in result.stdout
+    assert " 0 failed" in result.stderr  # piped: the rows alone on standard output
+    assert "water-pet-too-heavy\thit\tyes\t" in result.stdout
 
 
-def test_rules_list_and_fields() -> None:
-    listed = runner.invoke(app, ["rules", "list"])
-    assert listed.exit_code == 0 and "tile_blending" in listed.stdout
-    fields = runner.invoke(app, ["rules", "fields"], env={"COLUMNS": "200"})
-    assert fields.exit_code == 0 and "item.kg_per_litre" in fields.stdout
+def test_piped_listings_are_whole_tab_separated_lines() -> None:
+    """`assay rules list | cat` once showed `water-denser…`: off a terminal nothing is cut."""
+    pack = Engine().ruleset
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("assay")), "rules", "list"],
+        env={**os.environ, "COLUMNS": "60"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "id\tpattern\tseverity\tscore\tscope\ttitle"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [row[0] for row in rows] == [rule.id for rule in pack.rules]
+    assert [row[5] for row in rows] == [rule.title for rule in pack.rules]
+    assert "…" not in done.stdout
+    fields = runner.invoke(app, ["rules", "fields"])
+    assert "item.kg_per_litre\tnumber\tyes\t" in fields.stdout
+
+
+def test_listings_as_json() -> None:
+    pack = Engine().ruleset
+    listed = json.loads(runner.invoke(app, ["rules", "list", "--format", "json"]).stdout)
+    assert [r["id"] for r in listed] == [rule.id for rule in pack.rules]
+    assert all(isinstance(r["score"], int) for r in listed)
+    tested = runner.invoke(app, ["rules", "test", "--format", "json"])
+    outcomes = json.loads(tested.stdout)
+    assert tested.exit_code == 0 and all(o["passed"] is True for o in outcomes)
+    assert {o["expect"] for o in outcomes} == {"hit", "miss"}
+    fields = json.loads(runner.invoke(app, ["rules", "fields", "--format", "json"]).stdout)
+    assert {"name": "item.hs6", "type": "text", "derived": True}.items() <= next(
+        f for f in fields if f["name"] == "item.hs6"
+    ).items()
+    wrong = runner.invoke(app, ["rules", "list", "--format", "yaml"])
+    assert wrong.exit_code == 2 and "--format must be 'table' or 'json'" in wrong.stderr
 
 
 def test_installed_console_script_works_from_any_directory(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ the audit trail shows who did what with which key, refusals and key changes incl
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,24 @@ def test_the_command_line_refuses_a_bad_holder_name_and_records_its_keys(tmp_pat
     db.dispose()
     assert event.action == "create_key" and event.actor.endswith("(command line)")
     assert event.details["holder"] == "Carol" and event.details["person"] == "carol"
+
+
+def test_keys_list_names_every_holder_whole_when_piped(tmp_path: Path) -> None:
+    env = {**os.environ, "ASSAY_DATA_DIR": str(tmp_path), "COLUMNS": "40"}
+    env.pop("ASSAY_DATABASE_URL", None)
+    holder = "Border Post Nuevo Laredo, lane 4 (night shift)"
+    create_key(tmp_path, "screening", holder)
+    assay = str(Path(sys.executable).with_name("assay"))
+
+    def listed(*extra: str) -> str:
+        done = subprocess.run(
+            [assay, "keys", "list", *extra], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    header, row = listed().splitlines()
+    assert header == "id\tname\trole\tcreated\trevoked"
+    assert row.split("\t")[1:3] == [holder, "screening"] and row.endswith("\t")
+    [key] = json.loads(listed("--format", "json"))
+    assert (key["id"], key["name"], key["revoked"]) == (1, holder, None)
+    assert "assay_" not in listed() + listed("--format", "json")  # the keys are not stored
