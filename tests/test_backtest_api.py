@@ -17,10 +17,10 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-import assay.engine.jobs as jobs_module
 from assay.api.settings import Settings
 from assay.engine import Engine
 from assay.engine import corpus as corpus_module
+from assay.engine import jobs as jobs_module
 from assay.engine.backtest import Backtest
 from assay.engine.batch.readers import read_inputs
 from assay.engine.inspections import Inspection
