@@ -35,6 +35,10 @@ TransportMode = Literal["sea", "air", "road", "rail", "postal", "express"]
 QuantityUnit = Literal["kg", "l", "m2", "m3", "pcs"]
 Channel = Literal["green", "yellow", "red"]
 Severity = Literal["low", "medium", "high", "critical"]
+# A finding is about the goods themselves (their weight, value, name, heading, licence); an
+# indicator is circumstantial (a young consignor, a hub in the routing, a vague description):
+# it adds weight to findings and never decides a lane alone.
+Role = Literal["finding", "indicator"]
 
 _HS_RE = re.compile(r"^\d{6,10}$")
 _LOCODE_RE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
@@ -318,6 +322,11 @@ class Flag(BaseModel):
     pattern: str
     severity: Severity
     score: int = Field(ge=0, le=100)
+    role: Role = Field(
+        "finding",
+        description="finding: about the goods themselves; indicator: circumstantial, counted "
+        "in the risk score only beside a finding.",
+    )
     item_line: int | None = Field(description="Goods item line; null for manifest-level rules.")
     explanation: str = Field(description="One plain-language sentence an officer can read aloud.")
     evidence: dict[str, JsonValue] = Field(

@@ -108,7 +108,7 @@ class Engine:
         hits = active.evaluator.evaluate(manifest_view, item_views)
         flags = active.explainer.flags(hits, manifest_view, item_views)
         risk, channel = active.ruleset.lanes.decide(
-            [(flag.rule_id, flag.score, flag.severity) for flag in flags]
+            [(flag.rule_id, flag.score, flag.severity, flag.role) for flag in flags]
         )
         return trusted(
             ScreeningResult,

@@ -166,6 +166,7 @@ class Explainer:
                         "pattern": rule.pattern,
                         "severity": rule.severity,
                         "score": rule.score,
+                        "role": rule.role,
                         "item_line": line,
                         "explanation": self._templates[rule_index].render(item, manifest),
                         "evidence": evidence,

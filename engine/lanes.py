@@ -5,6 +5,10 @@ score: ``100 * (1 - prod(1 - score_r / 100))``, rounded half up. One rule firing
 goods items counts once, so a long manifest is not red for being long; two independent
 indications add up, but never past 100.
 
+Indicators (rules with ``role: indicator``: a young consignor, a hub in the routing, a vague
+description) are circumstantial: they count only beside a finding about the goods. A manifest
+on which only indicators fired scores 0 and stays green, its flags shown for the record.
+
 The lane comes from the pack's thresholds (``pack.yaml`` ``lanes:``): red when the score
 reaches ``red_at`` or any flag has a severity listed in ``red_severities``; yellow when it
 reaches ``yellow_at``; green otherwise.
@@ -16,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assay.engine.contracts import Channel, Severity
+from assay.engine.contracts import Channel, Role, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +29,20 @@ class Lanes:
     red_at: int
     red_severities: frozenset[Severity]
 
-    def decide(self, hits: Sequence[tuple[str, int, Severity]]) -> tuple[int, Channel]:
-        """``(risk_score, channel)`` from ``(rule_id, score, severity)`` of every flag."""
-        if not hits:
-            return 0, "green"  # yellow_at is at least 1
+    def decide(self, hits: Sequence[tuple[str, int, Severity, Role]]) -> tuple[int, Channel]:
+        """``(risk_score, channel)`` from ``(rule_id, score, severity, role)`` of every flag."""
         best: dict[str, int] = {}
         forced_red = False
-        for rule_id, score, severity in hits:
+        found = False
+        for rule_id, score, severity, role in hits:
             if score > best.get(rule_id, -1):
                 best[rule_id] = score
-            if severity in self.red_severities:
-                forced_red = True
+            if role == "finding":
+                found = True
+                if severity in self.red_severities:
+                    forced_red = True
+        if not found:
+            return 0, "green"  # nothing about the goods: yellow_at is at least 1
         miss = 1.0
         for score in best.values():
             miss *= 1.0 - score / 100.0

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assay.engine import conditions as c
 from assay.engine import limits
 from assay.engine.check import Context, check_condition, check_template, template_names
-from assay.engine.contracts import Manifest, Severity
+from assay.engine.contracts import Manifest, Role, Severity
 from assay.engine.errors import AssayError, Location, Problem
 from assay.engine.fields import BY_PATH, Group, Scope
 from assay.engine.lanes import Lanes
@@ -66,6 +66,7 @@ class _RuleFile(BaseModel):
     pattern: Annotated[str, Field(pattern=_PATTERN)]
     severity: Severity
     score: Annotated[int, Field(ge=0, le=100)]
+    role: Role = "finding"
     scope: Scope = "item"
     when: Annotated[str, Field(min_length=1)]
     explain: Annotated[str, Field(min_length=10, max_length=600)]
@@ -116,6 +117,7 @@ class Rule:
     pattern: str
     severity: Severity
     score: int
+    role: Role
     scope: Scope
     when: c.Condition
     when_text: str
@@ -401,6 +403,7 @@ def _compile_rule(
         pattern=spec.pattern,
         severity=spec.severity,
         score=spec.score,
+        role=spec.role,
         scope=spec.scope,
         when=when,
         when_text=spec.when.strip(),
@@ -503,6 +506,17 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
             )
             continue
         seen[rule.id] = doc.file
+        if rule.role == "indicator" and rule.severity in pack.lanes.red_severities:
+            problems.append(
+                doc.problem(
+                    "rule_schema",
+                    f"an indicator cannot have severity '{rule.severity}': the pack sends every "
+                    "flag of that severity to red, and an indicator never decides a lane alone",
+                    ("severity",),
+                    "give it a lower severity, or make it a finding about the goods",
+                )
+            )
+            continue
         rules.append(rule)
     if problems:
         raise AssayError(problems)

@@ -280,3 +280,29 @@ def test_explanation_reads_features_the_condition_did_not() -> None:
     result = engine.screen(Manifest.model_validate(BASE_MANIFEST))
     assert result.flags[0].explanation == "Line 1: WOODEN FURNITURE at 10.00 USD/kg."
     assert result.flags[0].evidence["item.usd_per_kg"] == 10.0
+
+
+def test_an_indicator_alone_keeps_the_lane_green_and_weighs_beside_a_finding() -> None:
+    young = rule_yaml("young-seller", "item.gross_mass_kg > 1", extra="role: indicator\n")
+    heavy = rule_yaml("heavy-goods", "item.gross_mass_kg > 1000")
+    engine = Engine(make_pack({"young-seller": young, "heavy-goods": heavy}))
+
+    def screened(mass: float) -> tuple[str, int, dict[str, str]]:
+        doc = {**BASE_MANIFEST, "items": [{**BASE_MANIFEST["items"][0], "gross_mass_kg": mass}]}
+        result = engine.screen(Manifest.model_validate(doc))
+        return result.channel, result.risk_score, {f.rule_id: f.role for f in result.flags}
+
+    assert screened(500) == ("green", 0, {"young-seller": "indicator"})
+    assert screened(2000) == (
+        "yellow",
+        51,  # 1 - 0.7 x 0.7
+        {"young-seller": "indicator", "heavy-goods": "finding"},
+    )
+
+
+def test_an_indicator_cannot_have_a_severity_that_forces_red() -> None:
+    text = rule_yaml("young-seller", "item.gross_mass_kg > 1", extra="role: indicator\n")
+    with pytest.raises(AssayError) as caught:
+        make_pack({"young-seller": text.replace("severity: medium", "severity: critical")})
+    assert "an indicator cannot have severity 'critical'" in str(caught.value)
+    assert "test/rules/young-seller.yaml:4:11" in str(caught.value)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from assay.api.auth import require
 from assay.api.bodies import ApiError
 from assay.api.service import Service, service
-from assay.engine.contracts import Severity
+from assay.engine.contracts import Role, Severity
 from assay.engine.performance import DEFAULT_ALARM_AT
 from assay.engine.ruleset import Rule
 from assay.engine.store.rulestats import rule_figures
@@ -28,6 +28,7 @@ class RuleSummary(BaseModel):
     pattern: str
     severity: Severity
     score: int
+    role: Role
     scope: str
     file: str
     references: list[str]
@@ -63,6 +64,7 @@ def _summary(rule: Rule) -> dict[str, Any]:
         "pattern": rule.pattern,
         "severity": rule.severity,
         "score": rule.score,
+        "role": rule.role,
         "scope": rule.scope,
         "file": rule.file,
         "references": list(rule.references),
