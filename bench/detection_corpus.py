@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from bench.cover_goods import (
@@ -95,6 +96,7 @@ class Label:
     scenario: str
     pattern: str | None = None
     form: Form | None = None
+    young_consignor: bool = False  # registered less than a year before the filing
 
 
 @dataclass
@@ -1305,10 +1307,20 @@ def generate(total: int, seed: int, subheadings: list[Subheading]) -> list[tuple
         scenario = SCENARIO_BY_KEY[key]
         manifest_id = f"DET{seed}-{index + 1:06d}"
         draft = Draft(random.Random(f"detection:{seed}:{index}"), manifest_id, subheadings, seed)
-        corpus.append(
-            (
-                scenario.build(draft),
-                Label(manifest_id, scenario.tier, key, scenario.pattern, scenario.form),
-            )
+        built = scenario.build(draft)
+        label = Label(
+            manifest_id,
+            scenario.tier,
+            key,
+            scenario.pattern,
+            scenario.form,
+            young_consignor=_young(built),
         )
+        corpus.append((built, label))
     return corpus
+
+
+def _young(manifest: Json) -> bool:
+    filed = date.fromisoformat(manifest["filed_at"][:10])
+    established = date.fromisoformat(manifest["consignor"]["established_on"])
+    return (filed - established).days < 365
