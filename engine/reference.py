@@ -14,7 +14,7 @@ from typing import Any
 
 from assay.engine.errors import AssayError, Problem
 from assay.engine.parse import YamlDocument
-from assay.engine.text import TermMatcher, normalise
+from assay.engine.text import Exclusions, TermMatcher, normalise
 
 RefValue = float | str | bool | tuple[str, ...] | tuple[float, ...]
 
@@ -118,6 +118,7 @@ def build_reference(documents: Mapping[str, YamlDocument]) -> Reference:
                     fx[str(code).upper()] = float(rate)
 
     groups: dict[str, list[str]] = {}
+    exclusions = Exclusions()
     terms_doc = documents.get("terms")
     if terms_doc is not None and isinstance(terms_doc.data, dict):
         raw_groups = terms_doc.data.get("groups")
@@ -143,13 +144,44 @@ def build_reference(documents: Mapping[str, YamlDocument]) -> Reference:
                     )
                 else:
                     groups[normalise(str(group))] = flat
+        exclusions = _exclusions(terms_doc, problems)
     if problems:
         raise AssayError(problems)
     return Reference(
         namespaces=_deep_freeze(namespaces),
         fx_usd=MappingProxyType(fx),
-        terms=TermMatcher(groups),
+        terms=TermMatcher(groups, exclusions),
     )
+
+
+def _exclusions(doc: YamlDocument, problems: list[Problem]) -> Exclusions:
+    """``terms.yaml``'s optional ``exclusions:`` (see :class:`engine.text.Exclusions`)."""
+    node = doc.data.get("exclusions", {})
+    if not isinstance(node, dict) or set(node) - {"before", "after", "products"}:
+        problems.append(
+            doc.problem(
+                "reference_data",
+                "'exclusions' must be a mapping with 'before', 'after' and 'products', each a "
+                "list of phrases or a mapping of language to a list of phrases",
+                ("exclusions",),
+            )
+        )
+        return Exclusions()
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("before", "after", "products"):
+        flat = _phrases(node.get(key, []))
+        if flat is None:
+            problems.append(
+                doc.problem(
+                    "reference_data",
+                    f"exclusions.{key} must be a list of phrases or a mapping of language to a "
+                    "list of phrases",
+                    ("exclusions", key),
+                )
+            )
+            flat = []
+        lists[key] = tuple(flat)
+    return Exclusions(lists["before"], lists["after"], lists["products"])
 
 
 def _phrases(node: Any) -> list[str] | None:

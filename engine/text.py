@@ -44,16 +44,62 @@ class _Phrase:
     group: str
 
 
+@dataclass(frozen=True)
+class Exclusions:
+    """Where a description names a thing to say the goods are not it (``terms.yaml``
+    ``exclusions:``). A group phrase found wholly inside such a place does not count:
+
+    * ``before``: words that open an exclusion running to the end of the clause (the next
+      ``; : , ( ) [ ] .``): the nomenclature's "ores and concentrates; other than antimony",
+      "compounds (excluding cerium) of rare-earth metals";
+    * ``after``: words that exclude the word before them: "antimony-free", "Dy free";
+    * ``products``: names of other products that contain a material's name: "tungsten
+      halogen" lamps. A phrase that runs past one ("tungsten carbide powder" past "tungsten
+      carbide") still counts.
+
+    A phrase that takes in the excluding word itself ("Dy free", "without dysprosium") is a
+    statement about the exclusion, and counts (the pack's ``HRE_FREE`` group).
+    """
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+
+
+# Clause boundaries for ``Exclusions.before``, and the words between them.
+_PIECE = re.compile(r"[^\W_]+|[;:,()\[\].]")
+_BOUNDARY = frozenset(";:,()[].")
+
+
 class TermMatcher:
     """Finds which keyword groups a (normalised) description mentions.
 
     Groups come from the rule pack's ``terms.yaml``: a group name and its phrases in any
     language. Phrases match whole words (``WATER`` does not match ``WATERPROOF``); a trailing
     ``*`` makes the last word a prefix (``MANNEQUIN*``); phrases in scripts written without
-    spaces (Chinese, Japanese, Korean) match anywhere in the text.
+    spaces (Chinese, Japanese, Korean) match anywhere in the text, unless an unspaced
+    ``before`` word stands right before them ("不含镝"). See :class:`Exclusions` for what
+    does not count.
     """
 
-    def __init__(self, groups: Mapping[str, Iterable[str]]) -> None:
+    def __init__(
+        self, groups: Mapping[str, Iterable[str]], exclusions: Exclusions | None = None
+    ) -> None:
+        rules = exclusions or Exclusions()
+        self._before = [tuple(tokens(normalise(x))) for x in rules.before if _words(x)]
+        self._after = frozenset(w for x in rules.after for w in tokens(normalise(x)))
+        self._products = [
+            _Phrase(tuple(tokens(normalise(x))), normalise(x).endswith("*"), "")
+            for x in rules.products
+            if _words(x)
+        ]
+        self._unspaced_before = tuple(
+            normalise(x) for x in rules.before if _UNSPACED.search(normalise(x))
+        )
+        # Any of these words in a description means exclusions must be looked for.
+        self._markers = frozenset(
+            [w[0] for w in self._before] + list(self._after) + [p.words[0] for p in self._products]
+        )
         self.groups: tuple[str, ...] = tuple(groups)
         self._first: dict[str, list[_Phrase]] = {}
         self._prefix: dict[str, list[_Phrase]] = {}
@@ -82,9 +128,10 @@ class TermMatcher:
         """Groups mentioned in ``text``, which must already be :func:`normalise`-d."""
         found: set[str] = set()
         for phrase, group in self._substrings:
-            if phrase in text:
+            if phrase in text and (not self._unspaced_before or self._stated(text, phrase)):
                 found.add(group)
         words = _TOKEN.findall(text)
+        excluded = self._excluded(text) if not self._markers.isdisjoint(words) else None
         first = self._first
         prefix = self._prefix
         lengths = self._prefix_lengths
@@ -92,14 +139,74 @@ class TermMatcher:
             entries = first.get(word)
             if entries:
                 for entry in entries:
-                    if _matches_at(entry, words, index):
+                    if _matches_at(entry, words, index) and (
+                        excluded is None or not _inside(excluded, index, len(entry.words))
+                    ):
                         found.add(entry.group)
             for length in lengths:
                 if length > len(word):
                     break
                 for entry in prefix.get(word[:length], ()):
-                    found.add(entry.group)
+                    if excluded is None or not _inside(excluded, index, 1):
+                        found.add(entry.group)
         return frozenset(found)
+
+    def _stated(self, text: str, phrase: str) -> bool:
+        """Whether an unspaced phrase occurs once without an excluding word right before it."""
+        start = text.find(phrase)
+        while start != -1:
+            if not text[:start].rstrip().endswith(self._unspaced_before):
+                return True
+            start = text.find(phrase, start + 1)
+        return False
+
+    def _excluded(self, text: str) -> list[bool]:
+        """For each word of ``text`` (as :func:`tokens` splits it), whether it stands inside
+        an exclusion. The excluding words themselves do not."""
+        pieces = _PIECE.findall(text)
+        words = [p for p in pieces if p not in _BOUNDARY]
+        excluded = [False] * len(words)
+        index = 0  # the word index of the current piece
+        opener_ends = 0  # the words of an opener being read run to here
+        opened = False  # inside an exclusion that runs to the end of the clause
+        previous = ""
+        for piece in pieces:
+            if piece in _BOUNDARY:
+                opened = False
+                previous = piece
+                continue
+            if index >= opener_ends:
+                if opened:
+                    excluded[index] = True
+                else:
+                    for opener in self._before:
+                        if _starts(words, index, opener):
+                            opened, opener_ends = True, index + len(opener)
+                            break
+            if piece in self._after and index > 0 and previous not in _BOUNDARY:
+                excluded[index - 1] = True
+            for product in self._products:
+                if product.words[0] == piece and _matches_at(product, words, index):
+                    for offset in range(len(product.words)):
+                        excluded[index + offset] = True
+            previous = piece
+            index += 1
+        return excluded
+
+
+def _words(text: str) -> bool:
+    phrase = normalise(text)
+    return bool(tokens(phrase)) and not _UNSPACED.search(phrase)
+
+
+def _starts(words: list[str], index: int, phrase: tuple[str, ...]) -> bool:
+    return tuple(words[index : index + len(phrase)]) == phrase
+
+
+def _inside(excluded: list[bool], index: int, size: int) -> bool:
+    """Whether words ``index`` to ``index + size`` all stand inside an exclusion."""
+    end = index + size
+    return end <= len(excluded) and all(excluded[index:end])
 
 
 def _matches_at(entry: _Phrase, words: list[str], index: int) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from assay.engine.contracts import Flag, trusted
+from assay.engine.ruleset import default_pack_dir, load_default_pack
 from assay.engine.text import TermMatcher, normalise, thickness_mm
 
 MATCHER = TermMatcher(
@@ -71,6 +73,7 @@ def test_trusted_equals_validated() -> None:
         "pattern": "p",
         "severity": "low",
         "score": 5,
+        "role": "indicator",
         "item_line": None,
         "explanation": "x.",
         "evidence": {"item.line": 1.0},
@@ -78,3 +81,69 @@ def test_trusted_equals_validated() -> None:
     fast = trusted(Flag, dict(values))
     assert fast == Flag.model_validate(values)
     assert fast.model_dump_json() == Flag.model_validate(values).model_dump_json()
+
+
+# The shipped pack's keyword groups and exclusions, as the default engine matches them.
+PACK_TERMS = load_default_pack().reference.terms
+
+
+def _groups(text: str) -> frozenset[str]:
+    return PACK_TERMS.match(normalise(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ores and concentrates n.e.c. in chapter 26; other than antimony",
+        "Compounds, inorganic or organic (excluding cerium), of rare-earth metals",
+        "PET BOTTLE RESIN, ANTIMONY-FREE",
+        "pigment not containing antimony",
+        "Lamps; tungsten halogen, 12V 50W",
+        "TUNGSTEN CARBIDE DRILL BITS SET 13PCS",
+        "MAGNETIC RESONANCE IMAGING APPARATUS",
+        "ZIRCONIA DENTAL BLOCKS YTTRIA STABILIZED",
+        "GRAPHITE ELECTRODES UHP 450MM",
+        "颜料 不含锑",
+        "Pigmente ohne Antimon",
+    ],
+)
+def test_a_material_named_to_exclude_it_is_not_a_mention(text: str) -> None:
+    assert {"CONTROLLED_NAME", "OTHER_CONTROLLED_NAME"}.isdisjoint(_groups(text)), text
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("ANTIMONY TRIOXIDE 99.8%", "CONTROLLED_NAME"),
+        ("Antimony ores and concentrates", "CONTROLLED_NAME"),
+        ("TUNGSTEN CARBIDE POWDER 0.8 MICRON", "OTHER_CONTROLLED_NAME"),  # runs past the tool name
+        ("CERAMIC TILES; DYSPROSIUM OXIDE", "CONTROLLED_NAME"),  # a clause after an exclusion
+        ("PIGMENT NOT CONTAINING LEAD, ANTIMONY TRIOXIDE", "CONTROLLED_NAME"),
+        ("NDFEB MAGNETS N52 DY FREE", "HRE_FREE"),  # a phrase taking in the excluding word
+        ("magnets without dysprosium", "HRE_FREE"),
+        ("烧结钕铁硼 无镝", "HRE_FREE"),
+        ("氧化镝 99.5%", "CONTROLLED_NAME"),
+    ],
+)
+def test_a_material_named_outside_an_exclusion_is_a_mention(text: str, group: str) -> None:
+    assert group in _groups(text), text
+
+
+def test_a_free_material_is_not_named_but_its_free_phrase_is() -> None:
+    groups = _groups("NDFEB MAGNET DYSPROSIUM FREE")
+    assert "HRE_FREE" in groups and "DYSPROSIUM" not in groups
+
+
+def _flat(phrases: list[str] | dict[str, list[str]]) -> list[str]:
+    return phrases if isinstance(phrases, list) else [p for ps in phrases.values() for p in ps]
+
+
+_TERMS_YAML = yaml.safe_load((default_pack_dir() / "reference" / "terms.yaml").read_text())
+PLAIN_TERMS = TermMatcher({g: _flat(p) for g, p in _TERMS_YAML["groups"].items()})
+_WORDS = ["ANTIMONY", "FREE", "OTHER", "THAN", "WITHOUT", "TUNGSTEN", "HALOGEN", "DY", "不含", "锑"]
+
+
+@given(st.lists(st.sampled_from([*_WORDS, ";", ",", "(", ")", "-", " X "]), max_size=12))
+def test_exclusions_only_ever_remove_groups(pieces: list[str]) -> None:
+    text = normalise(" ".join(pieces))
+    assert PACK_TERMS.match(text) <= PLAIN_TERMS.match(text)
