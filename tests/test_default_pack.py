@@ -7,11 +7,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+import yaml
 
 from assay.engine import Engine, Manifest, RuleSet
 from assay.engine import conditions as c
 from assay.engine.examples import run_examples
-from assay.engine.ruleset import build_example_manifest
+from assay.engine.ruleset import build_example_manifest, default_pack_dir
 from assay.fixtures.synth import PATTERNS
 from tests.conftest import EXAMPLES
 
@@ -208,3 +209,19 @@ def test_honest_heavy_trade_is_not_sent_to_red(
     manifest = Manifest.model_validate(build_example_manifest(default_pack.example_base, patch))
     result = engine.screen(manifest)
     assert result.channel in ("green", "yellow"), [f.explanation for f in result.flags]
+
+
+def test_the_controlled_name_groups_hold_every_element_groups_phrases() -> None:
+    """terms.yaml repeats the element groups in CONTROLLED_NAME and OTHER_CONTROLLED_NAME:
+    a name added to one element, in any language, is a controlled name too."""
+    terms = yaml.safe_load((default_pack_dir() / "reference" / "terms.yaml").read_text())
+    groups = terms["groups"]
+
+    def phrases(*names: str) -> set[str]:
+        return {p for name in names for ps in groups[name].values() for p in ps}
+
+    controlled: tuple[str, ...] = ("SAMARIUM", "GADOLINIUM", "TERBIUM", "DYSPROSIUM", "LUTETIUM")
+    controlled += ("SCANDIUM", "YTTRIUM", "GALLIUM", "GERMANIUM", "ANTIMONY")
+    assert phrases("CONTROLLED_NAME") == phrases(*controlled)
+    other = ("TUNGSTEN", "GRAPHITE", "BISMUTH", "TELLURIUM", "INDIUM")
+    assert phrases("OTHER_CONTROLLED_NAME") == phrases(*other)

@@ -16,7 +16,9 @@ import durable_rules_engine as dre
 import pytest
 
 from assay.engine import AssayError, Engine, Manifest
+from assay.engine.evaluators import rete as rete_module
 from assay.engine.evaluators.rete import MAX_FACT_PROPERTIES, ReteEvaluator, ReteHost, number
+from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources
 from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml
 
 _RAW_RULES = {
@@ -115,6 +117,45 @@ def test_every_matching_rule_fires_not_just_one() -> None:
     rules = {f"all-{n}": rule_yaml(f"all-{n}", "item.gross_mass_kg > 100") for n in range(3)}
     compiled, rete = _both(rules, _manifest())
     assert compiled == rete == ["all-0", "all-1", "all-2"]
+
+
+def test_long_none_of_lists_would_pass_the_expression_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped rule that reads four producer lists, each as one $neq per country, is
+    refused by durable_rules (error 113, MAX_SEQUENCE_EXPRESSIONS) unless the long lists are
+    decided in Python; with them lifted it compiles and agrees with the compiled evaluator."""
+    rule_file = "transshipment/critical-metal-origin-not-producer.yaml"
+    sources = {
+        path: text
+        for path, text in read_sources(default_pack_dir()).items()
+        if path in ("pack.yaml", rule_file) or path.startswith("reference/")
+    }
+    alone = compile_pack(sources, origin="test")
+    monkeypatch.setattr(rete_module, "_MAX_UNEQUAL_TESTS", 10**6)
+    with pytest.raises(AssayError, match="error code: 113"):
+        Engine(alone, kind="rete")
+    monkeypatch.undo()
+    doc = json.loads(json.dumps(dict(alone.example_base)))
+    doc["items"][0].update(hs_code="811292", description="GERMANIUM INGOTS", origin_country="TH")
+    for kind in ("compiled", "rete"):
+        engine = Engine(alone, kind=kind)
+        assert [f.rule_id for f in engine.screen(Manifest.model_validate(doc)).flags] == [
+            "critical-metal-origin-not-producer"
+        ]
+        engine.close()
+
+
+def test_none_of_a_long_list_compiles_and_agrees() -> None:
+    """40 countries: one $neq each would pass durable_rules' 32-expression sequence."""
+    codes = ", ".join(f'"{a}{b}"' for a in "ABCDEFGH" for b in "QRSTU")
+    rules = {
+        "none-of": rule_yaml("none-of", f"item.origin_country not in [{codes}]"),
+        "not-any-of": rule_yaml("not-any-of", f"not (item.origin_country in [{codes}])"),
+        "any-of": rule_yaml("any-of", f"item.origin_country in [{codes}]"),
+    }
+    assert _both(rules, _manifest(origin_country="US")) == (["none-of", "not-any-of"],) * 2
+    assert _both(rules, _manifest(origin_country="AT")) == (["any-of"],) * 2
 
 
 def test_missing_right_hand_field_is_false_on_both() -> None:
