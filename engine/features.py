@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.engine.contracts import GoodsItem, Manifest, Party
 from assay.engine.fields import BY_PATH
-from assay.engine.text import normalise, thickness_mm
+from assay.engine.text import bottle_litres, normalise, pieces_written, thickness_mm
 
 if TYPE_CHECKING:
     from assay.engine.ruleset import RuleSet
@@ -45,6 +45,7 @@ class Enricher:
     def __init__(self, ruleset: RuleSet) -> None:
         reference = ruleset.reference
         self._fx = reference.fx_usd
+        self._usual = reference.usual_usd_per_kg
         self._terms = reference.terms
         groups = ruleset.groups
         self._want_terms = "terms" in groups
@@ -137,6 +138,7 @@ class Enricher:
         view["description"], view["terms"], view["thickness_mm"] = self._text(item.description)
         view.source = item
         view.fx = self._fx
+        view.usual = self._usual
         view.export = export
         view.routing = routing
         return view
@@ -151,9 +153,10 @@ class ItemView(dict[str, Any]):
     the explainer and the rete fact writer read with ``view[key]``.
     """
 
-    __slots__ = ("export", "fx", "routing", "source")
+    __slots__ = ("export", "fx", "routing", "source", "usual")
     source: GoodsItem
     fx: Mapping[str, float]
+    usual: Mapping[str, float]
     export: str
     routing: tuple[str, ...]
 
@@ -181,6 +184,35 @@ def _per_unit(v: ItemView, unit: str) -> float | None:
     if v.source.quantity_unit != unit or not quantity:
         return None
     return _finite(v.source.gross_mass_kg / quantity)
+
+
+def _kg_per_litre(v: ItemView) -> float | None:
+    """Per litre declared, else per litre written: bottles (unit PCS) of the size in the
+    description, or packages of ``24X500ML``."""
+    declared = _per_unit(v, "l")
+    if declared is not None or v.source.quantity_unit == "l":
+        return declared
+    size, per_pack = bottle_litres(v["description"])
+    if size is None:
+        return None
+    if v.source.quantity_unit == "pcs" and per_pack is None and v.source.quantity:
+        return _finite(v.source.gross_mass_kg / (v.source.quantity * size))
+    if per_pack is not None and v.source.packages and v.source.quantity_unit != "pcs":
+        return _finite(v.source.gross_mass_kg / (v.source.packages * per_pack * size))
+    return None
+
+
+def _kg_per_piece(v: ItemView) -> float | None:
+    """Per piece declared, else per piece written: ``481 PCS``, or ``2PC/CTN`` x packages."""
+    declared = _per_unit(v, "pcs")
+    if declared is not None or v.source.quantity_unit == "pcs":
+        return declared
+    total, per_package = pieces_written(v["description"])
+    if total is not None:
+        return _finite(v.source.gross_mass_kg / total)
+    if per_package is not None and v.source.packages:
+        return _finite(v.source.gross_mass_kg / (v.source.packages * per_package))
+    return None
 
 
 def _kg_per_package(v: ItemView) -> float | None:
@@ -211,6 +243,11 @@ def _usd_per_kg(v: ItemView) -> float | None:
     return _finite(value_usd / (v.source.net_mass_kg or v.source.gross_mass_kg))
 
 
+def _usual_usd_per_kg(v: ItemView) -> float | None:
+    code = v.source.hs_code
+    return v.usual.get(code[:6]) or v.usual.get(code[:4])
+
+
 def _licences(v: ItemView) -> frozenset[str]:
     licences = v.source.licences
     return frozenset(normalise(x) for x in licences) if licences else _NO_TERMS
@@ -232,14 +269,15 @@ _DERIVED: dict[str, Any] = {
     "containers": lambda v: frozenset(v.source.containers),
     "licences": _licences,
     "licence_count": lambda v: float(len(v["licences"])),
-    "kg_per_litre": lambda v: _per_unit(v, "l"),
+    "kg_per_litre": _kg_per_litre,
     "kg_per_m2": lambda v: _per_unit(v, "m2"),
-    "kg_per_piece": lambda v: _per_unit(v, "pcs"),
+    "kg_per_piece": _kg_per_piece,
     "kg_per_package": _kg_per_package,
     "density_kg_per_litre": _density,
     "net_share": _net_share,
     "value_usd": _value_usd,
     "usd_per_kg": _usd_per_kg,
+    "usual_usd_per_kg": _usual_usd_per_kg,
     "origin_differs_from_export": lambda v: v.source.origin_country != v.export,
     "routing_starts_outside_origin": _routing_starts_outside_origin,
     "origin_in_routing": _origin_in_routing,

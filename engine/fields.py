@@ -132,11 +132,21 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     FieldSpec("item.hs6", "text", "HS subheading (first 6 digits)", True, "hs"),
     FieldSpec("item.licence_count", "number", "Number of licences declared", True),
     FieldSpec(
-        "item.kg_per_litre", "number", "Gross kg per declared litre (unit L)", True, "ratios"
+        "item.kg_per_litre",
+        "number",
+        "Gross kg per litre: declared (unit L), else written (bottles of 500ML, 1.5L, 75CL in "
+        "unit PCS; packages of 24X500ML)",
+        True,
+        "ratios",
     ),
     FieldSpec("item.kg_per_m2", "number", "Gross kg per declared m² (unit M2)", True, "ratios"),
     FieldSpec(
-        "item.kg_per_piece", "number", "Gross kg per declared piece (unit PCS)", True, "ratios"
+        "item.kg_per_piece",
+        "number",
+        "Gross kg per piece: declared (unit PCS), else written ('481 PCS', or '2PC/CTN' x "
+        "packages)",
+        True,
+        "ratios",
     ),
     FieldSpec("item.kg_per_package", "number", "Gross kg per package", True, "ratios"),
     FieldSpec(
@@ -152,6 +162,14 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     ),
     FieldSpec(
         "item.usd_per_kg", "number", "Value in USD per kg (net mass, else gross)", True, "money"
+    ),
+    FieldSpec(
+        "item.usual_usd_per_kg",
+        "number",
+        "Top of the usual declared USD per kg for the item's HS subheading or heading (the "
+        "pack's reference/unit_values.yaml; missing when not listed)",
+        True,
+        "money",
     ),
     FieldSpec(
         "item.thickness_mm",

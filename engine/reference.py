@@ -8,7 +8,7 @@ because the enrichment step reads them: ``terms.yaml`` (keyword groups, any lang
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -26,6 +26,9 @@ class Reference:
     namespaces: Mapping[str, Any]
     fx_usd: Mapping[str, float]
     terms: TermMatcher
+    # unit_values.yaml's usd_per_kg: HS subheading (6 digits) or heading (4) -> the top of
+    # the usual declared USD per kg
+    usual_usd_per_kg: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     def lookup(self, dotted: str) -> RefValue | Mapping[str, Any] | None:
         """The value at ``file.key.key``; None if absent. Lists come back as tuples."""
@@ -117,6 +120,7 @@ def build_reference(documents: Mapping[str, YamlDocument]) -> Reference:
                 else:
                     fx[str(code).upper()] = float(rate)
 
+    usual = _unit_values(documents.get("unit_values"), problems)
     groups: dict[str, list[str]] = {}
     exclusions = Exclusions()
     terms_doc = documents.get("terms")
@@ -151,7 +155,48 @@ def build_reference(documents: Mapping[str, YamlDocument]) -> Reference:
         namespaces=_deep_freeze(namespaces),
         fx_usd=MappingProxyType(fx),
         terms=TermMatcher(groups, exclusions),
+        usual_usd_per_kg=MappingProxyType(usual),
     )
+
+
+def _unit_values(doc: YamlDocument | None, problems: list[Problem]) -> dict[str, float]:
+    """``unit_values.yaml``'s ``usd_per_kg``: HS code (4 or 6 digits) -> a positive number."""
+    if doc is None or not isinstance(doc.data, dict):
+        return {}
+    table = doc.data.get("usd_per_kg")
+    if not isinstance(table, dict):
+        problems.append(
+            doc.problem(
+                "reference_data",
+                "unit_values.yaml needs 'usd_per_kg': a mapping of HS heading (4 digits) or "
+                "subheading (6 digits), quoted, to USD per kg",
+                (),
+            )
+        )
+        return {}
+    out: dict[str, float] = {}
+    for code, value in table.items():
+        text = str(code)
+        if len(text) not in (4, 6) or not text.isdigit():
+            problems.append(
+                doc.problem(
+                    "reference_data",
+                    f"'{text}' is not an HS heading (4 digits) or subheading (6 digits)",
+                    ("usd_per_kg", code),
+                    'quote the code: "7404": 12',
+                )
+            )
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(
+                doc.problem(
+                    "reference_data",
+                    f"the value for {text} must be a positive number of USD per kg",
+                    ("usd_per_kg", code),
+                )
+            )
+        else:
+            out[text] = float(value)
+    return out
 
 
 def _exclusions(doc: YamlDocument, problems: list[Problem]) -> Exclusions:

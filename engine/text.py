@@ -237,6 +237,48 @@ def _mm(number: str, unit: str) -> float:
     return value * 10.0 if unit == "CM" else value
 
 
+# Bottles: "24X500ML" (a pack of 24), "500ML", "1.5L", "75CL"; pieces: "52 PCS", "1PC/CTN".
+_VOLUME_UNIT = r"(ML|CL|L|LT|LTR|LITRE|LITRES|LITER|LITERS)\b"
+_PACK_OF = re.compile(r"(?<![\d.,])(\d{1,3})\s?[X×*]\s?" + _NUMBER + r"\s?" + _VOLUME_UNIT)
+_BOTTLE = re.compile(r"(?<![\dX×*.,])" + _NUMBER + r"\s?" + _VOLUME_UNIT)
+_LITRES = {"ML": 0.001, "CL": 0.01}
+_PER_PACKAGE = re.compile(
+    r"(?<![\d.,])(\d{1,4})\s?(?:PC|PCS|PIECE|PIECES|UNIT|UNITS|SET|SETS)\s?(?:/|PER )\s?"
+    r"(?:CTN|CARTON|CT|BOX|BX|CASE|CS|PKG|PACKAGE)\b"
+)
+_PIECES = re.compile(
+    r"(?<![\d.,/])(\d{1,3}(?:,\d{3})+|\d{1,7})\s?(?:PCS|PIECES|UNITS)\b(?!\s?/|\s?PER )"
+)
+
+
+def bottle_litres(text: str) -> tuple[float | None, int | None]:
+    """``(litres per bottle, bottles per pack)`` written in a normalised description:
+    ``24X500ML`` gives (0.5, 24), ``1.5L`` (1.5, None), ``75CL`` (0.75, None); bottles of
+    0.05 to 25 litres only."""
+    packed = _PACK_OF.search(text)
+    if packed is not None:
+        count, number, unit = packed.groups()
+        size = float(number.replace(",", ".")) * _LITRES.get(unit, 1.0)
+        return (size, int(count)) if 0.05 <= size <= 25.0 and int(count) > 0 else (None, None)
+    for number, unit in _BOTTLE.findall(text):
+        size = float(number.replace(",", ".")) * _LITRES.get(unit, 1.0)
+        if 0.05 <= size <= 25.0:
+            return size, None
+    return None, None
+
+
+def pieces_written(text: str) -> tuple[int | None, int | None]:
+    """``(pieces in all, pieces per package)`` written in a normalised description:
+    ``481 PCS`` gives (481, None), ``2PC/CTN`` (None, 2)."""
+    per = _PER_PACKAGE.search(text)
+    if per is not None and int(per.group(1)) > 0:
+        return None, int(per.group(1))
+    total = _PIECES.search(text)
+    if total is not None and int(total.group(1).replace(",", "")) > 0:
+        return int(total.group(1).replace(",", "")), None
+    return None, None
+
+
 def thickness_mm(text: str) -> float | None:
     """The thickness written in a normalised description, in mm (2 to 60 mm).
 

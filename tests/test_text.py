@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from assay.engine.contracts import Flag, trusted
 from assay.engine.ruleset import default_pack_dir, load_default_pack
-from assay.engine.text import TermMatcher, normalise, thickness_mm
+from assay.engine.text import (
+    TermMatcher,
+    bottle_litres,
+    normalise,
+    pieces_written,
+    thickness_mm,
+)
 
 MATCHER = TermMatcher(
     {
@@ -147,3 +153,47 @@ _WORDS = ["ANTIMONY", "FREE", "OTHER", "THAN", "WITHOUT", "TUNGSTEN", "HALOGEN",
 def test_exclusions_only_ever_remove_groups(pieces: list[str]) -> None:
     text = normalise(" ".join(pieces))
     assert PACK_TERMS.match(text) <= PLAIN_TERMS.match(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("DRINKING WATER 24X500ML PET", (0.5, 24)),
+        ("AGUA MINERAL 6 X 1,5 L", (1.5, 6)),
+        ("MINERAL WATER 1.5L GLASS", (1.5, None)),
+        ("EAU MINERALE 75CL", (0.75, None)),
+        ("WATER 19L JUG", (19.0, None)),
+        ("SPRING WATER", (None, None)),
+        ("PALLET 1200X800MM", (None, None)),  # a size in mm is not a bottle
+    ],
+)
+def test_bottle_sizes_are_read_from_the_description(
+    text: str, expected: tuple[float | None, int | None]
+) -> None:
+    assert bottle_litres(normalise(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MANNEQUINS 1PC/CTN", (None, 1)),
+        ("DRESS FORMS 2 PCS/CTN", (None, 2)),
+        ("PLASTIC MANNEQUINS FULL BODY 52 PCS", (52, None)),
+        ("MANNEQUINS 1,200 PCS", (1200, None)),
+        ("SHOP WINDOW MANNEQUINS ASSORTED", (None, None)),
+    ],
+)
+def test_piece_counts_are_read_from_the_description(
+    text: str, expected: tuple[int | None, int | None]
+) -> None:
+    assert pieces_written(normalise(text)) == expected
+
+
+@given(st.text(max_size=80))
+def test_written_quantities_are_in_range_or_absent(text: str) -> None:
+    size, per_pack = bottle_litres(normalise(text))
+    assert size is None or 0.05 <= size <= 25.0
+    assert per_pack is None or per_pack > 0
+    total, per_package = pieces_written(normalise(text))
+    assert total is None or total > 0
+    assert per_package is None or per_package > 0

@@ -237,12 +237,12 @@ class _Compiler:
         (``node.negated``) when x is present and none of it. Under an outer ``not`` either
         also holds when x is missing."""
         hay = node.haystack
-        if node.negated != negated and isinstance(hay, c.Const) and isinstance(hay.value, tuple):
-            if len(hay.value) > _MAX_UNEQUAL_TESTS:
-                # "none of a long list" is one $neq per value in a single sequence, and
-                # durable_rules refuses a sequence of 32 expressions (error 113): decided in
-                # Python and sent as a fact field (docs/durable_rules.md).
-                return {"$ex": {self.layout.lift_truth(c.Not(node) if negated else node): 1}}
+        listed = hay.value if isinstance(hay, c.Const) and isinstance(hay.value, tuple) else ()
+        if node.negated != negated and len(listed) > _MAX_UNEQUAL_TESTS:
+            # "none of a long list" is one $neq per value in a single sequence, and
+            # durable_rules refuses a sequence of 32 expressions (error 113): decided in
+            # Python and sent as a fact field (docs/durable_rules.md).
+            return {"$ex": {self.layout.lift_truth(c.Not(node) if negated else node): 1}}
         if node.negated:  # a set field is never missing: "A" not in s == not ("A" in s)
             if isinstance(hay, c.Field):
                 return self._membership(replace(node, negated=False), not negated)
