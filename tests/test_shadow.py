@@ -98,12 +98,13 @@ def test_a_shadow_version_is_compared_and_never_answers(
 
     moves, gained, lost, differing = _differences(api, draft_id, documents)
     comparison = report["comparison"]
-    assert comparison["channel_moves"] == dict(moves) == {"green->yellow": 4, "yellow->green": 1}
+    # M1 loses only an indicator (the licence check): green either way.
+    assert comparison["channel_moves"] == dict(moves) == {"green->yellow": 4}
     assert comparison["rules_gained"] == dict(gained)
     assert comparison["rules_lost"] == dict(lost)
     assert comparison["same_flags"] == len(documents) - len(differing)
-    assert comparison["channel_agreement"] == 0.5
-    assert comparison["channels"]["active"]["yellow"] == 3
+    assert comparison["channel_agreement"] == 0.6
+    assert comparison["channels"]["active"]["yellow"] == 2
     assert comparison["channels"]["shadow"]["yellow"] == 6
     examples = {e["manifest_id"]: e for e in comparison["examples"]}
     assert set(examples) == differing
