@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from assay.cli.backtest import backtest
+from assay.cli.db import db_app
 from assay.cli.keys import keys_app
 from assay.cli.options import (
     DatabaseOption,
@@ -52,6 +53,7 @@ fixtures_app = typer.Typer(help="Sample and synthetic manifests.", no_args_is_he
 app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 app.command()(backtest)
 
 
@@ -381,7 +383,8 @@ def serve(
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
     from assay.api.settings import Settings  # noqa: PLC0415 - the service's stack loads for `serve` only
     from assay.api.transport import run_server, server_config  # noqa: PLC0415 - ditto
-    from assay.engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
+    from assay.engine.store.database import open_database  # noqa: PLC0415 - ditto
+    from assay.engine.store.redact import shown_url  # noqa: PLC0415 - ditto
     from assay.engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
