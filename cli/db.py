@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from assay.cli.options import DatabaseOption, err, out
+from assay.cli.options import DatabaseOption, database_errors, out
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -26,33 +26,19 @@ def _say(text: str) -> None:
 
 
 def _on_database(database_url: str | None, action: Callable[[Engine, str], T]) -> T:
-    """``action`` on the database (default: the service's), its failures told in one line
-    with the password hidden; exit 2 when it cannot be reached or migrated."""
+    """``action`` on the database (default: the service's) and its URL as shown; its failures
+    end the command in one line with the password hidden (:func:`database_errors`)."""
     # The database layer loads for `assay db` only, not for every `assay` command.
-    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
-
     from assay.engine.store.database import connect, default_database_url  # noqa: PLC0415
-    from assay.engine.store.redact import database_problem, shown_url  # noqa: PLC0415
-    from assay.engine.store.schema import SchemaError  # noqa: PLC0415
+    from assay.engine.store.redact import shown_url  # noqa: PLC0415
 
     url = database_url or default_database_url()
-    shown = shown_url(url)
-    try:
+    with database_errors(url):
         engine = connect(url)
-    except (SQLAlchemyError, OSError, ValueError) as exc:
-        err.print(f"error: {shown}: {database_problem(exc, url)}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    try:
-        return action(engine, shown)
-    except SchemaError as exc:
-        err.print(f"error: {shown}: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    except (SQLAlchemyError, OSError) as exc:
-        problem = database_problem(exc, url)
-        err.print(f"error: {shown}: {problem}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
+        try:
+            return action(engine, shown_url(url))
+        finally:
+            engine.dispose()
 
 
 @db_app.command("upgrade")

@@ -13,6 +13,7 @@ needs a new revision there: ``tests/test_migrations.py`` fails while the two dis
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,10 +261,19 @@ def connect(url: str) -> Engine:
     directories are created. Nothing connects yet: a database that cannot be reached fails
     on first use."""
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
+        path = engine.url.database
+        if path and path != ":memory:":
+            folder = Path(path).parent
+            with contextlib.suppress(OSError):  # said when connecting, below
+                folder.mkdir(parents=True, exist_ok=True)
+
+            def make_folder(*_: Any) -> None:
+                # Again at each connection: a folder that could not be made at first (a
+                # volume not yet mounted) is, once it can be; else the reason is raised.
+                folder.mkdir(parents=True, exist_ok=True)
+
+            event.listen(engine, "do_connect", make_folder)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     arguments: dict[str, Any] = {}

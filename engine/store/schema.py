@@ -171,6 +171,7 @@ def _file_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
