@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from assay.engine.store.database import connect, metadata, open_database
-from assay.engine.store.schema import MIGRATIONS, SchemaError, state, upgrade
+from assay.engine.store.schema import HEAD, MIGRATIONS, SchemaError, state, upgrade
 from tests.conftest import empty_postgres
 
 LEGACY = Path(__file__).with_name("legacy")
@@ -323,3 +323,11 @@ def test_a_database_upgraded_by_a_newer_release_is_refused_untouched(database_ur
             ("0099",)
         ]
     check.dispose()
+
+
+def test_head_names_the_newest_revision(tmp_path: Path) -> None:
+    """engine.store.schema.HEAD is what every opening of the store compares with before it
+    loads Alembic: a new revision must change it."""
+    engine = connect(f"sqlite:///{tmp_path / 'assay.db'}")
+    assert state(engine).head == HEAD
+    engine.dispose()

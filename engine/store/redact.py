@@ -89,13 +89,17 @@ class SecretFilter(logging.Filter):
         """A filter for ``url``'s password on every handler of the root logger and of the
         loggers that do not propagate to it (uvicorn's); returns it."""
         password = password_of(url) if url else None
-        found = cls([password] if password else [])
+        secrets = [password] if password else []
+        found = cls(secrets)
         loggers = [logging.getLogger()]
         for logger in list(logging.Logger.manager.loggerDict.values()):
             if isinstance(logger, logging.Logger) and not logger.propagate:
                 loggers.append(logger)
         for logger in loggers:
             for handler in logger.handlers:
-                if not any(isinstance(f, cls) for f in handler.filters):
+                present = [f for f in handler.filters if isinstance(f, cls)]
+                if not present:
                     handler.addFilter(found)
+                for earlier in present:  # installed for another URL: hides both
+                    earlier.secrets += [s for s in secrets if s not in earlier.secrets]
         return found
