@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from assay.api import docs, openapi
@@ -21,7 +23,16 @@ from assay.api.metrics import Metrics, MetricsMiddleware
 from assay.api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
 from assay.api.service import Service
 from assay.api.settings import Settings
+from assay.engine.store.redact import database_problem
 from assay.engine.store.rulesets import GovernanceError
+
+log = logging.getLogger("assay.service")
+
+
+def path(request: Request) -> str:
+    """The request's path as logged: at most 200 characters."""
+    return request.url.path[:200]
+
 
 DESCRIPTION = """Screens cargo manifests for concealed export-controlled materials.
 
@@ -98,6 +109,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return json_response({"detail": exc.detail}, exc.status_code, exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def database_unreachable(request: Request, exc: OperationalError) -> Response:
+        # What the database said goes to the service's log, password hidden; the client
+        # learns only that it is unavailable.
+        problem = database_problem(exc, settings.resolved_database_url())
+        log.warning(
+            "%s %s: the database cannot be reached: %s", request.method, path(request), problem
+        )
+        detail = {"detail": "the database cannot be reached; screening goes on, try this later"}
+        return json_response(detail, 503, {**ERROR_HEADERS, "Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

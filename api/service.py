@@ -13,28 +13,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine as Database
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
-from assay.engine.ruleset import RuleSet, default_pack_dir, load_pack, read_sources, sources_sha256
+from assay.engine.ruleset import (
+    RuleSet,
+    compile_pack,
+    default_pack_dir,
+    load_pack,
+    read_sources,
+    sources_sha256,
+)
 from assay.engine.store.backtests import BacktestStore
-from assay.engine.store.database import open_database
+from assay.engine.store.database import connect
 from assay.engine.store.decisions import DecisionLog
 from assay.engine.store.inspections import InspectionStore
 from assay.engine.store.journal import Journal
 from assay.engine.store.keys import KeyStore
+from assay.engine.store.offline import OfflineCopy
+from assay.engine.store.redact import SecretFilter, database_problem, shown_url
 from assay.engine.store.rulesets import RuleStore
+from assay.engine.store.schema import SchemaError
+from assay.engine.store.schema import ensure as ensure_schema
 from assay.engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
+# Service.active when the worker started without the database: no stored version is known
+# to be active (any marker the store gives differs, so the next refresh loads it).
+NOT_FROM_STORE = (0, "")
+# How often a worker refreshes the offline copy of the API keys in force.
+_KEEP_KEYS_SECONDS = 30.0
 
 
 @dataclass
@@ -50,64 +68,131 @@ class Service:
     backtests: BacktestStore
     inspections: InspectionStore
     shadows: ShadowStore
-    active: tuple[int, str]  # (version id, sha256) the store says is active
+    active: tuple[int, str]  # (version id, sha256) the store says is active; NOT_FROM_STORE
     loaded: Loaded  # what the engine screens with, and why when it is not the active version
+    offline: OfflineCopy  # the copies kept for a start without the database
+    unreachable: str | None = None  # why the database does not answer (for the log, admins)
     shadow: Shadow | None = None  # the shadow run this worker screens with, if any
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
+        """The service, screening with the store's active version; if the database cannot be
+        reached, with the copy of the version last loaded from it, else the pack in
+        ``--rules`` or the shipped one, saying so (decisions wait in the journal, and
+        :meth:`follow` picks the store up when it answers)."""
         url = settings.resolved_database_url()
-        db = open_database(url)
+        SecretFilter.install(url)  # uvicorn's handlers exist by now
+        db = connect(url)
         store = RuleStore(db)
+        offline = OfflineCopy(settings.resolved_offline_dir())
+        keys = KeyStore(db, offline)
         directory = settings.rules if settings.rules is not None else default_pack_dir()
-        imported = store.import_directory(directory)
-        marker = store.active_marker()
-        if marker is None:
-            raise RuntimeError("the rule store has no active version; activate or roll back one")
-        seeded = imported is not None or settings.rules is None
-        if not seeded and sources_sha256(read_sources(directory)) != marker[1]:
-            log.warning(
-                "--rules %s is not what the store screens with: it only seeds an empty store."
-                " Screening with active version %s; publish changes through /v1/rulesets.",
-                directory,
-                marker[0],
-            )
+        unreachable: str | None = None
+        try:
+            marker = _seed(db, store, directory, settings.rules is None)
+            ruleset, loaded = load_active(store, marker[0], directory)
+            if loaded.version_id is not None:
+                offline.keep_ruleset(loaded.version_id, ruleset.sources)
+            keys.keep_copy()
+        except SchemaError:
+            db.dispose()
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            unreachable = database_problem(exc, url)
+            ruleset, loaded = load_offline(offline, directory, settings.rules, unreachable)
+            marker = NOT_FROM_STORE
+            log.error("%s (%s: %s)", loaded.problem, shown_url(url), unreachable)
         journal = settings.resolved_journal_dir()
-        decisions = DecisionLog(url, journal)
-        ruleset, loaded = load_active(store, marker[0], directory)
         return cls(
             settings=settings,
             engine=Engine(ruleset, kind=settings.engine),
-            log=decisions,
+            log=DecisionLog(url, journal, upgrade=False),
             journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
             db=db,
             store=store,
-            keys=KeyStore(db),
+            keys=keys,
             backtests=BacktestStore(db),
             inspections=InspectionStore(db),
             shadows=ShadowStore(db),
             active=marker,
             loaded=loaded,
+            offline=offline,
+            unreachable=unreachable,
         )
 
     async def follow(self) -> None:
         """Keep the engine on the store's active version, and the shadow on the current shadow
-        run, storing its results (runs for the process's life)."""
+        run, storing its results (runs for the process's life). While the database cannot be
+        reached it says so once, and tries again each time."""
+        kept_keys = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.reload_seconds)
             try:
                 self.journal.watch()  # a decision writer that died is replaced
             except OSError:
                 log.exception("could not check the decision writer")
+            if not await self.reach_store():
+                continue
             try:
-                await self.refresh()
-            except Exception:  # a bad moment (database busy): try again next time
-                log.exception("could not follow the active ruleset version")
+                if await self.refresh():
+                    await run_in_threadpool(self.keep_ruleset)
+            except Exception as exc:  # a bad moment (database busy): try again next time
+                if not self.lost_store(exc):
+                    log.exception("could not follow the active ruleset version")
+                continue
             try:
                 await self.follow_shadow()
-            except Exception:
-                log.exception("could not follow the shadow run")
+            except Exception as exc:
+                if not self.lost_store(exc):
+                    log.exception("could not follow the shadow run")
+            if time.monotonic() - kept_keys >= _KEEP_KEYS_SECONDS:
+                kept_keys = time.monotonic()
+                try:
+                    await run_in_threadpool(self.keys.keep_copy)
+                except Exception as exc:
+                    if not self.lost_store(exc):
+                        log.exception("could not keep a copy of the API keys")
+
+    async def reach_store(self) -> bool:
+        """Whether the database may be used now. A worker that started without it first
+        brings the schema to the newest revision and seeds an empty store (as a start with
+        the database does); the next :meth:`refresh` then loads the active version."""
+        if self.unreachable is None:
+            return True
+        try:
+            if self.active == NOT_FROM_STORE:
+                await run_in_threadpool(
+                    _seed, self.db, self.store, self._pack_dir(), self.settings.rules is None
+                )
+            else:
+                await run_in_threadpool(self.store.active_marker)
+        except Exception as exc:
+            self.lost_store(exc)
+            return False
+        log.warning("the database answers again: following the store's active version")
+        self.unreachable = None
+        return True
+
+    def lost_store(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the database not answering: noted for /readyz, and logged in
+        one line when it starts or its reason changes (not once a tick)."""
+        if not isinstance(exc, SQLAlchemyError | OSError):
+            return False
+        problem = database_problem(exc, self.settings.resolved_database_url())
+        if problem != self.unreachable:
+            log.error("the database cannot be reached: %s; screening goes on", problem)
+        self.unreachable = problem
+        return True
+
+    def keep_ruleset(self) -> None:
+        """Keep the stored version the engine now screens with on local disk, for a start
+        without the database."""
+        if self.loaded.version_id is not None:
+            self.offline.keep_ruleset(self.loaded.version_id, self.engine.ruleset.sources)
+
+    def _pack_dir(self) -> Path:
+        return self.settings.rules if self.settings.rules is not None else default_pack_dir()
 
     async def follow_shadow(self) -> None:
         """Store the shadow's results so far; start, switch or stop shadowing as the store says."""
@@ -188,6 +273,51 @@ def _describe(version_id: int | None) -> str:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def _seed(db: Database, store: RuleStore, directory: Path, shipped: bool) -> tuple[int, str]:
+    """The schema at the newest revision, an empty store seeded with the pack in
+    ``directory``; the active version's marker."""
+    ensure_schema(db)
+    imported = store.import_directory(directory)
+    marker = store.active_marker()
+    if marker is None:
+        raise RuntimeError("the rule store has no active version; activate or roll back one")
+    if imported is None and not shipped and sources_sha256(read_sources(directory)) != marker[1]:
+        log.warning(
+            "--rules %s is not what the store screens with: it only seeds an empty store."
+            " Screening with active version %s; publish changes through /v1/rulesets.",
+            directory,
+            marker[0],
+        )
+    return marker
+
+
+def load_offline(
+    offline: OfflineCopy, directory: Path, given: Path | None, unreachable: str
+) -> tuple[RuleSet, Loaded]:
+    """What a worker screens with when the database cannot be reached at its start: the copy
+    of the version it last loaded from the store, if it loads, else the pack in
+    ``directory`` (``--rules``, or the shipped one)."""
+    kept = offline.ruleset()
+    if kept is not None:
+        try:
+            ruleset = compile_pack(kept.sources, origin=f"version {kept.version_id}")
+        except Exception as exc:
+            log.error("the kept copy of version %s does not load: %s", kept.version_id, exc)
+        else:
+            when = kept.kept_at.isoformat(timespec="seconds")
+            problem = (
+                f"the database cannot be reached; screening with version {kept.version_id}, "
+                f"the last active version loaded from it (kept {when})"
+            )
+            return ruleset, Loaded(kept.version_id, problem, unreachable)
+    pack = "the rule pack in --rules" if given is not None else "the shipped rule pack"
+    problem = (
+        f"the database cannot be reached and no copy of its active version is kept here; "
+        f"screening with {pack}"
+    )
+    return load_pack(directory), Loaded(None, problem, unreachable)
 
 
 def load_active(store: RuleStore, active_id: int, directory: Path) -> tuple[RuleSet, Loaded]:

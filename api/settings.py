@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assay.engine.store.database import default_data_dir, default_database_url
 from assay.engine.store.journal import journal_dir
+from assay.engine.store.offline import offline_dir
 
 
 class Settings(BaseSettings):
@@ -98,6 +99,11 @@ class Settings(BaseSettings):
         if self.journal_dir is not None:
             return self.journal_dir
         return journal_dir(self.data_dir, self.resolved_database_url())
+
+    def resolved_offline_dir(self) -> Path:
+        """Where workers keep the copies they start from without the database
+        (:mod:`engine.store.offline`)."""
+        return offline_dir(self.data_dir, self.resolved_database_url())
 
     def resolved_corpus_dir(self) -> Path:
         return self.corpus_dir if self.corpus_dir is not None else self.data_dir / "corpus"

@@ -11,7 +11,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from assay.cli.options import DatabaseOption, EngineOption, engine_kind, err, load_rules, out
+from assay.cli.options import (
+    DatabaseOption,
+    EngineOption,
+    database_errors,
+    engine_kind,
+    err,
+    load_rules,
+    out,
+)
 from assay.engine import AssayError, Engine, RuleSet
 from assay.engine.backtest import Backtest
 from assay.engine.batch.readers import InputError, Meter, expand, read_inputs
@@ -32,10 +40,13 @@ def resolve(which: str, option: str, database_url: str | None) -> RuleSet:
     from assay.engine.store.database import default_database_url, open_database  # noqa: PLC0415
     from assay.engine.store.rulesets import GovernanceError, RuleStore  # noqa: PLC0415
 
-    db = open_database(database_url or default_database_url())
+    url = database_url or default_database_url()
+    with database_errors(url):
+        db = open_database(url)
     try:
         store = RuleStore(db)
-        return store.compile(store.version_id(which))
+        with database_errors(url):
+            return store.compile(store.version_id(which))
     except GovernanceError as exc:
         err.print(f"[red]error:[/] {option} {which}: {exc.message}")
         raise typer.Exit(2) from None

@@ -7,22 +7,32 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from assay.cli.options import DatabaseOption, err
+from assay.cli.options import DatabaseOption, database_errors, err
 from assay.cli.tables import FormatOption, output_format, show
 from assay.engine.store.roles import ROLES, Role
 
 if TYPE_CHECKING:
     from assay.engine.store.keys import KeyStore
 
-keys_app = typer.Typer(help="API keys of the service (one role each).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys of the service (one role each).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a new key is a local of keys_create
+)
 
 
-def _key_store(database_url: str | None) -> KeyStore:
+def _url(database_url: str | None) -> str:
     # The database layer loads for `assay keys` only, not for every `assay` command.
-    from assay.engine.store.database import default_database_url, open_database  # noqa: PLC0415
+    from assay.engine.store.database import default_database_url  # noqa: PLC0415
+
+    return database_url or default_database_url()
+
+
+def _key_store(url: str) -> KeyStore:
+    from assay.engine.store.database import open_database  # noqa: PLC0415 - as above
     from assay.engine.store.keys import KeyStore  # noqa: PLC0415
 
-    return KeyStore(open_database(database_url or default_database_url()))
+    return KeyStore(open_database(url))
 
 
 def _operator() -> str:
@@ -55,7 +65,9 @@ def keys_create(
     problem = name_problem(holder)
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="--name")
-    key = _key_store(database_url).create(checked, holder, by=_operator())
+    url = _url(database_url)
+    with database_errors(url):
+        key = _key_store(url).create(checked, holder, by=_operator())
     err.print(f"created a {checked} key for {holder!r}; it is shown only now:")
     print(key)
 
@@ -64,6 +76,9 @@ def keys_create(
 def keys_list(database_url: DatabaseOption = None, format_name: FormatOption = "table") -> None:
     """Every key: id, holder, role, created, revoked (the keys themselves are not stored)."""
     fmt = output_format(format_name)
+    url = _url(database_url)
+    with database_errors(url):
+        found = _key_store(url).all()
     records = [
         {
             "id": info.id,
@@ -72,7 +87,7 @@ def keys_list(database_url: DatabaseOption = None, format_name: FormatOption = "
             "created": info.created_at.isoformat(timespec="seconds"),
             "revoked": info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else None,
         }
-        for info in _key_store(database_url).all()
+        for info in found
     ]
     show(records, ("id", "name", "role", "created", "revoked"), fmt)
 
@@ -83,7 +98,10 @@ def keys_revoke(
     database_url: DatabaseOption = None,
 ) -> None:
     """Revoke a key: it stops working within 5 seconds on every worker."""
-    if not _key_store(database_url).revoke(key_id, by=_operator()):
+    url = _url(database_url)
+    with database_errors(url):
+        revoked = _key_store(url).revoke(key_id, by=_operator())
+    if not revoked:
         err.print(f"[red]no key with id {key_id} (or it is already revoked)[/red]")
         raise typer.Exit(1)
     err.print(f"revoked key {key_id}")

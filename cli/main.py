@@ -17,11 +17,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from assay.cli.backtest import backtest
+from assay.cli.db import db_app
 from assay.cli.keys import keys_app
 from assay.cli.options import (
     DatabaseOption,
     EngineOption,
     RulesOption,
+    database_errors,
     engine_kind,
     err,
     load_rules,
@@ -47,12 +49,15 @@ app = typer.Typer(
     help="Assay: screen cargo manifests for concealed export-controlled materials.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback's locals would show a database URL's password or a new API key.
+    pretty_exceptions_show_locals=False,
 )
 rules_app = typer.Typer(help="Check, test and list rule packs.", no_args_is_help=True)
 fixtures_app = typer.Typer(help="Sample and synthetic manifests.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 app.command()(backtest)
 
 
@@ -67,12 +72,16 @@ def _decision_log(database_url: str | None, *, with_journal: bool = False) -> De
     from assay.engine.store.decisions import DecisionLog  # noqa: PLC0415
 
     if not with_journal:
-        return DecisionLog(database_url or default_database_url())
+        url = database_url or default_database_url()
+        with database_errors(url):
+            return DecisionLog(url)
     from assay.api.settings import Settings  # noqa: PLC0415 - pydantic-settings, for this reader only
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     journal = settings.resolved_journal_dir()
-    return DecisionLog(settings.resolved_database_url(), journal if journal.is_dir() else None)
+    url = settings.resolved_database_url()
+    with database_errors(url):
+        return DecisionLog(url, journal if journal.is_dir() else None)
 
 
 def _auto_workers(paths: list[str]) -> int:
@@ -384,7 +393,6 @@ def serve(
     """Run the screening service (uvicorn). Every setting also reads ASSAY_* variables."""
     from assay.api.settings import Settings  # noqa: PLC0415 - the service's stack loads for `serve` only
     from assay.api.transport import run_server, server_config  # noqa: PLC0415 - ditto
-    from assay.engine.store.database import open_database, shown_url  # noqa: PLC0415 - ditto
     from assay.engine.store.writer import Ingester  # noqa: PLC0415 - ditto
 
     engine_kind(engine_name)
@@ -401,9 +409,8 @@ def serve(
         shared.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     log_url = settings.resolved_database_url()
-    open_database(log_url).dispose()  # the schema exists before the writer and workers start
+    shown = _upgrade_at_start(log_url)  # before the writer and workers start
     writer = Ingester(settings.resolved_journal_dir(), log_url)  # copies every worker's journal
-    shown = shown_url(log_url)
     err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {shown}")
     try:
         run_server(
@@ -418,6 +425,30 @@ def serve(
         )
     finally:
         writer.close()
+
+
+def _upgrade_at_start(url: str) -> str:
+    """The schema brought to the newest revision before `assay serve`'s writer and workers
+    start; the URL as shown. A database that cannot be reached is said in one line and the
+    service starts without it; one a newer release upgraded ends the command."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - the database layer, for `serve`
+
+    from assay.engine.store.database import open_database  # noqa: PLC0415 - ditto
+    from assay.engine.store.redact import database_problem, shown_url  # noqa: PLC0415 - ditto
+    from assay.engine.store.schema import SchemaError  # noqa: PLC0415 - ditto
+
+    shown = shown_url(url)
+    try:
+        open_database(url).dispose()
+    except SchemaError as exc:
+        _say(f"error: {shown}: {exc}")
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        _say(
+            f"warning: the database {shown} cannot be reached ({database_problem(exc, url)}): "
+            "screening starts without it, decisions wait in the journal, /readyz says so"
+        )
+    return shown
 
 
 @app.command()
@@ -447,15 +478,16 @@ def replay(
     engine = Engine(load_rules(rules), kind=engine_kind(engine_name))
     decisions = _decision_log(database_url, with_journal=True)
     try:
-        if not decisions.caught_up(timeout=wait):
-            err.print(
-                f"[yellow]Some decisions are still in the service's journal ({decisions.journal})"
-                " and not in the database: this replay leaves them out. The decision writer"
-                " copies them while `assay serve` runs.[/yellow]"
-            )
-        start = since if since.tzinfo else since.replace(tzinfo=UTC)
-        end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)
-        report = replay_decisions(decisions.between(start, end), engine)
+        with database_errors(decisions.url):
+            if not decisions.caught_up(timeout=wait):
+                err.print(
+                    "[yellow]Some decisions are still in the service's journal"
+                    f" ({decisions.journal}) and not in the database: this replay leaves them"
+                    " out. The decision writer copies them while `assay serve` runs.[/yellow]"
+                )
+            start = since if since.tzinfo else since.replace(tzinfo=UTC)
+            end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)
+            report = replay_decisions(decisions.between(start, end), engine)
     finally:
         decisions.close()
         engine.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -51,4 +53,34 @@ def load_rules(rules: Path | None) -> RuleSet:
     except AssayError as exc:
         err.print(str(exc), markup=False, highlight=False)
         err.print(f"[red]{len(exc.problems)} problem(s) in the rule pack[/]")
+        raise typer.Exit(2) from None
+
+
+def _database_failure(exc: Exception) -> bool:
+    # Loaded once a command has failed: `assay screen` without --log never imports them.
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from assay.engine.store.journal import DecisionLogError  # noqa: PLC0415
+    from assay.engine.store.schema import SchemaError  # noqa: PLC0415
+
+    return isinstance(exc, SQLAlchemyError | SchemaError | DecisionLogError | OSError)
+
+
+@contextlib.contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """The database at ``url`` failing inside the block (unreachable, refusing, upgraded by
+    a newer release, a folder it cannot create) ends the command in one line, exit 2, with
+    the password hidden: never a traceback, which would show the URL among its locals."""
+    try:
+        yield
+    except Exception as exc:
+        if not _database_failure(exc):
+            raise
+        from assay.engine.store.redact import database_problem, shown_url  # noqa: PLC0415
+
+        err.print(
+            f"error: the database {shown_url(url)}: {database_problem(exc, url)}",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(2) from None

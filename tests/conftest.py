@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from assay.engine import Engine, RuleSet, load_default_pack
 from assay.engine.ruleset import compile_pack
@@ -38,7 +38,8 @@ def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
 
 
 def empty_postgres() -> str:
-    """The test PostgreSQL database's URL, with every Assay table dropped first."""
+    """The test PostgreSQL database's URL, with every Assay table and the schema's revision
+    (``alembic_version``) dropped first."""
     url = os.environ.get("ASSAY_TEST_POSTGRES_URL")
     if not url:
         pytest.fail(
@@ -47,6 +48,8 @@ def empty_postgres() -> str:
         )
     cleaner = create_engine(url)
     metadata.drop_all(cleaner)
+    with cleaner.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     cleaner.dispose()
     return url
 

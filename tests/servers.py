@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -83,21 +84,27 @@ def create_key(data_dir: Path, role: Role, name: str | None = None) -> str:
 
 
 @contextmanager
-def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`assay serve` as a separate process, as an operator runs it."""
+def assay_serve(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`assay serve` as a separate process, as an operator runs it, with ``env`` added to its
+    environment; its stderr to ``log`` if given, else a pipe."""
     port = free_port()
-    env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
-    env.pop("ASSAY_DATABASE_URL", None)
+    environment = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
+    environment.pop("ASSAY_DATABASE_URL", None)
+    environment.update(env or {})
     command = [str(Path(sys.executable).with_name("assay")), "serve", "--port", str(port), *args]
     # In a process group of its own: its workers and decision writer go with it when it is
     # killed, instead of living on with its stderr open (which would block the read below).
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    with contextlib.ExitStack() as files:
+        stderr = subprocess.PIPE if log is None else files.enter_context(log.open("ab"))
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60  # two workers start in ~4 s; far longer on a busy machine
     while True:
@@ -112,6 +119,8 @@ def assay_serve(data_dir: Path, *args: str) -> Iterator[tuple[str, subprocess.Po
             if process.stderr is not None:
                 message = process.stderr.read()
                 process.stderr.close()
+            elif log is not None:
+                message = log.read_bytes()
             raise RuntimeError(f"assay serve did not start: {message!r}")
         time.sleep(0.1)
     try:

@@ -1,5 +1,9 @@
 """GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus).
 
+``/readyz`` answers 200 while decisions are accepted, also when the database cannot be
+reached (screening goes on, decisions wait in the journal): ``database`` says whether it
+answers, ``decision_log`` how much waits for it, ``ruleset.problem`` what is screened with.
+
 Health and readiness are open (load balancers probe them): they say which part is unavailable,
 never the database's own error text, server paths or the compiler's messages, which go to
 the log and, under ``details``, to a caller with an admin key. Metrics need a key of any
@@ -50,10 +54,15 @@ def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Respo
         "rules": len(active.rules),
         "engine": svc.engine.kind,
         "decision_log": health.state,
+        "database": "reachable" if svc.unreachable is None else "cannot be reached",
     }
     caller = optional_caller(request)
     if caller is not None and caller.role == "admin":
-        body["details"] = {"decision_log": health.detail, "ruleset": loaded.detail}
+        body["details"] = {
+            "decision_log": health.detail,
+            "ruleset": loaded.detail,
+            "database": svc.unreachable,
+        }
     return json_response(body, 200 if health.accepting else 503)
 
 

@@ -5,10 +5,15 @@
 directory (``ASSAY_DATA_DIR``, default ``~/.local/share/assay``). SQLite runs in WAL mode
 with ``synchronous=NORMAL``: a committed record survives a crash of the process (it is in
 the write-ahead log), and readers never block the writer.
+
+The tables below are the schema's current shape, for queries; the database gets them through
+the Alembic revisions in ``migrations/`` (:mod:`engine.store.schema`). Changing a table here
+needs a new revision there: ``tests/test_migrations.py`` fails while the two disagree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +36,8 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import ArgumentError
+
+from assay.engine.store.schema import ensure as ensure_schema
 
 metadata = MetaData()
 
@@ -227,14 +233,7 @@ def default_database_url(data_dir: Path | None = None) -> str:
 
 
 _PAGE_SIZE = 8192
-
-
-def shown_url(url: str) -> str:
-    """``url`` as it may be printed or logged: with its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(a database URL that cannot be read)"
+_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -257,15 +256,42 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_database(url: str) -> Engine:
-    """An engine on ``url`` with the schema created; SQLite directories are created too."""
+def connect(url: str) -> Engine:
+    """An engine on ``url``, its schema as it is (:func:`open_database` upgrades it); SQLite
+    directories are created. Nothing connects yet: a database that cannot be reached fails
+    on first use."""
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
+        path = engine.url.database
+        if path and path != ":memory:":
+            folder = Path(path).parent
+            with contextlib.suppress(OSError):  # said when connecting, below
+                folder.mkdir(parents=True, exist_ok=True)
+
+            def make_folder(*_: Any) -> None:
+                # Again at each connection: a folder that could not be made at first (a
+                # volume not yet mounted) is, once it can be; else the reason is raised.
+                folder.mkdir(parents=True, exist_ok=True)
+
+            event.listen(engine, "do_connect", make_folder)
         event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+        return engine
+    arguments: dict[str, Any] = {}
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # libpq waits for a host that drops packets as long as the kernel does (minutes):
+        # a service starting, or a writer retrying, is told within seconds instead.
+        arguments["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
+    return create_engine(parsed, pool_pre_ping=True, connect_args=arguments)
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with its schema at this release's newest revision
+    (:func:`engine.store.schema.ensure`: upgraded under a lock when it is behind)."""
+    engine = connect(url)
+    try:
+        ensure_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 
 from assay.engine.contracts import Flag, RulesetInfo, ScreeningResult
 from assay.engine.store.database import (
+    connect,
     decisions,
     from_utc_text,
     journal_offsets,
@@ -43,6 +44,7 @@ from assay.engine.store.journal import (
     record,
     segments,
 )
+from assay.engine.store.redact import database_problem
 
 __all__ = ["Decision", "DecisionLog", "DecisionLogError", "decision_row", "new_decision_id"]
 
@@ -124,13 +126,16 @@ _SIZES = (256, 64, 16, 4, 1)
 
 
 class DecisionLog:
-    """Appends decisions and reads them back."""
+    """Appends decisions and reads them back. The schema is brought to the newest revision
+    first (:func:`~engine.store.database.open_database`) unless ``upgrade`` is False: the
+    service's workers, whose ``assay serve`` did it, or which start while the database cannot
+    be reached."""
 
-    def __init__(self, url: str, journal: Path | None = None) -> None:
+    def __init__(self, url: str, journal: Path | None = None, *, upgrade: bool = True) -> None:
         self.url = url
         self.journal = journal  # read with the database: decisions not yet ingested
         self._journal_key: str | None = None  # read from the journal on first use
-        self._db: Engine = open_database(url)
+        self._db: Engine = open_database(url) if upgrade else connect(url)
         self._closed = False
         self.last_error: str | None = None
         self._mark = "?" if self._db.dialect.paramstyle == "qmark" else "%s"
@@ -149,10 +154,15 @@ class DecisionLog:
         self._writer: Any = None
         self._syncs_elsewhere = False  # see hand_off_syncs
         self._file_lock: int | None = None
+        self._file_lock_path: str | None = None
         if self.is_sqlite:
             database = self._db.url.database
             if database and database != ":memory:":
-                self._file_lock = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT, 0o644)
+                self._file_lock_path = f"{database}.write-lock"
+                # Opened now, or at the first write if its folder cannot be made yet (a
+                # service's reader starting while the database cannot be reached).
+                with contextlib.suppress(OSError):
+                    self._file_lock = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
 
     # ------------------------------------------------------------------------ writing
 
@@ -217,9 +227,9 @@ class DecisionLog:
                 finally:
                     cursor.close()
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = problem = database_problem(exc, self.url)
                 self._discard_writer()
-                failed = f"could not store {len(records)} decision(s): {exc}"
+                failed = f"could not store {len(records)} decision(s): {problem}"
                 raise DecisionLogError(failed) from exc
         self.last_error = None
 
@@ -228,6 +238,8 @@ class DecisionLog:
         """The right to write: this process's lock and, for SQLite, the file lock that the
         other processes writing to the same file take."""
         with self._write_lock:
+            if self._file_lock is None and self._file_lock_path is not None and not self._closed:
+                self._file_lock = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             if self._file_lock is not None:
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)
             try:
@@ -382,7 +394,7 @@ class DecisionLog:
                     "PRAGMA wal_checkpoint(PASSIVE)"
                 ).one()
         except Exception as exc:  # a failed checkpoint is retried next time
-            self.last_error = f"checkpoint: {type(exc).__name__}: {exc}"
+            self.last_error = f"checkpoint: {database_problem(exc, self.url)}"
             return False
         return not busy and frames == copied
 
@@ -424,7 +436,7 @@ class DecisionLog:
             with self._db.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = database_problem(exc, self.url)
             return False
         return True
 

@@ -59,6 +59,8 @@ _HEADER = struct.Struct("<II")
 SUFFIX = ".jrnl"
 LOCK = "ingest.lock"
 STATUS = "status.json"
+# The environment variable the decision writer reads its database's URL from.
+URL_VARIABLE = "ASSAY_DATABASE_URL"
 # A worker starts a new segment past this size; the ingester deletes finished ones.
 SEGMENT_BYTES = 64 * 1024 * 1024
 # How often a worker reads the ingester's status; how old a status may be before the worker
@@ -319,11 +321,13 @@ def ingester_running(directory: Path) -> bool:
 
 
 def start_ingester(directory: Path, url: str) -> subprocess.Popen[bytes]:
-    """Start ``python -m engine.store.writer DIR URL``, which stops when the calling thread's
-    process dies; it exits at once if another process ingests ``directory``."""
+    """Start ``python -m engine.store.writer DIR``, which stops when the calling thread's
+    process dies; it exits at once if another process ingests ``directory``. The URL goes in
+    its environment (:data:`URL_VARIABLE`): a command line is anyone's to read (``ps``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "assay.engine.store.writer", str(directory), url, "--with-parent"],
+        [sys.executable, "-m", "assay.engine.store.writer", str(directory), "--with-parent"],
         stdin=subprocess.DEVNULL,
+        env={**os.environ, URL_VARIABLE: url},
     )
 
 

@@ -2,7 +2,8 @@
 
 A key is ``assay_`` followed by 43 URL-safe random characters. The service keeps the keys it
 has checked in memory for a few seconds, so a request pays one hash, not a database query;
-a revoked key stops working within that time.
+a revoked key stops working within that time. While the database cannot be reached, keys
+are checked against the local copy of the keys in force (:mod:`engine.store.offline`).
 
 A key's holder name is shown as written; the *person* behind it is that name normalised
 (:func:`engine.store.people.person_of`), so that ``Author1``, ``"author1 "`` and ``author1``
@@ -13,19 +14,23 @@ audit trail records the person and the key id of every act.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from assay.engine.store import audit
 from assay.engine.store.database import api_keys, stored_utc
+from assay.engine.store.offline import KeptKey, OfflineCopy
 from assay.engine.store.people import name_problem, person_of
 from assay.engine.store.roles import ROLES, Role
 
 _CACHE_SECONDS = 5.0
+log = logging.getLogger("assay.keys")
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,12 @@ def _digest(key: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Engine) -> None:
+    """Keys in the database; with ``offline``, checked against its copy of the keys in force
+    while the database cannot be reached (:meth:`keep_copy` refreshes it)."""
+
+    def __init__(self, db: Engine, offline: OfflineCopy | None = None) -> None:
         self._db = db
+        self._offline = offline
         self._cache: dict[str, tuple[float, Identity | None]] = {}
         self._refusals: dict[tuple[int | None, str, str], float] = {}
 
@@ -111,13 +120,20 @@ class KeyStore:
         hit, identity = self._cached(digest)
         if hit:
             return identity
-        with self._db.connect() as connection:
-            row = connection.execute(
-                select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
-                    api_keys.c.key_sha256 == digest, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
-        identity = Identity(row[1], row[2], key_id=row[0]) if row is not None else None
+        try:
+            with self._db.connect() as connection:
+                row = connection.execute(
+                    select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
+                        api_keys.c.key_sha256 == digest, api_keys.c.revoked_at.is_(None)
+                    )
+                ).first()
+            identity = Identity(row[1], row[2], key_id=row[0]) if row is not None else None
+        except SQLAlchemyError:
+            kept = self._offline.keys() if self._offline is not None else None
+            if kept is None:
+                raise
+            found = kept.get(digest)
+            identity = Identity(found.name, found.role, key_id=found.id) if found else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (time.monotonic(), identity)
@@ -135,15 +151,24 @@ class KeyStore:
         if len(self._refusals) > 10_000:
             self._refusals.clear()
         self._refusals[mark] = now
-        with self._db.begin() as connection:
-            audit.record(
-                connection,
-                who,
-                "role_refused",
-                None,
-                f"{who.role} key called {method} {path[:200]}, which needs {' or '.join(allowed)}",
-                role=who.role,
-            )
+        reason = f"{who.role} key called {method} {path[:200]}, which needs {' or '.join(allowed)}"
+        try:
+            with self._db.begin() as connection:
+                audit.record(connection, who, "role_refused", None, reason, role=who.role)
+        except SQLAlchemyError:  # the refusal stands; the database is down (the log says)
+            log.warning("could not record in the audit trail that key %s %s", who.key_id, reason)
+
+    def in_force(self) -> list[KeptKey]:
+        """Every key not revoked, as the offline copy keeps it."""
+        query = select(api_keys.c.key_sha256, api_keys.c.id, api_keys.c.name, api_keys.c.role)
+        with self._db.connect() as connection:
+            rows = connection.execute(query.where(api_keys.c.revoked_at.is_(None))).all()
+        return [KeptKey(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def keep_copy(self) -> None:
+        """Refresh the offline copy of the keys in force (nothing without one)."""
+        if self._offline is not None:
+            self._offline.keep_keys(self.in_force())
 
     def all(self) -> list[KeyInfo]:
         with self._db.connect() as connection:

@@ -10,10 +10,13 @@ disk every 100 ms; for SQLite it also does every checkpoint and log flush
 ``assay serve`` starts it before its workers (:class:`Ingester`, stopped with ``assay serve``,
 even by SIGKILL); a worker that finds none running starts one (the journal watches the
 ingester's ``status.json``). Stopping it (SIGTERM) copies what is finished first. If the
-database refuses or cannot be reached, the journal keeps growing and the status says why;
-the workers refuse to answer (503) once it holds more than their backlog limit.
+database refuses or cannot be reached, at start or later, the journal keeps growing and the
+status says why (password hidden); the writer connects again every second, bringing the
+schema to the newest revision first, and the workers refuse to answer (503) once the journal
+holds more than their backlog limit.
 
-Run by hand: ``python -m engine.store.writer JOURNAL_DIR DATABASE_URL``.
+Run by hand: ``ASSAY_DATABASE_URL=... python -m assay.engine.store.writer JOURNAL_DIR``. The
+URL comes through the environment, never the command line, where ``ps`` shows it to anyone.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from assay.engine.processes import die_with_parent, stop
 from assay.engine.store.decisions import DecisionLog
 from assay.engine.store.journal import (
     LOCK,
+    URL_VARIABLE,
     DecisionLogError,
     Record,
     Status,
@@ -45,6 +49,8 @@ from assay.engine.store.journal import (
     segments,
     start_ingester,
 )
+from assay.engine.store.redact import SecretFilter, database_problem, shown_url
+from assay.engine.store.schema import SchemaError
 
 log = logging.getLogger("assay.writer")
 
@@ -234,13 +240,44 @@ def _take(lock: int) -> bool:
     return False
 
 
+def _connect(directory: Path, url: str, stop: threading.Event) -> tuple[DecisionLog, Copier] | None:
+    """The decision log, its schema upgraded, and a copier reading its offsets: tried every
+    second until the database answers (the status says why not meanwhile), or None when
+    ``stop`` is set first."""
+    said: str | None = None
+    while not stop.is_set():
+        decisions: DecisionLog | None = None
+        try:
+            decisions = DecisionLog(url)
+            return decisions, Copier(directory, decisions)
+        except SchemaError as exc:
+            problem = str(exc)
+        except Exception as exc:  # unreachable, refusing, a folder it cannot create...
+            problem = f"cannot reach the database: {database_problem(exc, url)}"
+        if decisions is not None:
+            decisions.close()
+        if problem != said:
+            log.error("%s: %s; retrying every %.0f s", shown_url(url), problem, _RETRY)
+            said = problem
+        backlog = 0
+        for path in segments(directory):
+            with contextlib.suppress(OSError):
+                backlog += path.stat().st_size
+        with contextlib.suppress(OSError):
+            Status(os.getpid(), time.time(), problem, backlog).write(directory)
+        stop.wait(_RETRY)
+    return None
+
+
 def _ingest(directory: Path, url: str, stop: threading.Event) -> None:
-    decisions = DecisionLog(url)
+    connected = _connect(directory, url, stop)
+    if connected is None:
+        return
+    decisions, copier = connected
     checkpointer = None
     if decisions.is_sqlite:
         decisions.hand_off_syncs()
         checkpointer = Checkpointer(decisions)
-    copier = Copier(directory, decisions)
     synced = reported = 0.0
     try:
         while not stop.is_set():
@@ -272,14 +309,23 @@ def _report(directory: Path, copier: Copier) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``JOURNAL_DIR DATABASE_URL [--with-parent]``."""
-    directory, url, *options = argv
+    """``JOURNAL_DIR [--with-parent]``, the database's URL in ``ASSAY_DATABASE_URL``."""
+    url = os.environ.get(URL_VARIABLE)
+    if not argv or argv[0].startswith("-") or not url:
+        print(
+            f"usage: {URL_VARIABLE}=URL python -m assay.engine.store.writer JOURNAL_DIR"
+            " [--with-parent]",
+            file=sys.stderr,
+        )
+        return 2
+    directory, *options = argv
     stopping = _Stop()
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
     if "--with-parent" in options and not die_with_parent(signal.SIGTERM, os.getppid()):
         return 0  # the service that started it is gone already
     logging.basicConfig(level=logging.WARNING, format="assay writer: %(message)s")
+    SecretFilter.install(url)
     serve(Path(directory), url, stopping.event)
     return 0
 
