@@ -12,6 +12,7 @@ stores the shadow's results.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,11 @@ class Service:
         ruleset, loaded = load_active(store, marker[0], directory)
         return cls(
             settings=settings,
-            engine=Engine(ruleset, kind=settings.engine),
+            engine=Engine(
+                ruleset,
+                kind=settings.engine,
+                version_id=loaded.version_id,
+            ),
             log=decisions,
             journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
@@ -152,7 +157,7 @@ class Service:
             )
             log.error("%s: %s", self.loaded.problem, self.loaded.detail)
             return False
-        await run_in_threadpool(self.engine.load, ruleset)
+        await run_in_threadpool(functools.partial(self.engine.load, ruleset, version_id=marker[0]))
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
         return True

@@ -38,6 +38,9 @@ class Engine:
     Safe to call from many threads and from asyncio (``screen`` is synchronous and takes
     well under a millisecond for a typical manifest; run it in a thread pool for very large
     ones). Keep one engine per process: it owns the process's durable_rules rulesets.
+
+    ``version_id`` is the rule store's id of the version screened with (None for a pack not
+    from the store); every result names it (``result.ruleset.version_id``).
     """
 
     def __init__(
@@ -46,20 +49,23 @@ class Engine:
         *,
         kind: EngineKind = "compiled",
         rete_max_versions: int = 64,
+        version_id: int | None = None,
     ) -> None:
         if kind not in ("compiled", "rete"):
             raise ValueError(f"unknown evaluator {kind!r}; choose 'compiled' or 'rete'")
         self.kind: EngineKind = kind
         self._swap = threading.Lock()
         self._host = ReteHost(rete_max_versions) if kind == "rete" else None
-        self._active = self._build(ruleset if ruleset is not None else load_default_pack())
+        self._active = self._build(
+            ruleset if ruleset is not None else load_default_pack(), version_id
+        )
 
     @classmethod
     def from_directory(cls, directory: str | Path | None, kind: EngineKind = "compiled") -> Engine:
         """An engine on the pack in ``directory`` (None: the default pack)."""
         return cls(load_pack(directory) if directory is not None else None, kind=kind)
 
-    def _build(self, ruleset: RuleSet) -> _Active:
+    def _build(self, ruleset: RuleSet, version_id: int | None) -> _Active:
         evaluator: Evaluator
         if self._host is not None:
             evaluator = ReteEvaluator(ruleset, self._host)
@@ -70,16 +76,27 @@ class Engine:
             evaluator,
             Enricher(ruleset),
             Explainer(ruleset),
-            RulesetInfo(name=ruleset.name, version=ruleset.version, sha256=ruleset.sha256),
+            RulesetInfo(
+                name=ruleset.name,
+                version=ruleset.version,
+                sha256=ruleset.sha256,
+                version_id=version_id,
+            ),
         )
 
     @property
     def ruleset(self) -> RuleSet:
         return self._active.ruleset
 
-    def load(self, ruleset: RuleSet) -> None:
-        """Compile ``ruleset`` and make it the active one, atomically."""
-        fresh = self._build(ruleset)
+    @property
+    def version_id(self) -> int | None:
+        """The rule store's id of the version screened with (None: not from the store)."""
+        return self._active.info.version_id
+
+    def load(self, ruleset: RuleSet, *, version_id: int | None = None) -> None:
+        """Compile ``ruleset`` and make it the active one, atomically. ``version_id``: its
+        id in the rule store, named by every result screened with it."""
+        fresh = self._build(ruleset, version_id)
         with self._swap:
             old, self._active = self._active, fresh
         old.evaluator.close()

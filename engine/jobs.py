@@ -236,7 +236,7 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int, corpus_dir: Path |
     store = RuleStore(db)
 
     def engine(version_id: int) -> Engine:
-        return Engine(store.compile(version_id), kind="compiled")
+        return Engine(store.compile(version_id), kind="compiled", version_id=version_id)
 
     candidate = engine(job.candidate_id)
     baseline = engine(job.baseline_id) if job.baseline_id is not None else None

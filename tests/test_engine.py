@@ -35,6 +35,7 @@ def test_result_names_the_ruleset_and_times_itself(
     assert result.ruleset.name == default_pack.name
     assert result.ruleset.version == default_pack.version
     assert result.ruleset.sha256 == default_pack.sha256 and len(result.ruleset.sha256) == 64
+    assert result.ruleset.version_id is None  # a pack not from the rule store
     assert result.elapsed_ms > 0
 
 
