@@ -81,6 +81,7 @@ class Service:
             engine=Engine(
                 ruleset,
                 kind=settings.engine,
+                rete_max_versions=settings.rete_max_versions,
                 version_id=loaded.version_id,
             ),
             log=decisions,
@@ -140,14 +141,18 @@ class Service:
 
     async def refresh(self) -> bool:
         """Load the active version if it changed; whether it did. A version that does not
-        load is tried once (until the store's active version changes again): the engine
-        keeps screening with what it has, and /readyz and the log say so."""
+        load — does not compile, or the evaluator refuses it — is tried once (until the
+        store's active version changes again): the engine keeps screening with what it has,
+        and /readyz (503, naming the version) and the log say so."""
         marker = await run_in_threadpool(self.store.active_marker)
         if marker is None or marker == self.active:
             return False
         self.active = marker
         try:
             ruleset = await run_in_threadpool(self.store.compile, marker[0])
+            await run_in_threadpool(
+                functools.partial(self.engine.load, ruleset, version_id=marker[0])
+            )
         except Exception as exc:
             self.loaded = Loaded(
                 self.loaded.version_id,
@@ -157,7 +162,6 @@ class Service:
             )
             log.error("%s: %s", self.loaded.problem, self.loaded.detail)
             return False
-        await run_in_threadpool(functools.partial(self.engine.load, ruleset, version_id=marker[0]))
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
         return True

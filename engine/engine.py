@@ -17,7 +17,7 @@ from pathlib import Path
 from assay.engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
 from assay.engine.evaluators.base import EngineKind, Evaluator
 from assay.engine.evaluators.compiled import CompiledEvaluator
-from assay.engine.evaluators.rete import ReteEvaluator, ReteHost
+from assay.engine.evaluators.rete import DEFAULT_VERSIONS_PER_PROCESS, ReteEvaluator, ReteHost
 from assay.engine.explain import Explainer
 from assay.engine.features import Enricher
 from assay.engine.ruleset import RuleSet, load_default_pack, load_pack
@@ -35,9 +35,11 @@ class _Active:
 class Engine:
     """Screens manifests against one active ruleset with the chosen evaluator.
 
-    Safe to call from many threads and from asyncio (``screen`` is synchronous and takes
-    well under a millisecond for a typical manifest; run it in a thread pool for very large
-    ones). Keep one engine per process: it owns the process's durable_rules rulesets.
+    Safe to call from many threads. ``screen`` is synchronous: with the compiled evaluator
+    it takes well under a millisecond for a typical manifest (run it in a thread pool for
+    very large ones); with the rete evaluator it waits for the durable_rules host process,
+    one screening at a time, so asyncio callers run it in a thread pool. The rete evaluator's
+    rulesets live in host processes the engine owns (:class:`ReteHost`): call :meth:`close`.
 
     ``version_id`` is the rule store's id of the version screened with (None for a pack not
     from the store); every result names it (``result.ruleset.version_id``).
@@ -48,7 +50,7 @@ class Engine:
         ruleset: RuleSet | None = None,
         *,
         kind: EngineKind = "compiled",
-        rete_max_versions: int = 64,
+        rete_max_versions: int = DEFAULT_VERSIONS_PER_PROCESS,
         version_id: int | None = None,
     ) -> None:
         if kind not in ("compiled", "rete"):
@@ -56,9 +58,14 @@ class Engine:
         self.kind: EngineKind = kind
         self._swap = threading.Lock()
         self._host = ReteHost(rete_max_versions) if kind == "rete" else None
-        self._active = self._build(
-            ruleset if ruleset is not None else load_default_pack(), version_id
-        )
+        try:
+            self._active = self._build(
+                ruleset if ruleset is not None else load_default_pack(), version_id
+            )
+        except BaseException:
+            if self._host is not None:
+                self._host.close()
+            raise
 
     @classmethod
     def from_directory(cls, directory: str | Path | None, kind: EngineKind = "compiled") -> Engine:
@@ -92,6 +99,11 @@ class Engine:
     def version_id(self) -> int | None:
         """The rule store's id of the version screened with (None: not from the store)."""
         return self._active.info.version_id
+
+    @property
+    def rete_host(self) -> ReteHost | None:
+        """The rete evaluator's durable_rules host (None with the compiled evaluator)."""
+        return self._host
 
     def load(self, ruleset: RuleSet, *, version_id: int | None = None) -> None:
         """Compile ``ruleset`` and make it the active one, atomically. ``version_id``: its
@@ -140,5 +152,7 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Release the evaluator's resources (durable_rules rulesets)."""
+        """Release the evaluator's resources (durable_rules rulesets and host processes)."""
         self._active.evaluator.close()
+        if self._host is not None:
+            self._host.close()

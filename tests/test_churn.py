@@ -1,11 +1,14 @@
-"""The service under governance churn: every result and decision names the governance
-version that produced it."""
+"""The service stays correct under governance churn: a rete worker follows any number of
+activations and says when it cannot load one, and every result and decision names the
+governance version that produced it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import select
@@ -20,6 +23,9 @@ from tests.servers import live_api
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"
 HEAVY = json.loads((ROOT / "fixtures" / "samples" / "water-heavy.json").read_text())
+# Needs more than durable_rules' 4,096 automaton states: the compiled evaluator runs it, the
+# rete evaluator refuses it (docs/durable_rules.md).
+TOO_BIG_FOR_RETE = '(item.description matches ".*BB{2}A.*" or item.hs4 == "2201"'
 
 
 def _store(settings: Settings) -> tuple[Database, RuleStore]:
@@ -42,6 +48,84 @@ def _activate_edit(store: RuleStore, old: str, new: str) -> int:
     store.approve(draft, "bob")
     store.activate(draft, "bob")
     return draft
+
+
+def _threshold(answer: dict[str, Any]) -> float:
+    """The water rule's threshold the answer was screened with (its flag's evidence)."""
+    [flag] = [f for f in answer["flags"] if f["rule_id"] == "water-pet-too-heavy"]
+    found: float = flag["evidence"]["params.max_kg_per_litre"]
+    return found
+
+
+def test_a_rete_worker_follows_seventy_activations(tmp_path: Path) -> None:
+    """A rete worker stopped following the store at its 65th ruleset (and said it was
+    ready). 70 activations (version 1, then 2, then back and forth by rollback), each
+    followed by the worker's refresh loop: every one takes effect (the next answers have the
+    version's threshold, and name the version), and the worker's durable_rules host
+    processes stay bounded."""
+    settings = Settings(data_dir=tmp_path, engine="rete", reload_seconds=0.05)
+    db, store = _store(settings)
+    stricter = _activate_edit(store, "max_kg_per_litre: 1.25", "max_kg_per_litre: 1.3")
+    thresholds = {1: 1.25, stricter: 1.3}
+    with live_api(settings) as api, api.client() as lane:
+        engine = api.service.engine
+
+        def screened() -> dict[str, Any]:
+            answer = lane.post("/v1/screen", json=HEAVY)
+            assert answer.status_code == 200, answer.text
+            found: dict[str, Any] = answer.json()
+            return found
+
+        for n in range(70):
+            version = 1 if n % 2 == 0 else stricter
+            store.rollback(version, "bob", f"churn {n}")
+
+            def follows(version: int = version) -> bool:
+                return _threshold(screened()) == thresholds[version]
+
+            wait_for(follows)
+            answer = screened()
+            assert answer["ruleset"]["version_id"] == version
+            ready = httpx.get(f"{api.url}/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["ruleset"]["version_id"] == version
+        host = engine.rete_host
+        assert host is not None
+        stats = host.stats()
+    db.dispose()
+    assert stats.created >= 71  # the version loaded at start, then one per activation
+    assert len(stats.processes) <= 2
+    assert all(compiled <= settings.rete_max_versions for _, compiled, _ in stats.processes)
+
+
+def test_readyz_says_503_and_names_the_version_a_worker_cannot_load(tmp_path: Path) -> None:
+    """A version the rete evaluator refuses (the compiled one runs it) is activated: the
+    worker goes on screening with the version it has, and its /readyz answers 503, naming
+    the version it cannot load, until one it can load is active again."""
+    settings = Settings(data_dir=tmp_path, engine="rete", reload_seconds=0.05)
+    db, store = _store(settings)
+    with live_api(settings) as api, api.client() as lane:
+        assert httpx.get(f"{api.url}/readyz").status_code == 200
+        refused = _activate_edit(store, '(item.hs4 == "2201"', TOO_BIG_FOR_RETE)
+
+        def says_not_ready() -> bool:
+            return httpx.get(f"{api.url}/readyz").status_code == 503
+
+        wait_for(says_not_ready)
+        ready = httpx.get(f"{api.url}/readyz").json()
+        assert ready["status"] == "not ready" and ready["decision_log"] == "writable"
+        assert ready["ruleset"]["version_id"] == 1
+        assert ready["ruleset"]["active_version_id"] == refused
+        assert f"active version {refused} does not load" in ready["ruleset"]["problem"]
+        assert "automaton" not in json.dumps(ready)  # the compiler's words: admins only
+        admin = lane.get("/readyz", headers=api.auth("admin")).json()
+        assert "automaton" in admin["details"]["ruleset"]
+        answer = lane.post("/v1/screen", json=HEAVY)  # still screening, and says with what
+        assert answer.status_code == 200 and answer.json()["ruleset"]["version_id"] == 1
+        store.rollback(1, "bob", "version 2 does not load on the rete workers")
+        wait_for(lambda: httpx.get(f"{api.url}/readyz").status_code == 200)
+        assert httpx.get(f"{api.url}/readyz").json()["ruleset"]["version_id"] == 1
+    db.dispose()
 
 
 @pytest.mark.parametrize("engine", ["compiled", "rete"])

@@ -1,4 +1,4 @@
-"""GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus).
+"""GET /healthz (alive), /readyz (the active ruleset version loaded, log writable), /metrics.
 
 Health and readiness are open (load balancers probe them): they say which part is unavailable,
 never the database's own error text, server paths or the compiler's messages, which go to
@@ -29,8 +29,15 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Ready to screen: a ruleset is loaded and the decision log accepts decisions",
-    responses={503: {"description": "Not ready; the body says why."}},
+    summary="Ready to screen: the store's active ruleset version is loaded and the decision "
+    "log accepts decisions",
+    responses={
+        503: {
+            "description": "Not ready; the body says why: the decision log refuses, or the "
+            "active version does not load (`ruleset.problem` names it; the worker still "
+            "screens, with the version in `ruleset.version_id`)."
+        }
+    },
 )
 def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Response:
     active = svc.engine.ruleset
@@ -41,11 +48,15 @@ def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Respo
         "version": active.version,
         "sha256": active.sha256,
         "version_id": loaded.version_id,
+        "active_version_id": svc.active[0],
     }
     if loaded.problem is not None:
         ruleset["problem"] = loaded.problem
+    # A worker screening with anything but the active version answers with rules the
+    # governance process has replaced: out of the load balancer's rotation until it loads.
+    ready = health.accepting and loaded.problem is None
     body: dict[str, object] = {
-        "status": "ready" if health.accepting else "not ready",
+        "status": "ready" if ready else "not ready",
         "ruleset": ruleset,
         "rules": len(active.rules),
         "engine": svc.engine.kind,
@@ -54,7 +65,7 @@ def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Respo
     caller = optional_caller(request)
     if caller is not None and caller.role == "admin":
         body["details"] = {"decision_log": health.detail, "ruleset": loaded.detail}
-    return json_response(body, 200 if health.accepting else 503)
+    return json_response(body, 200 if ready else 503)
 
 
 @router.get(
