@@ -54,6 +54,9 @@ class Service:
     active: tuple[int, str]  # (version id, sha256) the store says is active
     loaded: Loaded  # what the engine screens with, and why when it is not the active version
     shadow: Shadow | None = None  # the shadow run this worker screens with, if any
+    # The shadow run (id, sha256) whose version this worker could not load: not tried again
+    # until the current shadow run changes.
+    shadow_failed: tuple[int, str] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
@@ -132,12 +135,34 @@ class Service:
             return
         if current is not None:
             self.shadow = None
-            current.engine.close()
+            await run_in_threadpool(current.engine.close)
             log.info("stopped shadowing run %s", current.run_id)
-        if run is not None and wanted is not None:
-            ruleset = await run_in_threadpool(self.store.compile, run.version_id)
-            self.shadow = Shadow(run.id, run.version_sha256, Engine(ruleset, kind="compiled"))
+        if run is not None and wanted is not None and wanted != self.shadow_failed:
+            # With the evaluator live traffic is screened with, so that the comparison is
+            # of the versions alone; built off the event loop (the rete evaluator starts a
+            # durable_rules host process).
+            try:
+                engine = await run_in_threadpool(self._shadow_engine, run.version_id)
+            except Exception:
+                self.shadow_failed = wanted
+                log.exception(
+                    "cannot shadow version %s (run %s) with the %s evaluator",
+                    run.version_id,
+                    run.id,
+                    self.settings.engine,
+                )
+                return
+            self.shadow_failed = None
+            self.shadow = Shadow(run.id, run.version_sha256, engine)
             log.info("shadowing version %s (run %s)", run.version_id, run.id)
+
+    def _shadow_engine(self, version_id: int) -> Engine:
+        return Engine(
+            self.store.compile(version_id),
+            kind=self.settings.engine,
+            rete_max_versions=self.settings.rete_max_versions,
+            version_id=version_id,
+        )
 
     async def refresh(self) -> bool:
         """Load the active version if it changed; whether it did. A version that does not

@@ -3,7 +3,9 @@
 After a request is answered, :meth:`Shadow.screen` screens the same manifest with the shadow
 version and keeps the comparison; the service's follow loop stores the kept rows every
 ``reload_seconds`` (:meth:`Shadow.take`). The answer never waits for the shadow, and never
-carries anything of it. Shadowing costs a second screening per manifest on the same worker.
+carries anything of it. Shadowing costs a second screening per manifest on the same worker,
+with the evaluator the service is configured with (``ASSAY_ENGINE``), so that the comparison
+is of the two versions alone.
 """
 
 from __future__ import annotations

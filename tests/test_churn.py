@@ -1,10 +1,12 @@
 """The service stays correct under governance churn: a rete worker follows any number of
-activations and says when it cannot load one, and every result and decision names the
-governance version that produced it."""
+activations, says when it cannot load one, shadows and back-tests with the evaluator it
+screens with, and every result and decision names the governance version that produced it."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,19 @@ import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import select
 
+import assay.api.routes.backtests as backtest_routes
 from assay.api.settings import Settings
 from assay.engine.evaluators.base import EngineKind
+from assay.engine.evaluators.rete import ReteEvaluator
+from assay.engine.features import View
+from assay.engine.jobs import run as run_job
 from assay.engine.ruleset import default_pack_dir
 from assay.engine.store.database import decisions, open_database
 from assay.engine.store.rulesets import RuleStore
 from tests.conftest import ROOT, wait_for
-from tests.servers import live_api
+from tests.servers import LiveApi, live_api
+from tests.test_backtest import corpus  # noqa: F401
+from tests.test_backtest_api import _candidate_draft, _finished
 
 WATER = "bottled_water_concealment/water-pet-too-heavy.yaml"
 HEAVY = json.loads((ROOT / "fixtures" / "samples" / "water-heavy.json").read_text())
@@ -126,6 +134,78 @@ def test_readyz_says_503_and_names_the_version_a_worker_cannot_load(tmp_path: Pa
         wait_for(lambda: httpx.get(f"{api.url}/readyz").status_code == 200)
         assert httpx.get(f"{api.url}/readyz").json()["ruleset"]["version_id"] == 1
     db.dispose()
+
+
+def _spy_on_rete(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The sha256 of every ruleset the rete evaluator screens with, from now on."""
+    seen: set[str] = set()
+    evaluate: Callable[[ReteEvaluator, View, list[View]], Any] = ReteEvaluator.evaluate
+
+    def spy(self: ReteEvaluator, manifest: View, items: list[View]) -> Any:
+        seen.add(self.ruleset.sha256)
+        return evaluate(self, manifest, items)
+
+    monkeypatch.setattr(ReteEvaluator, "evaluate", spy)
+    return seen
+
+
+@pytest.fixture
+def rete_api(tmp_path: Path, corpus: Path) -> Iterator[LiveApi]:  # noqa: F811
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    shutil.copy(corpus, tmp_path / "data" / "corpus" / "past.jsonl")
+    settings = Settings(data_dir=tmp_path / "data", engine="rete", reload_seconds=0.05)
+    with live_api(settings) as server:
+        yield server
+
+
+def test_shadow_screening_uses_the_rete_evaluator_under_rete(
+    rete_api: LiveApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shadow version was always screened with the compiled evaluator: a comparison of
+    evaluators as much as of versions."""
+    seen = _spy_on_rete(monkeypatch)
+    with (
+        rete_api.client("author", "alice") as alice,
+        rete_api.client("reviewer", "bob") as bob,
+        rete_api.client("screening") as lane,
+    ):
+        draft_id = _candidate_draft(alice, tmp_path)
+        assert alice.post(f"/v1/rulesets/{draft_id}/submit").status_code == 200
+        assert bob.put("/v1/shadow", json={"version_id": draft_id}).status_code == 200
+        wait_for(lambda: rete_api.service.shadow is not None)
+        shadow = rete_api.service.shadow
+        assert shadow is not None and shadow.engine.kind == "rete"
+        assert shadow.engine.version_id == draft_id
+        assert lane.post("/v1/screen", json=HEAVY).status_code == 200
+
+        def compared() -> bool:
+            report = alice.get("/v1/shadow").json()
+            return bool(report["comparison"]["screened"] == 1)
+
+        wait_for(compared)
+    assert rete_api.service.store.get(draft_id).sha256 in seen
+
+
+def test_backtests_use_the_rete_evaluator_under_rete(
+    rete_api: LiveApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Back-test jobs always screened with the compiled evaluator. The job is run here, in
+    this process, where the evaluator can be watched (the service starts a process)."""
+    url = rete_api.service.settings.resolved_database_url()
+    corpus_dir = rete_api.service.settings.resolved_corpus_dir()
+    monkeypatch.setattr(
+        backtest_routes, "launch", lambda job_id, *_: run_job(url, job_id, corpus_dir)
+    )
+    seen = _spy_on_rete(monkeypatch)
+    with rete_api.client("author", "alice") as alice:
+        draft_id = _candidate_draft(alice, tmp_path)
+        started = alice.post("/v1/backtests", json={"candidate": draft_id, "files": ["*.jsonl"]})
+        assert started.status_code == 202, started.text
+        job = _finished(alice, started.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["request"]["engine"] == "rete" and job["result"]["engine"] == "rete"
+    store = rete_api.service.store
+    assert {store.get(draft_id).sha256, store.get(1).sha256} <= seen
 
 
 @pytest.mark.parametrize("engine", ["compiled", "rete"])
