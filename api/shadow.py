@@ -25,7 +25,6 @@ log = logging.getLogger("assay.shadow")
 # Rows kept between two flushes at most: beyond it (the database is down) rows are counted
 # as dropped rather than held without bound.
 _MAX_PENDING = 50_000
-_INLINE_ITEMS = 200
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Shadow:
         self, manifest: Manifest, decision_id: str | None, live: ScreeningResult
     ) -> None:
         try:
-            if len(manifest.items) <= _INLINE_ITEMS:
+            if self.engine.is_quick(manifest):  # else in a worker thread (Engine.is_quick)
                 result = self.engine.screen(manifest)
             else:
                 result = await run_in_threadpool(self.engine.screen, manifest)

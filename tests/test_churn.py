@@ -1,11 +1,13 @@
 """The service stays correct under governance churn: a rete worker follows any number of
 activations, says when it cannot load one, shadows and back-tests with the evaluator it
-screens with, and every result and decision names the governance version that produced it."""
+screens with, answers other requests while a screening waits for durable_rules, and every
+result and decision names the governance version that produced it."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy import select
 
 import assay.api.routes.backtests as backtest_routes
 from assay.api.settings import Settings
+from assay.engine import Manifest, ScreeningResult
 from assay.engine.evaluators.base import EngineKind
 from assay.engine.evaluators.rete import ReteEvaluator
 from assay.engine.features import View
@@ -134,6 +137,39 @@ def test_readyz_says_503_and_names_the_version_a_worker_cannot_load(tmp_path: Pa
         wait_for(lambda: httpx.get(f"{api.url}/readyz").status_code == 200)
         assert httpx.get(f"{api.url}/readyz").json()["ruleset"]["version_id"] == 1
     db.dispose()
+
+
+def test_healthz_is_answered_while_a_rete_screening_waits_for_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rete screening waits for durable_rules behind the host's lock; it used to wait on
+    the event loop, and every other request of the worker waited with it."""
+    settings = Settings(data_dir=tmp_path, engine="rete")
+    with live_api(settings) as api, api.client() as lane:
+        engine = api.service.engine
+        host = engine.rete_host
+        assert host is not None
+        started = threading.Event()
+        original = engine.screen
+
+        def screen(manifest: Manifest, **kw: Any) -> ScreeningResult:
+            started.set()
+            return original(manifest, **kw)
+
+        monkeypatch.setattr(engine, "screen", screen)
+        answers: list[httpx.Response] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(lane.post("/v1/screen", json=HEAVY))
+        )
+        try:
+            with host.lock:  # as a long screening holds it
+                waiting.start()
+                assert started.wait(timeout=30)  # the screening has begun, and waits
+                health = httpx.get(f"{api.url}/healthz", timeout=10)  # (it hung: a timeout)
+                assert health.status_code == 200 and not answers
+        finally:
+            waiting.join()  # the lock is free: the screening ends
+    assert answers[0].status_code == 200 and answers[0].json()["flags"]
 
 
 def _spy_on_rete(monkeypatch: pytest.MonkeyPatch) -> set[str]:
