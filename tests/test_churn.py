@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import select
 
-import assay.api.routes.backtests as backtest_routes
+from assay.api.routes import backtests as backtest_routes
 from assay.api.settings import Settings
 from assay.engine import Manifest, ScreeningResult
 from assay.engine.evaluators.base import EngineKind
