@@ -12,6 +12,7 @@ stores the shadow's results.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ class Service:
     offline: OfflineCopy  # the copies kept for a start without the database
     unreachable: str | None = None  # why the database does not answer (for the log, admins)
     shadow: Shadow | None = None  # the shadow run this worker screens with, if any
+    # The shadow run (id, sha256) whose version this worker could not load: not tried again
+    # until the current shadow run changes.
+    shadow_failed: tuple[int, str] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
@@ -105,7 +109,12 @@ class Service:
         journal = settings.resolved_journal_dir()
         return cls(
             settings=settings,
-            engine=Engine(ruleset, kind=settings.engine),
+            engine=Engine(
+                ruleset,
+                kind=settings.engine,
+                rete_max_versions=settings.rete_max_versions,
+                version_id=loaded.version_id,
+            ),
             log=DecisionLog(url, journal, upgrade=False),
             journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
@@ -211,23 +220,49 @@ class Service:
             return
         if current is not None:
             self.shadow = None
-            current.engine.close()
+            await run_in_threadpool(current.engine.close)
             log.info("stopped shadowing run %s", current.run_id)
-        if run is not None and wanted is not None:
-            ruleset = await run_in_threadpool(self.store.compile, run.version_id)
-            self.shadow = Shadow(run.id, run.version_sha256, Engine(ruleset, kind="compiled"))
+        if run is not None and wanted is not None and wanted != self.shadow_failed:
+            # With the evaluator live traffic is screened with, so that the comparison is
+            # of the versions alone; built off the event loop (the rete evaluator starts a
+            # durable_rules host process).
+            try:
+                engine = await run_in_threadpool(self._shadow_engine, run.version_id)
+            except Exception:
+                self.shadow_failed = wanted
+                log.exception(
+                    "cannot shadow version %s (run %s) with the %s evaluator",
+                    run.version_id,
+                    run.id,
+                    self.settings.engine,
+                )
+                return
+            self.shadow_failed = None
+            self.shadow = Shadow(run.id, run.version_sha256, engine)
             log.info("shadowing version %s (run %s)", run.version_id, run.id)
+
+    def _shadow_engine(self, version_id: int) -> Engine:
+        return Engine(
+            self.store.compile(version_id),
+            kind=self.settings.engine,
+            rete_max_versions=self.settings.rete_max_versions,
+            version_id=version_id,
+        )
 
     async def refresh(self) -> bool:
         """Load the active version if it changed; whether it did. A version that does not
-        load is tried once (until the store's active version changes again): the engine
-        keeps screening with what it has, and /readyz and the log say so."""
+        load — does not compile, or the evaluator refuses it — is tried once (until the
+        store's active version changes again): the engine keeps screening with what it has,
+        and /readyz (503, naming the version) and the log say so."""
         marker = await run_in_threadpool(self.store.active_marker)
         if marker is None or marker == self.active:
             return False
         self.active = marker
         try:
             ruleset = await run_in_threadpool(self.store.compile, marker[0])
+            await run_in_threadpool(
+                functools.partial(self.engine.load, ruleset, version_id=marker[0])
+            )
         except Exception as exc:
             self.loaded = Loaded(
                 self.loaded.version_id,
@@ -237,7 +272,6 @@ class Service:
             )
             log.error("%s: %s", self.loaded.problem, self.loaded.detail)
             return False
-        await run_in_threadpool(self.engine.load, ruleset)
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
         return True

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assay.engine.evaluators.rete import DEFAULT_VERSIONS_PER_PROCESS
 from assay.engine.store.database import default_data_dir, default_database_url
 from assay.engine.store.journal import journal_dir
 from assay.engine.store.offline import offline_dir
@@ -25,6 +26,15 @@ class Settings(BaseSettings):
         default=None, description="Rule pack directory; default: shipped pack."
     )
     engine: Literal["compiled", "rete"] = "compiled"
+    rete_max_versions: int = Field(
+        default=DEFAULT_VERSIONS_PER_PROCESS,
+        ge=1,
+        le=10_000,
+        description="With the rete evaluator: ruleset versions one durable_rules host process "
+        "compiles before a fresh process takes the next (each compile leaks its pattern "
+        "automata there, ~1.7 MB a version of the shipped pack; the old process ends once "
+        "idle). Any number of versions can be activated.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the decision log; default: SQLite in data_dir."

@@ -3,7 +3,9 @@
 After a request is answered, :meth:`Shadow.screen` screens the same manifest with the shadow
 version and keeps the comparison; the service's follow loop stores the kept rows every
 ``reload_seconds`` (:meth:`Shadow.take`). The answer never waits for the shadow, and never
-carries anything of it. Shadowing costs a second screening per manifest on the same worker.
+carries anything of it. Shadowing costs a second screening per manifest on the same worker,
+with the evaluator the service is configured with (``ASSAY_ENGINE``), so that the comparison
+is of the two versions alone.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ log = logging.getLogger("assay.shadow")
 # Rows kept between two flushes at most: beyond it (the database is down) rows are counted
 # as dropped rather than held without bound.
 _MAX_PENDING = 50_000
-_INLINE_ITEMS = 200
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Shadow:
         self, manifest: Manifest, decision_id: str | None, live: ScreeningResult
     ) -> None:
         try:
-            if len(manifest.items) <= _INLINE_ITEMS:
+            if self.engine.is_quick(manifest):  # else in a worker thread (Engine.is_quick)
                 result = self.engine.screen(manifest)
             else:
                 result = await run_in_threadpool(self.engine.screen, manifest)

@@ -308,8 +308,13 @@ class RulesetInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    version: str
+    version: str = Field(description="The pack's own version (pack.yaml); kept across edits.")
     sha256: str
+    version_id: int | None = Field(
+        default=None,
+        description="The rule store's number of the governance version that screened "
+        "(each activation is a new one); null for a pack not from the store (the CLI).",
+    )
 
 
 class Flag(BaseModel):

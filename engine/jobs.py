@@ -5,10 +5,11 @@
 The job screens its corpus — a window of the decision log, or manifest files in the
 service's corpus directory (``ASSAY_CORPUS_DIR``; the job stores the files' names relative
 to it, found by :func:`engine.corpus.resolve`, and reports them by those names) — with the
-candidate and the baseline version, scores it against the inspection outcomes on record,
-and stores the report. It runs in its own process, at a lower CPU priority, so a back-test
-over a million manifests neither holds an API worker nor slows the screening the border is
-waiting for.
+candidate and the baseline version, on the evaluator the service screens with (stored with
+the job as ``engine``, named by the report), scores it against the inspection outcomes on
+record, and stores the report. It runs in its own process, at a lower CPU priority, so a
+back-test over a million manifests neither holds an API worker nor slows the screening the
+border is waiting for.
 
 Decisions are re-screened as of the day they were logged (a consignor's age, a declaration's
 date), so a back-test of last month says what the candidate would have said last month.
@@ -44,6 +45,7 @@ from assay.engine.corpus import (
 )
 from assay.engine.engine import Engine
 from assay.engine.errors import AssayError
+from assay.engine.evaluators.base import EngineKind
 from assay.engine.performance import DEFAULT_ALARM_AT
 from assay.engine.store.backtests import BacktestStore
 from assay.engine.store.database import open_database
@@ -231,15 +233,20 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int, corpus_dir: Path |
     assert job is not None and isinstance(job.request, dict)
     stored = dict(job.request)
     listed = stored.pop("corpus_paths", None)
+    kind = _engine_kind(stored.pop("engine", "compiled"))
     request = BacktestRequest.model_validate(stored)
     paths, names = _corpus_files(listed, corpus_dir) if request.files is not None else ([], [])
     store = RuleStore(db)
 
     def engine(version_id: int) -> Engine:
-        return Engine(store.compile(version_id), kind="compiled")
+        return Engine(store.compile(version_id), kind=kind, version_id=version_id)
 
     candidate = engine(job.candidate_id)
-    baseline = engine(job.baseline_id) if job.baseline_id is not None else None
+    try:
+        baseline = engine(job.baseline_id) if job.baseline_id is not None else None
+    except BaseException:
+        candidate.close()
+        raise
     outcomes = InspectionStore(db).latest() if request.use_outcomes else {}
     backtest = Backtest(candidate, baseline, outcomes, alarm_at=request.alarm_at)
     beat = _Heartbeat(jobs, job_id)
@@ -268,10 +275,21 @@ def _run(url: str, db: Any, jobs: BacktestStore, job_id: int, corpus_dir: Path |
         if request.decisions is not None
         else {"files": request.files}
     )
+    report["engine"] = kind
     report["candidate"]["version_id"] = job.candidate_id
     if report["baseline"] is not None:
         report["baseline"]["version_id"] = job.baseline_id
     jobs.finish(job_id, report, backtest.records)
+
+
+def _engine_kind(stored: object) -> EngineKind:
+    """The evaluator a job screens with: the service's when it was started (jobs stored by
+    older releases, which name none, used the compiled one)."""
+    if stored == "compiled":
+        return "compiled"
+    if stored == "rete":
+        return "rete"
+    raise InputError(f"the job names an unknown evaluator {stored!r}")
 
 
 def launch(job_id: int, url: str, corpus_dir: Path | None = None) -> subprocess.Popen[bytes]:

@@ -111,6 +111,7 @@ def test_a_backtest_job_reports_what_the_cli_would(api: LiveApi, tmp_path: Path)
     for side in ("candidate", "baseline"):
         report[side].pop("version_id")
     report["corpus"].pop("source")
+    assert report.pop("engine") == "compiled"  # the service's evaluator
     assert report == expected
     # And the figures by hand (tests/test_backtest.py has the reasoning).
     assert (report["changes"]["newly_flagged"], report["changes"]["no_longer_flagged"]) == (4, 1)

@@ -326,6 +326,7 @@ _any_rows = st.fixed_dictionaries(
         "risk_score": st.integers(min_value=0, max_value=100),
         "elapsed_ms": st.floats(min_value=0, max_value=1e6),
         "request_id": st.none() | st.text(max_size=20),
+        "ruleset_version_id": st.none() | st.integers(min_value=1, max_value=2**31 - 1),
         "rule_ids": st.lists(st.text(max_size=12), max_size=3),
         "input": st.text(max_size=300),
         "result": st.text(max_size=200),

@@ -7,19 +7,25 @@ durable_rules release changes it, they fail and tell us to revisit the wrapper.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 import durable_rules_engine as dre
+import psutil
 import pytest
 
 from assay.engine import AssayError, Engine, Manifest
 from assay.engine.evaluators import rete as rete_module
+from assay.engine.evaluators.base import Hit
 from assay.engine.evaluators.rete import MAX_FACT_PROPERTIES, ReteEvaluator, ReteHost, number
+from assay.engine.features import Enricher
 from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources
-from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml
+from tests.conftest import BASE_MANIFEST, make_pack, rule_yaml, wait_for
 
 _RAW_RULES = {
     "gt": {"all": [{"m": {"$and": [{"kind": "i"}, {"$gt": {"x": 5}}]}}]},
@@ -225,16 +231,57 @@ def test_no_background_threads() -> None:
     assert threading.active_count() == before
 
 
-def test_versions_have_unique_names_and_a_bound() -> None:
+def test_versions_have_unique_names_and_old_host_processes_end() -> None:
+    """durable_rules cannot reuse a ruleset's name, and never frees a compile's pattern
+    automata: every version has a name of its own, a host process compiles at most
+    ``max_versions``, the next version goes to a fresh one (this used to be refused), and
+    the old process ends as soon as none of its versions is in use."""
     host = ReteHost(max_versions=2)
     ruleset = make_pack({"any-weight": rule_yaml("any-weight", "item.gross_mass_kg > 1")})
-    first, second = ReteEvaluator(ruleset, host), ReteEvaluator(ruleset, host)
-    assert first.name != second.name
-    with pytest.raises(AssayError) as caught:
-        ReteEvaluator(ruleset, host)
-    assert caught.value.code == "rete_limit"
-    first.close()
-    second.close()
+    views = Enricher(ruleset).enrich(_manifest(gross_mass_kg=10.0), date(2026, 1, 1))
+    try:
+        first, second = ReteEvaluator(ruleset, host), ReteEvaluator(ruleset, host)
+        assert first.name != second.name
+        [(old, compiled, live)] = host.stats().processes
+        assert (compiled, live) == (2, 2)
+        third = ReteEvaluator(ruleset, host)
+        assert third.name not in (first.name, second.name)
+        new = next(pid for pid, _, _ in host.stats().processes if pid != old)
+        assert sorted(host.stats().processes) == sorted([(old, 2, 2), (new, 1, 1)])
+        first.close()
+        assert psutil.pid_exists(old)  # the second version is still in use there
+        assert second.evaluate(*views) == [Hit(0, 1)]
+        second.close()
+        assert host.stats().processes == ((new, 1, 1),)
+        assert not psutil.pid_exists(old)  # ended, and reaped
+        assert third.evaluate(*views) == [Hit(0, 1)]
+        third.close()
+    finally:
+        host.close()
+    assert not psutil.pid_exists(new)
+
+
+def test_a_host_process_that_ends_is_replaced() -> None:
+    """A crash in durable_rules (or the OOM killer) ends the host process, not the worker:
+    the next screening creates its ruleset again in a fresh process and answers."""
+    engine = Engine(
+        make_pack({"any-weight": rule_yaml("any-weight", "item.gross_mass_kg > 1")}), kind="rete"
+    )
+    try:
+        host = engine.rete_host
+        assert host is not None
+        manifest = _manifest(gross_mass_kg=10.0)
+        before = engine.screen(manifest)
+        [(pid, _, _)] = host.stats().processes
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+        after = engine.screen(manifest)
+        assert [f.rule_id for f in after.flags] == [f.rule_id for f in before.flags]
+        assert after.flags
+        [(fresh, compiled, live)] = host.stats().processes
+        assert fresh != pid and (compiled, live) == (1, 1)
+    finally:
+        engine.close()
 
 
 def test_too_many_fact_properties_is_a_named_error() -> None:

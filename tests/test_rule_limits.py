@@ -399,8 +399,8 @@ def test_a_worker_starts_and_screens_when_the_active_version_does_not_load(
 ) -> None:
     """An active version nested 485 deep (stored by a release without the bound) made
     `assay serve` fail at start-up. Now the worker falls back to the last version that loads,
-    serves, and says so in /readyz and the log; the same when a broken version is activated
-    while it runs."""
+    serves, and says so in /readyz (503: it is not on the active version) and the log; the
+    same when a broken version is activated while it runs."""
     settings = Settings(data_dir=tmp_path, reload_seconds=0.1)
     db = open_database(settings.resolved_database_url())
     store = RuleStore(db)
@@ -408,8 +408,10 @@ def test_a_worker_starts_and_screens_when_the_active_version_does_not_load(
     good = _activate_edit(store, db, "max_kg_per_litre: 1.3")
     broken = _activate_edit(store, db, "max_kg_per_litre: 1.35", spoil=True)
     with live_api(settings) as api, api.client() as client:
-        ready = httpx.get(f"{api.url}/readyz").json()
-        assert ready["status"] == "ready" and ready["ruleset"]["version_id"] == good
+        readiness = httpx.get(f"{api.url}/readyz")
+        ready = readiness.json()
+        assert readiness.status_code == 503 and ready["status"] == "not ready"
+        assert ready["ruleset"]["version_id"] == good
         assert f"active version {broken} does not load" in ready["ruleset"]["problem"]
         assert "details" not in ready and "MAX_CONDITION_DEPTH" not in json.dumps(ready)
         admin = client.get("/readyz", headers=api.auth("admin")).json()
@@ -430,7 +432,7 @@ def test_a_worker_starts_and_screens_when_the_active_version_does_not_load(
 
         wait_for(reported)
         ready = httpx.get(f"{api.url}/readyz").json()
-        assert ready["status"] == "ready" and ready["ruleset"]["version_id"] == good
+        assert ready["status"] == "not ready" and ready["ruleset"]["version_id"] == good
         answer = client.post(
             "/v1/screen", content=water, headers={"Content-Type": "application/json"}
         )

@@ -68,11 +68,13 @@ def _corpus_files(svc: Service, files: list[str]) -> list[str]:
 )
 def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     """Screen a corpus — a window of the decision log, or manifest files in the service's
-    corpus directory — with a candidate version and a baseline, in a background process.
+    corpus directory — with a candidate version and a baseline, in a background process,
+    with the evaluator the service screens with (the report's `engine`).
     Follow it at `GET /v1/backtests/{id}`: progress while it runs, the report when done."""
     candidate = _version(svc, request.candidate, "candidate")
     baseline = _version(svc, request.baseline, "baseline") if request.baseline else None
     stored: dict[str, Any] = request.model_dump(mode="json")
+    stored["engine"] = svc.settings.engine  # the job screens with the service's evaluator
     if request.files is not None:  # this handler runs in a worker thread, off the event loop
         stored["corpus_paths"] = _corpus_files(svc, request.files)
     if request.decisions is not None:

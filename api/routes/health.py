@@ -1,4 +1,4 @@
-"""GET /healthz (alive), /readyz (ruleset loaded, log writable), /metrics (Prometheus).
+"""GET /healthz (alive), /readyz (the active ruleset version loaded, log writable), /metrics.
 
 ``/readyz`` answers 200 while decisions are accepted, also when the database cannot be
 reached (screening goes on, decisions wait in the journal): ``database`` says whether it
@@ -33,8 +33,15 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Ready to screen: a ruleset is loaded and the decision log accepts decisions",
-    responses={503: {"description": "Not ready; the body says why."}},
+    summary="Ready to screen: the store's active ruleset version is loaded and the decision "
+    "log accepts decisions",
+    responses={
+        503: {
+            "description": "Not ready; the body says why: the decision log refuses, or the "
+            "active version does not load (`ruleset.problem` names it; the worker still "
+            "screens, with the version in `ruleset.version_id`)."
+        }
+    },
 )
 def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Response:
     active = svc.engine.ruleset
@@ -45,11 +52,18 @@ def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Respo
         "version": active.version,
         "sha256": active.sha256,
         "version_id": loaded.version_id,
+        "active_version_id": svc.active[0],
     }
     if loaded.problem is not None:
         ruleset["problem"] = loaded.problem
+    # A worker screening with anything but the active version answers with rules the
+    # governance process has replaced: out of the load balancer's rotation until it loads.
+    # While the database cannot be reached no worker can know the active version: each
+    # screens with the last one it loaded (or the shipped pack) and stays in rotation, the
+    # decisions waiting in the journal (README, "starting without the database").
+    ready = health.accepting and (loaded.problem is None or svc.unreachable is not None)
     body: dict[str, object] = {
-        "status": "ready" if health.accepting else "not ready",
+        "status": "ready" if ready else "not ready",
         "ruleset": ruleset,
         "rules": len(active.rules),
         "engine": svc.engine.kind,
@@ -63,7 +77,7 @@ def readyz(request: Request, svc: Annotated[Service, Depends(service)]) -> Respo
             "ruleset": loaded.detail,
             "database": svc.unreachable,
         }
-    return json_response(body, 200 if health.accepting else 503)
+    return json_response(body, 200 if ready else 503)
 
 
 @router.get(

@@ -16,14 +16,13 @@ from assay.api.auth import SECURITY, authorize
 from assay.api.bodies import ApiError, json_response, read_json_body, validation_response
 from assay.api.openapi import batch_body, manifest_body
 from assay.api.service import Service, service
+from assay.engine import Engine
 from assay.engine.batch import Record, manifest_or_error
 from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
 from assay.engine.store.decisions import DecisionLogError, decision_row, new_decision_id
 
 router = APIRouter(tags=["screening"])
 
-# A manifest this large is screened in a worker thread, so it cannot stall the event loop.
-_INLINE_ITEMS = 200
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown one."},
     403: {"description": "The key's role may not screen."},
@@ -43,13 +42,40 @@ def _request_id(request: Request) -> str:
 
 
 async def _screen(svc: Service, manifest: Manifest) -> ScreeningResult:
-    if len(manifest.items) <= _INLINE_ITEMS:
+    # On the event loop only when it is quick (Engine.is_quick); else in a worker thread, so
+    # that the loop answers other requests meanwhile (a rete screening waits for its host).
+    if svc.engine.is_quick(manifest):
         return svc.engine.screen(manifest)
     return await run_in_threadpool(svc.engine.screen, manifest)
 
 
 def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
     return result.__pydantic_serializer__.to_json(result)
+
+
+Screened = list[tuple[Manifest, str, ScreeningResult]]
+
+
+def _screen_documents(
+    engine: Engine, documents: list[Any], request_id: str
+) -> tuple[list[ScreeningResult | ErrorLine], list[dict[str, Any]], Screened, bytes]:
+    """A batch's outcomes in order, its decision rows, the screened manifests (for the
+    shadow) and the answer's body."""
+    outcomes: list[ScreeningResult | ErrorLine] = []
+    rows: list[dict[str, Any]] = []
+    screened: Screened = []
+    for position, document in enumerate(documents, start=1):
+        manifest = manifest_or_error(Record(position, document))
+        if isinstance(manifest, ErrorLine):
+            outcomes.append(manifest)
+            continue
+        result = engine.screen(manifest)
+        outcomes.append(result)
+        row = decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
+        rows.append(row)
+        screened.append((manifest, row["id"], result))
+    payload = b"[" + b",".join(_to_json(outcome) for outcome in outcomes) + b"]"
+    return outcomes, rows, screened, payload
 
 
 def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
@@ -133,24 +159,15 @@ async def screen_batch(request: Request) -> Response:
             422,
         )
     request_id = _request_id(request)
-    outcomes: list[ScreeningResult | ErrorLine] = []
-    rows: list[dict[str, Any]] = []
-    screened: list[tuple[Manifest, str, ScreeningResult]] = []
-    for position, document in enumerate(documents, start=1):
-        manifest = manifest_or_error(Record(position, document))
-        if isinstance(manifest, ErrorLine):
-            outcomes.append(manifest)
-            continue
-        result = await _screen(svc, manifest)
-        outcomes.append(result)
-        row = decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
-        rows.append(row)
-        screened.append((manifest, row["id"], result))
+    # Up to max_batch manifests (1,000 by default: ~130 ms with the compiled evaluator for
+    # small ones): validated, screened and written in one worker thread, not on the loop.
+    outcomes, rows, screened, payload = await run_in_threadpool(
+        _screen_documents, svc.engine, documents, request_id
+    )
     _logged(svc, rows)
     for outcome in outcomes:
         if isinstance(outcome, ScreeningResult):
             svc.metrics.observe(outcome)
-    payload = b"[" + b",".join(_to_json(outcome) for outcome in outcomes) + b"]"
     shadow = svc.shadow
     return Response(
         payload,

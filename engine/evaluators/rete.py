@@ -1,7 +1,8 @@
 """The rete evaluator: the condition tree compiled into durable_rules rulesets at run time.
 
 durable_rules is a Rete engine with a C core, built for stateful correlation. Its stateless
-path has crash-level traps; this module is the only code that touches it, and it goes
+path has crash-level traps; this module and the host process it drives
+(:mod:`assay.engine.evaluators.durable_host`) are the only code that touches it, and they go
 around every trap (each has a test in ``tests/test_rete_traps.py``):
 
 * **facts, not events** — ``assert_fact`` fires every matching rule; ``post`` fires one.
@@ -11,6 +12,11 @@ around every trap (each has a test in ``tests/test_rete_traps.py``):
   left behind (1,024 live sessions exhaust the engine).
 * **no background threads** — the raw C module is used, never ``durable.engine.Host``,
   whose dispatcher and timer threads run actions on other requests' sessions.
+* **in a host process of its own** — rulesets live in a child process
+  (:mod:`assay.engine.evaluators.durable_host`): compiling leaks the pattern automata in
+  durable_rules' C heap, which only ending the process frees, so after a bounded number of
+  versions a fresh process takes the next ones and the old one ends once idle; a crash
+  in durable_rules ends that process, not the service.
 * **an existence guard for every field a condition reads** — a missing right-hand field
   makes a comparison true; nulls are omitted from facts and every leaf is ``$ex``-guarded.
 * **numbers as numbers, in a notation the C parser reads** — ``1e-07`` is rejected (error
@@ -23,12 +29,14 @@ around every trap (each has a test in ``tests/test_rete_traps.py``):
   computed in Python and sent as fact fields.
 * **no regex alternation** — the safe subset has none; ``any of`` lists become ``$or``s of
   single-pattern ``$mt`` tests.
-* **each ruleset version under its own name, and a bound on versions per process** —
-  there is no unregister and regex automata are never freed.
+* **each ruleset version under its own name, deleted when retired and idle** — names
+  cannot be reused; ``delete_ruleset`` frees all but the automata (see above).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import threading
 import uuid
@@ -36,12 +44,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import durable_rules_engine as dre
-
 from assay.engine import conditions as c
 from assay.engine.errors import AssayError, Problem
 from assay.engine.evaluators.base import EngineKind, Hit, canonical
 from assay.engine.evaluators.closures import Getter, predicate, value
+from assay.engine.evaluators.durable_host import CALL_TIMEOUT, HostProcess, HostProcessError
 from assay.engine.features import View
 from assay.engine.fields import BY_PATH
 from assay.engine.regex import parse_regex
@@ -343,58 +350,197 @@ def definition(ruleset: RuleSet) -> tuple[Json, _Layout, _Layout]:
     return rules, item_layout, manifest_layout
 
 
-class ReteHost:
-    """Owns the durable_rules rulesets of one engine: names, lifetimes, the call lock.
+# Versions compiled in one durable_rules host process before a fresh process takes the
+# next ones (ASSAY_RETE_MAX_VERSIONS): each compile leaks its pattern automata in the host,
+# so this bounds a host's growth. Measured with the shipped pack, activated and screened
+# with in turn: ~1.7 MB a version, so a host stays under ~20 MB + 16 x 1.7 MB; starting a
+# fresh one takes ~0.25 s, off the lock.
+DEFAULT_VERSIONS_PER_PROCESS = 16
 
-    durable_rules never releases the GIL and keeps no locks of its own; every call into it
-    goes through ``self.lock``. Versions are registered under unique names and deleted when
-    retired and idle; at most ``max_versions`` are ever created in one host, because regex
-    automata are never freed (recycle the worker process to go past it).
+
+@dataclass(eq=False)
+class Registration:
+    """One ruleset version in durable_rules: the host process holding it, its handle there
+    (None once released), and its definition, to create it again if that process ends."""
+
+    name: str
+    definition: str
+    process: HostProcess | None = None
+    handle: int | None = None
+
+
+@dataclass(frozen=True)
+class HostStats:
+    """What a :class:`ReteHost` holds: its running host processes (process id, versions
+    compiled in it, rulesets alive in it), and how many versions it created in all."""
+
+    processes: tuple[tuple[int, int, int], ...]
+    created: int
+
+    @property
+    def live_rulesets(self) -> int:
+        return sum(live for _, _, live in self.processes)
+
+
+class ReteHost:
+    """Owns the durable_rules rulesets of one engine: where they live, their lifetimes,
+    the call lock.
+
+    The rulesets live in a host process (:mod:`assay.engine.evaluators.durable_host`), which
+    compiles at most ``max_versions`` versions; the next version goes to a fresh process,
+    and the old one is ended as soon as no ruleset in it is in use (every version in it
+    retired, no screening in flight). Compiling leaks memory inside durable_rules that only
+    ending its process gives back; this way any number of versions can be activated, and
+    at most two host processes (the current one and one draining) are usually running.
+
+    One request at a time goes to a host process, under ``self.lock``. If a host process
+    ends (a crash in durable_rules, the OOM killer), a screening re-creates its ruleset in
+    a fresh process and tries once more.
     """
 
-    def __init__(self, max_versions: int = 64) -> None:
+    def __init__(
+        self, max_versions: int = DEFAULT_VERSIONS_PER_PROCESS, timeout: float = CALL_TIMEOUT
+    ) -> None:
+        if max_versions < 1:
+            raise ValueError(f"max_versions must be at least 1, not {max_versions}")
         self.lock = threading.RLock()
         self.max_versions = max_versions
+        self.timeout = timeout
         self.created = 0
         self._token = uuid.uuid4().hex[:8]
-        self._sessions = 0
+        self._sessions = itertools.count(1)  # next() is atomic: sids need no lock
+        self._current: HostProcess | None = None
+        self._draining: list[HostProcess] = []
 
     def next_sid(self) -> str:
-        self._sessions += 1  # called under self.lock
-        return f"s{self._sessions}"
+        return f"s{next(self._sessions)}"
 
-    def register(self, ruleset: RuleSet, rules: Json) -> tuple[int, str]:
-        """Create ``rules`` in durable_rules under a fresh name; ``(handle, name)``."""
+    def stats(self) -> HostStats:
         with self.lock:
-            if self.created >= self.max_versions:
-                raise AssayError(
-                    Problem(
-                        "rete_limit",
-                        f"this process has compiled {self.created} ruleset versions into "
-                        "durable_rules, its limit; the engine never frees regex automata",
-                        None,
-                        "restart the worker (or raise ASSAY_RETE_MAX_VERSIONS knowingly)",
-                    )
-                )
-            self.created += 1
-            name = (
-                f"{ruleset.name}@{ruleset.version}#{ruleset.sha256[:12]}"
-                f"#{self._token}.{self.created}"
+            processes = [p for p in (self._current, *self._draining) if p is not None]
+            return HostStats(
+                tuple((p.pid, p.compiled, len(p.live)) for p in processes if p.gone is None),
+                self.created,
             )
+
+    # ------------------------------------------------------------------ host processes
+
+    def _full(self) -> bool:
+        """Whether the next ruleset needs a fresh host process."""
+        current = self._current
+        return current is None or current.gone is not None or current.compiled >= self.max_versions
+
+    def _start(self) -> HostProcess:
+        try:
+            return HostProcess(self.timeout)
+        except HostProcessError as exc:
+            raise AssayError(
+                Problem(
+                    "rete_failure",
+                    f"could not start a durable_rules host process: {exc}",
+                    None,
+                    "check that this Python can import durable_rules_engine and may start "
+                    "processes, or screen with the compiled evaluator",
+                )
+            ) from None
+
+    def _process(self, spare: list[HostProcess] | None = None) -> HostProcess:
+        """The host process new rulesets go to (called under the lock): a fresh one when the
+        current one has compiled ``max_versions`` versions or has ended; the one in
+        ``spare``, if any, started beforehand."""
+        current = self._current
+        if not self._full():
+            assert current is not None
+            return current
+        self._current = None
+        if current is not None:
+            self._retire(current)
+        fresh = spare.pop() if spare else self._start()
+        self._current = fresh
+        return fresh
+
+    def _retire(self, process: HostProcess) -> None:
+        """No new rulesets go to ``process``; it ends once none of its rulesets is in use."""
+        if process.gone is None and process.live:
+            self._draining.append(process)
+        else:
+            process.close()
+
+    def close(self) -> None:
+        """End every host process (every ruleset in them is lost); idempotent."""
+        with self.lock:
+            for process in (self._current, *self._draining):
+                if process is not None:
+                    process.close()
+            self._current = None
+            self._draining.clear()
+
+    # ------------------------------------------------------------------------ rulesets
+
+    def register(self, ruleset: RuleSet, rules: Json) -> Registration:
+        """Create ``rules`` in durable_rules under a fresh name."""
+        definition = _dumps(rules)
+        # A process needed is started before taking the lock (~0.25 s: Python and its
+        # imports), so that screenings with the versions already loaded go on meanwhile.
+        spare = [self._start()] if self._full() else []
+        try:
+            with self.lock:
+                return self._register(ruleset, rules, definition, spare)
+        finally:
+            for unused in spare:  # another registration started one first
+                unused.close()
+
+    def _register(
+        self, ruleset: RuleSet, rules: Json, definition: str, spare: list[HostProcess]
+    ) -> Registration:
+        """Create ``rules`` as ``definition`` (called under the lock)."""
+        self.created += 1
+        name = (
+            f"{ruleset.name}@{ruleset.version}#{ruleset.sha256[:12]}#{self._token}.{self.created}"
+        )
+        registration = Registration(name, definition)
+        for attempt in (1, 2):
+            process = self._process(spare)
+            process.compiled += 1
             try:
-                return int(dre.create_ruleset(name, _dumps(rules))), name
-            except dre.error as exc:
-                code = _error_code(exc)
-                if code in _AUTOMATON_ERRORS:
-                    raise AssayError(self._automaton_problems(ruleset, rules, name, code)) from None
-                raise AssayError(
-                    Problem(
-                        "rete_failure",
-                        f"durable_rules rejected the compiled ruleset {ruleset.label}: {exc}",
-                        None,
-                        "run 'assay rules check' and report the rule that triggers it",
-                    )
-                ) from None
+                answer = process.call(["create", name, registration.definition])
+            except HostProcessError as exc:
+                if attempt == 2:
+                    raise AssayError(
+                        Problem(
+                            "rete_failure",
+                            f"compiling {ruleset.label} into durable_rules: {exc}",
+                            None,
+                            "run 'assay rules check' and report the rule that triggers it",
+                        )
+                    ) from None
+                continue
+            if answer[0] == "ok":
+                registration.process, registration.handle = process, int(answer[1])
+                process.live.add(registration.handle)
+                return registration
+            code = _error_code(answer[1])
+            if code in _AUTOMATON_ERRORS:
+                raise AssayError(self._automaton_problems(ruleset, rules, name, code))
+            raise AssayError(
+                Problem(
+                    "rete_failure",
+                    f"durable_rules rejected the compiled ruleset {ruleset.label}: {answer[1]}",
+                    None,
+                    "run 'assay rules check' and report the rule that triggers it",
+                )
+            )
+        raise AssertionError("unreachable")
+
+    def _recreate(self, registration: Registration) -> None:
+        """Create ``registration`` again in a running host process: the one it was in ended."""
+        process = self._process()
+        process.compiled += 1
+        answer = process.call(["create", f"{registration.name}.again", registration.definition])
+        if answer[0] != "ok":  # it was created once: this is not the definition's fault
+            raise HostProcessError(f"creating {registration.name} again failed: {answer[1]}")
+        registration.process, registration.handle = process, int(answer[1])
+        process.live.add(registration.handle)
 
     def _automaton_problems(
         self, ruleset: RuleSet, rules: Json, name: str, code: int
@@ -404,23 +550,28 @@ class ReteHost:
         for key, definition in rules.items():
             if key == "anchor":
                 continue
+            process = self._process()
+            process.compiled += 1
             try:
-                handle = dre.create_ruleset(f"{name}.probe.{key}", _dumps({key: definition}))
-            except dre.error as exc:
-                rule = ruleset.rules[int(key[1:])]
-                reason = _AUTOMATON_ERRORS.get(_error_code(exc), f"error {_error_code(exc)}")
-                problems.append(
-                    Problem(
-                        "rete_limit",
-                        f"durable_rules cannot build the pattern automaton of rule '{rule.id}' "
-                        f"({reason})",
-                        rule.when_at,
-                        "simplify the pattern (fewer repeats next to '.*'), or screen this "
-                        "pack with the compiled evaluator, which runs it",
-                    )
+                answer = process.call(["create", f"{name}.probe.{key}", _dumps({key: definition})])
+            except HostProcessError:
+                continue
+            if answer[0] == "ok":
+                process.call(["delete", int(answer[1])])
+                continue
+            rule = ruleset.rules[int(key[1:])]
+            error = _error_code(answer[1])
+            reason = _AUTOMATON_ERRORS.get(error, f"error {error}")
+            problems.append(
+                Problem(
+                    "rete_limit",
+                    f"durable_rules cannot build the pattern automaton of rule '{rule.id}' "
+                    f"({reason})",
+                    rule.when_at,
+                    "simplify the pattern (fewer repeats next to '.*'), or screen this "
+                    "pack with the compiled evaluator, which runs it",
                 )
-            else:
-                dre.delete_ruleset(handle)
+            )
         return problems or [
             Problem(
                 "rete_limit",
@@ -429,9 +580,62 @@ class ReteHost:
             )
         ]
 
-    def delete(self, handle: int) -> None:
+    def delete(self, registration: Registration) -> None:
+        """Delete ``registration``'s ruleset; its host process ends if it was the last one
+        in use there and newer versions go elsewhere."""
         with self.lock:
-            dre.delete_ruleset(handle)
+            process, handle = registration.process, registration.handle
+            registration.handle = None
+            if process is None or handle is None:
+                return
+            process.live.discard(handle)
+            if process.gone is None:
+                with contextlib.suppress(HostProcessError):  # ended: its rulesets went too
+                    process.call(["delete", handle])
+            if process is not self._current and not process.live:
+                process.close()
+                if process in self._draining:
+                    self._draining.remove(process)
+
+    def screen(
+        self, registration: Registration, sid: str, facts: list[str]
+    ) -> tuple[list[list[int]], list[Any] | None]:
+        """Assert ``facts`` (the manifest's first) in a fresh session ``sid`` of
+        ``registration``'s ruleset: ``(fired [rule, line or -1], failure or None)``."""
+        with self.lock:
+            problem = ""
+            for _attempt in (1, 2):
+                if registration.handle is None:
+                    raise _released(registration.name)
+                try:
+                    process = registration.process
+                    if process is None or process.gone is not None:
+                        self._recreate(registration)
+                        process = registration.process
+                    assert process is not None
+                    answer = process.call(["screen", registration.handle, sid, facts])
+                except HostProcessError as exc:
+                    problem = str(exc)
+                    continue
+                if answer[0] != "ok":
+                    raise AssayError(
+                        Problem(
+                            "rete_failure",
+                            f"durable_rules failed screening with {registration.name}: {answer[1]}",
+                            None,
+                            "screen with the compiled evaluator and report this manifest",
+                        )
+                    )
+                return answer[1], answer[2]
+            raise AssayError(
+                Problem(
+                    "rete_failure",
+                    f"screening with {registration.name}: {problem}",
+                    None,
+                    "the worker starts a fresh host process for the next screening; if this "
+                    "manifest ends it again, screen it with the compiled evaluator and report it",
+                )
+            )
 
 
 class ReteEvaluator:
@@ -445,79 +649,43 @@ class ReteEvaluator:
         self._write_item = item_layout.serializer()
         self._write_manifest = manifest_layout.serializer()
         self._has_item_rules = any(r.scope == "item" for r in ruleset.rules)
-        self._handle: int | None
-        self._handle, self.name = host.register(ruleset, rules)
+        self._registration = host.register(ruleset, rules)
+        self.name = self._registration.name
         self._in_flight = 0
         self._retired = False
 
     # Reference counting, so a version swapped out mid-request is freed only when idle.
     def acquire(self) -> None:
         with self._host.lock:
-            if self._handle is None:
-                raise AssayError(
-                    Problem("rete_failure", f"ruleset {self.name} was already released", None)
-                )
+            if self._registration.handle is None:
+                raise _released(self.name)
             self._in_flight += 1
 
     def release(self) -> None:
         with self._host.lock:
             self._in_flight -= 1
             if self._retired and self._in_flight == 0:
-                self._free()
+                self._host.delete(self._registration)
 
     def close(self) -> None:
         with self._host.lock:
             self._retired = True
             if self._in_flight == 0:
-                self._free()
-
-    def _free(self) -> None:
-        if self._handle is not None:
-            self._host.delete(self._handle)
-            self._handle = None
+                self._host.delete(self._registration)
 
     def evaluate(self, manifest: View, items: list[View]) -> list[Hit]:
         empty: View = {}
-        host = self._host
-        with host.lock:
-            handle = self._handle
-            if handle is None:
-                raise AssayError(
-                    Problem("rete_failure", f"ruleset {self.name} was already released", None)
-                )
-            sid = host.next_sid()
-            facts = [self._write_manifest("m", sid, empty, manifest)]
-            if self._has_item_rules:
-                facts += [
-                    self._write_item(str(int(item["line"])), sid, item, manifest) for item in items
-                ]
-            fired: set[Hit] = set()
-            try:
-                result = dre.assert_fact(handle, facts[0])
-            except dre.error as exc:  # nothing was stored: no session to clean up
-                raise _failure(self.name, exc, facts[0]) from None
-            state = result[1]
-            failure: AssayError | None = None
-            for fact in facts[1:]:
-                try:
-                    dre.assert_fact(handle, fact)
-                except dre.error as exc:
-                    failure = _failure(self.name, exc, fact)
-                    break
-            # Drain every action (the anchor rule guarantees at least one), then delete.
-            action = dre.start_action_for_state(handle, state)
-            while action:
-                message = action[1] if isinstance(action, tuple) else action
-                rule_name = message[2 : message.index('"', 2)]
-                if rule_name != "anchor":
-                    start = message.index('"id":"') + 6
-                    fact_id = message[start : message.index('"', start)]
-                    fired.add(Hit(int(rule_name[1:]), None if fact_id == "m" else int(fact_id)))
-                action = dre.complete_and_start_action(handle, state)
-            dre.delete_state(handle, sid)
-            if failure is not None:
-                raise failure
-        return canonical(fired)
+        sid = self._host.next_sid()
+        facts = [self._write_manifest("m", sid, empty, manifest)]
+        if self._has_item_rules:
+            facts += [
+                self._write_item(str(int(item["line"])), sid, item, manifest) for item in items
+            ]
+        fired, failure = self._host.screen(self._registration, sid, facts)
+        if failure is not None:
+            index, message = failure
+            raise _failure(self.name, message, facts[index])
+        return canonical({Hit(rule, None if line < 0 else line) for rule, line in fired})
 
 
 _AUTOMATON_ERRORS = {
@@ -531,16 +699,20 @@ _AUTOMATON_ERRORS = {
 }
 
 
-def _error_code(exc: Exception) -> int:
-    digits = str(exc).rsplit(":", 1)[-1].strip()
+def _error_code(message: str) -> int:
+    digits = message.rsplit(":", 1)[-1].strip()
     return int(digits) if digits.isdigit() else -1
 
 
-def _failure(name: str, exc: Exception, fact: str) -> AssayError:
+def _released(name: str) -> AssayError:
+    return AssayError(Problem("rete_failure", f"ruleset {name} was already released", None))
+
+
+def _failure(name: str, message: str, fact: str) -> AssayError:
     return AssayError(
         Problem(
             "rete_failure",
-            f"durable_rules failed on a fact for {name}: {exc} (fact of {len(fact)} bytes)",
+            f"durable_rules failed on a fact for {name}: {message} (fact of {len(fact)} bytes)",
             None,
             "screen with the compiled evaluator and report this manifest",
         )

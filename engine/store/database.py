@@ -52,6 +52,9 @@ decisions = Table(
     Column("ruleset_name", String(64), nullable=False),
     Column("ruleset_version", String(32), nullable=False),
     Column("ruleset_sha256", String(64), nullable=False),
+    # The rule store's version that screened (RulesetInfo.version_id): the pack's own
+    # version above stays the same across activations. Null for a pack not from the store.
+    Column("ruleset_version_id", Integer, nullable=True),
     Column("channel", String(8), nullable=False),
     Column("risk_score", Integer, nullable=False),
     Column("result", Text, nullable=False),  # the ScreeningResult as answered, JSON

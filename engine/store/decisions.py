@@ -97,6 +97,7 @@ def decision_row(
         "ruleset_name": result.ruleset.name,
         "ruleset_version": result.ruleset.version,
         "ruleset_sha256": result.ruleset.sha256,
+        "ruleset_version_id": result.ruleset.version_id,
         "channel": result.channel,
         "risk_score": result.risk_score,
         "result": result_json.decode(),
@@ -120,7 +121,7 @@ if FIELDS[:_RULE_IDS] != tuple(c for c in _COLUMNS if c not in ("input", "result
     _INPUT <= _RESULT_FIELD
 ):
     raise ImportError("journal records do not follow the decision columns")
-# Rows per INSERT statement, largest first (any count is a sum of these): at 14 parameters
+# Rows per INSERT statement, largest first (any count is a sum of these): at 15 parameters
 # a row, far below SQLite's (32,766) and PostgreSQL's (65,535) limits.
 _SIZES = (256, 64, 16, 4, 1)
 
@@ -546,7 +547,10 @@ def _decision(row: Any) -> Decision:
         input_sha256=row["input_sha256"],
         input=orjson.loads(row["input"]),
         ruleset=RulesetInfo(
-            name=row["ruleset_name"], version=row["ruleset_version"], sha256=row["ruleset_sha256"]
+            name=row["ruleset_name"],
+            version=row["ruleset_version"],
+            sha256=row["ruleset_sha256"],
+            version_id=row["ruleset_version_id"],
         ),
         channel=row["channel"],
         risk_score=row["risk_score"],

@@ -141,14 +141,20 @@ def read_frames(fd: int, offset: int, limit: int = 8 * 1024 * 1024) -> Read:
 # order, the input and the result (JSON texts, as received and as answered), raw. The
 # ingester does not parse the two large parts, and the worker does not escape them: JSON
 # inside a JSON string cost the ingester ~6 µs a decision to decode (measured, 2 KB inputs).
-_VERSION = b"\x02"
+_VERSION = b"\x03"
 _RECORD = struct.Struct("<III")
 _RAW = ("input", "result")
 FIELDS = (*(c.name for c in decisions.columns if c.name not in _RAW), "rule_ids")
 _CREATED_AT = FIELDS.index("created_at")
-# Version 1 frames, a JSON list of row objects, are still read: a journal left by an older
-# version is copied after an upgrade.
+# Frames of older versions are still read: a journal left by an older release is copied
+# after an upgrade. Version 1, a JSON list of row objects; version 2, records as now, but
+# without the fields added since (each given its default).
 _VERSION_1 = b"["
+_VERSION_2 = b"\x02"
+_ADDED_SINCE_2 = {"ruleset_version_id": None}
+_FIELDS_2 = tuple(name for name in FIELDS if name not in _ADDED_SINCE_2)
+if _FIELDS_2.index("created_at") != _CREATED_AT:  # _decode_records reads it in both
+    raise ImportError("a decision column was added before created_at")
 
 
 def encode_rows(rows: Sequence[dict[str, Any]]) -> bytes:
@@ -177,8 +183,23 @@ def decode_records(payload: bytes | memoryview) -> list[Record]:
     """The decision rows of a frame, as records; ValueError if it holds anything else."""
     if payload[:1] == _VERSION_1:
         return [record(row) for row in _decode_version_1(payload)]
+    if payload[:1] == _VERSION_2:
+        return [
+            (_fields_of_version_2(fields), given, answered)
+            for fields, given, answered in _decode_records(payload, len(_FIELDS_2))
+        ]
     if payload[:1] != _VERSION:
         raise ValueError(f"a frame of an unknown version ({bytes(payload[:1])!r})")
+    return _decode_records(payload, len(FIELDS))
+
+
+def _fields_of_version_2(fields: list[Any]) -> list[Any]:
+    row = {**_ADDED_SINCE_2, **dict(zip(_FIELDS_2, fields, strict=True))}
+    return [row[name] for name in FIELDS]
+
+
+def _decode_records(payload: bytes | memoryview, width: int) -> list[Record]:
+    """The records after a frame's version byte, each with ``width`` fields."""
     records: list[Record] = []
     view = memoryview(payload)
     at, size = 1, len(view)
@@ -193,8 +214,8 @@ def decode_records(payload: bytes | memoryview) -> list[Record]:
         if at > size:
             raise ValueError("a record runs past the end of its frame")
         fields = orjson.loads(view[fields_at:input_at])
-        if not isinstance(fields, list) or len(fields) != len(FIELDS):
-            raise ValueError(f"a record's fields are not a list of {len(FIELDS)}")
+        if not isinstance(fields, list) or len(fields) != width:
+            raise ValueError(f"a record's fields are not a list of {width}")
         fields[_CREATED_AT] = _utc_text(fields[_CREATED_AT])
         given = str(view[input_at:result_at], "utf-8", "replace")
         records.append((fields, given, str(view[result_at:at], "utf-8", "replace")))
@@ -215,6 +236,9 @@ def _decode_version_1(payload: bytes | memoryview) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise ValueError("a frame holds a list of decision rows")
     for row in rows:
+        if isinstance(row, dict):
+            for name, default in _ADDED_SINCE_2.items():
+                row.setdefault(name, default)
         if not isinstance(row, dict) or not row.keys() >= _ROW_KEYS:
             missing = sorted(_ROW_KEYS - row.keys()) if isinstance(row, dict) else "all"
             raise ValueError(f"a decision row lacks {missing}")
