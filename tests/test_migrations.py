@@ -129,15 +129,15 @@ ROWS: dict[str, dict[str, Any]] = {
     },
 }
 
-NEXT_REVISION = '''"""A test revision after the baseline: a nullable column on decisions."""
+NEXT_REVISION = '''"""A test revision after today's newest: a nullable column on decisions."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9000"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -208,7 +208,9 @@ def test_a_database_made_before_migrations_is_adopted_and_keeps_every_row(
     assert done.before.made_before_migrations
     assert "adopted" in done.describe()
     assert state(engine).current
-    assert _contents(engine) == before
+    # Every row kept; revision 0002's decisions.ruleset_version_id is null in the old ones.
+    after = _contents(engine)
+    assert after == {**before, "decisions": [(*row, None) for row in before["decisions"]]}
     assert _differences(engine) == []  # the same schema as a database made by the revisions
     engine.dispose()
 
@@ -230,7 +232,7 @@ def test_assay_db_adopts_a_database_made_before_migrations(database_url: str) ->
 
     current = subprocess.run(command, capture_output=True, text=True, check=False)
     assert current.returncode == 0
-    assert "at revision 0001, the newest this release knows" in current.stdout
+    assert f"at revision {HEAD}, the newest this release knows" in current.stdout
 
 
 def test_a_new_revision_reaches_an_existing_database(database_url: str, tmp_path: Path) -> None:
@@ -243,13 +245,13 @@ def test_a_new_revision_reaches_an_existing_database(database_url: str, tmp_path
     before = _contents(engine)
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_note.py").write_text(NEXT_REVISION)
+    (scripts / "versions" / "9000_note.py").write_text(NEXT_REVISION.format(head=HEAD))
     assert not state(engine, scripts).current
 
     done = upgrade(engine, scripts)
 
-    assert done.describe() == "upgraded from 0001 to 0002"
-    assert state(engine, scripts).revision == "0002"
+    assert done.describe() == f"upgraded from {HEAD} to 9000"
+    assert state(engine, scripts).revision == "9000"
     columns = {c["name"]: c for c in inspect(engine).get_columns("decisions")}
     assert columns["note"]["nullable"]
     after = _contents(engine)
@@ -293,7 +295,7 @@ def test_workers_upgrading_at_once_do_not_race(database_url: str) -> None:
     assert failures == []
     with engines[0].connect() as connection:
         assert list(connection.execute(text("SELECT version_num FROM alembic_version"))) == [
-            ("0001",)
+            (HEAD,)
         ]
     assert _differences(engines[0]) == []
     for engine in engines:
