@@ -103,7 +103,11 @@ def screen(
         str | None, typer.Option("--input-format", help="jsonl, json, csv or parquet.")
     ] = None,
     errors_file: Annotated[
-        Path | None, typer.Option("--errors", help="Write error records here (JSON Lines).")
+        Path | None,
+        typer.Option(
+            "--errors",
+            help="Also copy the error records here (JSON Lines); the output keeps them too.",
+        ),
     ] = None,
     workers: Annotated[
         int | None,

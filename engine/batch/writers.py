@@ -1,8 +1,10 @@
 """Writing outcomes: JSON Lines (default), CSV or Parquet (one row per flag).
 
 Every sink writes outcomes in the order it receives them (input order) and can say how many
-bytes it has made durable, which is what ``--resume`` records. Error records go to the main
-output, or to their own JSON Lines file with ``--errors``.
+bytes it has made durable, which is what ``--resume`` records. The main output holds one
+record per input record, error records included, each with its input position (and file and
+line), so that output and input line up; ``--errors FILE`` writes a copy of the error records
+as JSON Lines.
 """
 
 from __future__ import annotations
@@ -107,14 +109,31 @@ class Sink(Protocol):
 
 
 class JsonLinesSink:
-    def __init__(self, handle: IO[bytes], *, include_errors: bool = True) -> None:
+    """One line per outcome. A result starts with where its record was, as an error record
+    says inside ``error``: ``{"position": 7, "file": "in.jsonl", "line": 9, "manifest_id":
+    ...}``. (The outcome's own JSON stays the bare result: the decision log and the report
+    keep that.)"""
+
+    def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
-        self._errors = include_errors
+        self._files: dict[str | None, bytes] = {}  # file name -> its JSON, made once per file
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
-        self._handle.write(
-            b"".join(o.json + b"\n" for o in outcomes if self._errors or not o.error)
-        )
+        files = self._files
+        lines: list[bytes] = []
+        for o in outcomes:
+            if o.error:
+                lines.append(o.json + b"\n")
+                continue
+            file = files.get(o.file)
+            if file is None:
+                file = files[o.file] = orjson.dumps(o.file)
+            line = b"null" if o.line is None else b"%d" % o.line
+            # o.json is a JSON object: "{" and the result's fields, which follow ours.
+            lines.append(
+                b'{"position":%d,"file":%b,"line":%b,%b\n' % (o.position, file, line, o.json[1:])
+            )
+        self._handle.write(b"".join(lines))
 
     def sync(self) -> int:
         return _sync(self._handle)
@@ -127,7 +146,8 @@ class JsonLinesSink:
 
 
 class ErrorSink:
-    """``--errors FILE``: error records only, as JSON Lines."""
+    """``--errors FILE``: a copy of the error records, as JSON Lines (the main output has
+    them too, in their places)."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
@@ -146,9 +166,8 @@ class ErrorSink:
 
 
 class CsvSink:
-    def __init__(self, handle: IO[bytes], *, include_errors: bool, header: bool) -> None:
+    def __init__(self, handle: IO[bytes], *, header: bool) -> None:
         self._handle = handle
-        self._errors = include_errors
         self._text = io.StringIO()
         self._writer = csv.DictWriter(self._text, FLAG_COLUMNS, lineterminator="\n")
         if header:
@@ -162,8 +181,6 @@ class CsvSink:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
-            if outcome.error and not self._errors:
-                continue
             self._writer.writerows(flag_rows(outcome))
         self._drain()
 
@@ -189,7 +206,7 @@ class ParquetSink:
     ``--resume``.
     """
 
-    def __init__(self, path: Path, *, include_errors: bool, keep: int | None = None) -> None:
+    def __init__(self, path: Path, *, keep: int | None = None) -> None:
         import pyarrow as pa  # noqa: PLC0415 - only Parquet output pays for loading pyarrow
         import pyarrow.parquet as pq  # noqa: PLC0415
 
@@ -215,7 +232,6 @@ class ParquetSink:
                 ("error", pa.string()),
             ]
         )
-        self._errors = include_errors
         self._rows: list[dict[str, Any]] = []
         self._complete = keep or 0
         self._writer: Any = None  # the open segment's
@@ -228,8 +244,6 @@ class ParquetSink:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
-            if outcome.error and not self._errors:
-                continue
             self._rows += flag_rows(outcome)
         if len(self._rows) >= 50_000:
             self._flush_rows()
