@@ -199,7 +199,11 @@ def _open_sinks(job: Job, state: _State | None) -> tuple[Sink, Sink | None, list
             main = JsonLinesSink(handle)
     errors: Sink | None = None
     if job.errors is not None:
-        errors = ErrorSink(_open_output(job.errors, state.error_bytes if state else None))
+        try:
+            errors = ErrorSink(_open_output(job.errors, state.error_bytes if state else None))
+        except BaseException:
+            main.abandon()  # not left open: its handle, or a Parquet segment's writer
+            raise
     return main, errors, [main] if errors is None else [main, errors]
 
 
