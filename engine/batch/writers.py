@@ -5,6 +5,10 @@ bytes it has made durable, which is what ``--resume`` records. The main output h
 record per input record, error records included, each with its input position (and file and
 line), so that output and input line up; ``--errors FILE`` writes a copy of the error records
 as JSON Lines.
+
+Before a run reads a record, :func:`check_outputs` finds the outputs it could not write —
+a folder, a folder that does not exist or cannot be written in, an input, the same file
+twice — so that a run never screens for an hour to fail at its end.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -21,8 +26,93 @@ from typing import IO, Any, Literal, Protocol
 import orjson
 
 from assay.engine.batch.outcomes import Outcome
+from assay.engine.batch.readers import os_problem
 
 OutputFormat = Literal["jsonl", "csv", "parquet"]
+
+
+class OutputError(ValueError):
+    """An output that cannot be written where it was asked for: a usage error. The message
+    is one line that names the option and the path."""
+
+
+def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str]) -> None:
+    """Raise :class:`OutputError` for the first of ``outputs`` (option -> path; None and
+    ``-``, stdout, are skipped) that the run could not write, or that is an input or another
+    of the outputs. Creates nothing."""
+    inputs_seen = set()
+    for source in inputs:
+        if source != "-":
+            info = Path(source).stat()
+            inputs_seen.add((info.st_dev, info.st_ino))
+    taken: dict[str, str] = {}  # resolved path -> option
+    for option, path in outputs.items():
+        if path is None or path == "-":
+            continue
+        _check_output(option, path)
+        target = Path(path)
+        if target.exists():
+            info = target.stat()
+            if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inputs_seen:
+                raise OutputError(
+                    f"{option} {path}: is also an input; it would be overwritten before it "
+                    "is read: give the output another name"
+                )
+        resolved = str(target.resolve())
+        if resolved in taken and not _is_device(target):
+            raise OutputError(
+                f"{option} {path}: is also the {taken[resolved]} file; give each its own file"
+            )
+        taken[resolved] = option
+
+
+def _is_device(path: Path) -> bool:
+    """A character device or a pipe (``/dev/null``): written as a stream, never created."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+_EXAMPLES = {"--errors": "errors.jsonl", "--report": "report.html"}
+
+
+def _check_output(option: str, path: str) -> None:
+    target = Path(path)
+    try:
+        info: os.stat_result | None = target.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        info = None  # the folder is looked at next
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: {os_problem(exc)}") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            example = _EXAMPLES.get(option, "results.jsonl")
+            raise OutputError(
+                f"{option} {path}: is a folder; give a file name, such as '{target / example}'"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            return  # /dev/null, a pipe: written as a stream
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{option} {path}: cannot be written: permission denied")
+    folder = target.parent
+    try:
+        folder_info = folder.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise OutputError(
+            f"{option} {path}: the folder {folder} does not exist; create it first"
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: {folder}: {os_problem(exc)}") from None
+    if not stat.S_ISDIR(folder_info.st_mode):
+        raise OutputError(f"{option} {path}: {folder} is a file, not a folder")
+    # The run also writes beside the output (its checkpoint, parts and segments).
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{option} {path}: cannot write in the folder {folder}: permission denied"
+        )
+
 
 FLAG_COLUMNS: tuple[str, ...] = (
     "position",
