@@ -16,10 +16,10 @@ import httpx
 import orjson
 import pytest
 
-import assay.engine.corpus
-import assay.engine.jobs as jobs_module
 from assay.api.settings import Settings
 from assay.engine import Engine
+from assay.engine import corpus as corpus_module
+from assay.engine import jobs as jobs_module
 from assay.engine.backtest import Backtest
 from assay.engine.batch.readers import read_inputs
 from assay.engine.inspections import Inspection
@@ -363,10 +363,10 @@ def test_the_walk_and_the_files_are_bounded(
 ) -> None:
     for n in range(3):
         shutil.copy(_corpus_dir(api) / "past.jsonl", _corpus_dir(api) / f"more{n}.jsonl")
-    monkeypatch.setattr(assay.engine.corpus, "MAX_FILES", 3)
+    monkeypatch.setattr(corpus_module, "MAX_FILES", 3)
     [error] = _refused(api, tmp_path, ["past.jsonl", "more*.jsonl"])
     assert error["loc"] == ["body", "files", 1] and "more than 3 files" in error["msg"]
-    monkeypatch.setattr(assay.engine.corpus, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(corpus_module, "MAX_ENTRIES", 3)
     [error] = _refused(api, tmp_path, ["past.jsonl", "*.jsonl"])
     assert error["loc"] == ["body", "files", 1] and "more than 3 entries" in error["msg"]
 

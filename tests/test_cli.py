@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import assay.cli.main
+from assay.cli import main as cli_main
 from assay.cli.main import app
 from assay.engine.batch.columns import write_flat
 from assay.engine.ruleset import default_pack_dir
@@ -309,7 +309,7 @@ def test_a_failure_inside_the_run_is_one_line_and_a_trace_file(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk vanished\nsecond line of the message")
 
-    monkeypatch.setattr(assay.cli.main, "run", broken)
+    monkeypatch.setattr(cli_main, "run", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["screen", str(SAMPLE), "-o", str(out)])

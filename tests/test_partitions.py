@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import assay.engine.batch.partitions
 from assay.cli.main import app
+from assay.engine.batch import partitions as partitions_module
 from assay.engine.batch.parallel import PartitionedRun
 from assay.engine.batch.partitions import Partition, plan, read_partition, splittable
 from assay.engine.batch.readers import read_inputs
@@ -113,7 +113,7 @@ def mixed_input(tmp_path: Path) -> Path:
 def test_two_workers_on_partitions_write_what_one_process_writes(
     mixed_input: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(assay.engine.batch.partitions, "MIN_PARTITION", 40_000)  # ~30 partitions
+    monkeypatch.setattr(partitions_module, "MIN_PARTITION", 40_000)  # ~30 partitions
     inputs = str(mixed_input / "in-*.jsonl")
     outputs = {}
     for workers in ("1", "2"):
@@ -139,7 +139,7 @@ def test_two_workers_on_partitions_write_what_one_process_writes(
 def test_the_main_process_and_a_helper_share_the_partitions(
     mixed_input: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(assay.engine.batch.partitions, "MIN_PARTITION", 40_000)
+    monkeypatch.setattr(partitions_module, "MIN_PARTITION", 40_000)
     paths = sorted(str(p) for p in mixed_input.glob("in-*.jsonl"))
     alone = mixed_input / "alone.jsonl"
     assert runner.invoke(app, ["screen", *paths, "-o", str(alone), "--workers", "1"]).exit_code == 1
