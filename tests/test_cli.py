@@ -130,6 +130,10 @@ def _errors_is_the_output(tmp: Path) -> tuple[list[str], str, str]:
     return args, f"--errors {out}", "is also the --output file"
 
 
+def _errors_and_output_on_stdout(tmp: Path) -> tuple[list[str], str, str]:
+    return [str(tmp / "in.json"), "-o", "-", "--errors", "-"], "--errors -", "is also the --output"
+
+
 def _input_is_a_folder(tmp: Path) -> tuple[list[str], str, str]:
     (tmp / "manifests").mkdir()
     (tmp / "manifests" / "a.jsonl").write_bytes(SAMPLE.read_bytes().replace(b"\n", b"") + b"\n")
@@ -206,6 +210,7 @@ BAD_PATHS: dict[str, BadPath] = {
     "errors is a folder": _side_file_is_a_folder("--errors"),
     "output is an input": _output_is_an_input,
     "errors is the output": _errors_is_the_output,
+    "errors and output both stdout": _errors_and_output_on_stdout,
     "input is a folder": _input_is_a_folder,
     "binary input": _binary_input("scan.png"),
     "binary input named .jsonl": _binary_input("scan.jsonl"),

@@ -37,29 +37,33 @@ class OutputError(ValueError):
 
 
 def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str]) -> None:
-    """Raise :class:`OutputError` for the first of ``outputs`` (option -> path; None and
-    ``-``, stdout, are skipped) that the run could not write, or that is an input or another
-    of the outputs. Creates nothing."""
+    """Raise :class:`OutputError` for the first of ``outputs`` (option -> path, ``-`` for
+    stdout; None: not asked for) that the run could not write, or that is an input or
+    another of the outputs. Creates nothing."""
     inputs_seen = set()
     for source in inputs:
         if source != "-":
             info = Path(source).stat()
             inputs_seen.add((info.st_dev, info.st_ino))
-    taken: dict[str, str] = {}  # resolved path -> option
+    taken: dict[str, str] = {}  # resolved path ("-": stdout) -> option
     for option, path in outputs.items():
-        if path is None or path == "-":
+        if path is None:
             continue
-        _check_output(option, path)
-        target = Path(path)
-        if target.exists():
-            info = target.stat()
-            if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inputs_seen:
-                raise OutputError(
-                    f"{option} {path}: is also an input; it would be overwritten before it "
-                    "is read: give the output another name"
-                )
-        resolved = str(target.resolve())
-        if resolved in taken and not _is_device(target):
+        resolved = "-"
+        if path != "-":
+            _check_output(option, path)
+            target = Path(path)
+            if target.exists():
+                info = target.stat()
+                if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inputs_seen:
+                    raise OutputError(
+                        f"{option} {path}: is also an input; it would be overwritten before "
+                        "it is read: give the output another name"
+                    )
+            if _is_device(target):
+                continue  # /dev/null can take several outputs
+            resolved = str(target.resolve())
+        if resolved in taken:
             raise OutputError(
                 f"{option} {path}: is also the {taken[resolved]} file; give each its own file"
             )
