@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Sequence
+import tempfile
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -33,9 +37,10 @@ from assay.cli.tables import FormatOption, output_format, show
 from assay.engine import Engine
 from assay.engine.batch.columns import write_flat
 from assay.engine.batch.outcomes import Outcome, Summary
-from assay.engine.batch.readers import InputError, Meter, expand
+from assay.engine.batch.readers import InputError, Meter, check_input, expand
 from assay.engine.batch.report import render as render_report
 from assay.engine.batch.runner import Job, JobError, run
+from assay.engine.batch.writers import OutputError, check_outputs
 from assay.engine.batch.writers import output_format as output_format_of
 from assay.engine.examples import run_examples
 from assay.engine.fields import CATALOGUE
@@ -113,7 +118,11 @@ def screen(
         str | None, typer.Option("--input-format", help="jsonl, json, csv or parquet.")
     ] = None,
     errors_file: Annotated[
-        Path | None, typer.Option("--errors", help="Write error records here (JSON Lines).")
+        Path | None,
+        typer.Option(
+            "--errors",
+            help="Also copy the error records here (JSON Lines); the output keeps them too.",
+        ),
     ] = None,
     workers: Annotated[
         int | None,
@@ -138,21 +147,31 @@ def screen(
     """Screen manifests: one output record (result or error) per input record, in input order.
 
     Exit status: 0 when every record was screened, 1 when some were errors, 2 for usage
-    errors.
+    errors (found before any record is screened: nothing is written), 3 when the run
+    stopped before its end (one line says why and where the full trace is).
     """
     kind = engine_kind(engine_name)
-    ruleset = load_rules(rules)
     if output_format not in (None, "jsonl", "csv", "parquet"):
         err.print(f"[red]error:[/] --format must be jsonl, csv or parquet, not {output_format!r}")
         raise typer.Exit(2)
     if input_format not in (None, "jsonl", "json", "csv", "parquet"):
         err.print("[red]error:[/] --input-format must be jsonl, json, csv or parquet")
         raise typer.Exit(2)
-    try:
+    try:  # every path, before the pack compiles and long before any record is screened
         paths = expand(inputs)
-    except InputError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        for path in paths:
+            check_input(path, input_format)  # type: ignore[arg-type]
+        check_outputs(
+            {
+                "--output": output,
+                "--errors": str(errors_file) if errors_file is not None else None,
+                "--report": str(report) if report is not None else None,
+            },
+            paths,
+        )
+    except (InputError, OutputError) as exc:
+        _usage_error(exc)
+    ruleset = load_rules(rules)
     job = Job(
         inputs=paths,
         output=output,
@@ -196,20 +215,81 @@ def screen(
             items=summary.items / seconds,
         )
 
-    with live:
+    with _stops_in_one_line(output), live:
         try:
             summary = run(job, observe, decisions)
-        except (InputError, JobError) as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
         finally:
             if decisions is not None:
                 decisions.close()
     if report is not None:
-        title = f"Assay screening report: {', '.join(inputs)}"
-        report.write_text(render_report(summary, title, ruleset.label), encoding="utf-8")
+        with _stops_in_one_line(None):
+            title = f"Assay screening report: {', '.join(inputs)}"
+            report.write_text(render_report(summary, title, ruleset.label), encoding="utf-8")
     _print_summary(summary, sample, output)
     raise typer.Exit(1 if summary.errors else 0)
+
+
+def _usage_error(exc: Exception, after: str = "") -> NoReturn:
+    """One line (the path and the problem, in the exception's message; then ``after``),
+    exit status 2."""
+    text = f"{_first_line(exc)}; {after}" if after else _first_line(exc)
+    err.print(f"[red]error:[/] {escape(text)}", highlight=False)
+    raise typer.Exit(2) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def _stops_in_one_line(output: str | None) -> Iterator[None]:
+    """A run that stops, said in one line, never a traceback on the terminal: a usage error
+    (:class:`JobError`, before anything is written) with exit status 2; an input found
+    unreadable only while reading it (stdin, a CSV file that stops being UTF-8 past its
+    head) the same, and what it leaves of ``output``; anything else names the exception, what
+    it leaves and the file that holds the full trace, exit status 3. ``output`` None: the
+    output is complete (the report is being written)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except JobError as exc:
+        _usage_error(exc)
+    except InputError as exc:
+        left = f"{output} holds the records before it" if output not in (None, "-") else ""
+        _usage_error(exc, left)
+    except Exception as exc:
+        if output is None:
+            left = "the output is complete, the report is not"
+        elif output == "-":
+            left = "the output is incomplete"
+        else:
+            left = (
+                f"{output} is incomplete: once the cause is fixed, the same command with "
+                "--resume continues it"
+            )
+        where = _write_trace()
+        trace = f"the full trace is in {where}" if where else "its trace could not be written"
+        problem = f"{type(exc).__name__}: {_first_line(exc)}"
+        err.print(
+            f"[red]error:[/] {escape(f'the run stopped: {problem}; {left}; {trace}')}",
+            highlight=False,
+        )
+        raise typer.Exit(3) from None
+
+
+def _write_trace() -> str | None:
+    """The exception being handled, with its trace, in a new file in the temporary folder;
+    the file's path (None if it could not be written)."""
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="assay-screen-", suffix=".trace", delete=False, encoding="utf-8"
+        ) as handle:
+            traceback.print_exc(file=handle)
+    except OSError:
+        return None
+    return handle.name
 
 
 def _say(text: str) -> None:

@@ -250,3 +250,73 @@ def chromium() -> str:
         if Path(candidate).exists():
             return candidate
     pytest.fail("Chromium is not installed: scripts/test.sh installs it (apt-get install chromium)")
+
+
+PLACE = ("position", "file", "line")
+
+
+def placeless(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Output records without where their input record was (position, file, line): to
+    compare runs over inputs named or laid out differently."""
+    out = []
+    for record in records:
+        if "error" in record:
+            error = {k: v for k, v in record["error"].items() if k not in PLACE}
+            out.append({**record, "error": error})
+        else:
+            out.append({k: v for k, v in record.items() if k not in PLACE})
+    return out
+
+
+def write_mixed(path: Path, docs: list[dict[str, Any]], bad_every: int) -> list[int]:
+    """``docs`` as JSON Lines with every ``bad_every``-th record bad (alternately not JSON
+    and an unknown country) and a blank line (not a record) after each bad one; the bad
+    records' positions."""
+    lines, bad = [], []
+    for position, doc in enumerate(docs, start=1):
+        if position % bad_every:
+            lines.append(json.dumps(doc))
+            continue
+        bad.append(position)
+        wrong = {**doc, "destination_country": "ZZ"}
+        lines += ["{not json" if len(bad) % 2 else json.dumps(wrong), ""]
+    path.write_text("\n".join(lines) + "\n")
+    return bad
+
+
+def output_rows(path: Path) -> list[dict[str, Any]]:
+    """A CSV or Parquet output's rows, cells as Parquet gives them (CSV: text, empty None)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415 - only the tests that read Parquet
+
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
+    with path.open(newline="") as handle:
+        return [{k: v or None for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def assert_one_record_per_input(out: Path, count: int, errors: Path, bad: list[int]) -> None:
+    """What ``--errors`` must leave: ``out`` holds one record for each of the ``count`` input
+    records, in input order, each naming its position (a result and its flag rows, or an
+    error in the record's place); ``errors`` holds copies of the error records, at ``bad``."""
+    copies = errors.read_bytes().splitlines()
+    assert [json.loads(c)["error"]["position"] for c in copies] == bad
+    if out.suffix in (".csv", ".parquet"):
+        rows = output_rows(out)
+        positions = [int(row["position"]) for row in rows]
+        assert positions == sorted(positions), "rows out of input order"
+        assert list(dict.fromkeys(positions)) == list(range(1, count + 1))
+        failed = [
+            (int(r["position"]), r["file"], int(r["line"]), r["error"]) for r in rows if r["error"]
+        ]
+        expected = [json.loads(c)["error"] for c in copies]
+        assert failed == [(e["position"], e["file"], e["line"], e["reason"]) for e in expected]
+        assert all(row["file"] and row["line"] for row in rows)
+        return
+    lines = out.read_bytes().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == count
+    places = [r.get("error", r) for r in records]
+    assert [p["position"] for p in places] == list(range(1, count + 1))
+    assert all(p["file"] and p["line"] for p in places)
+    assert [line for line in lines if line.startswith(b'{"error"')] == copies

@@ -33,10 +33,13 @@ from assay.engine.store.decisions import DecisionLog
 from tests.conftest import (
     CHROMIUM_ARGS,
     ROOT,
+    assert_one_record_per_input,
     chromium,
+    placeless,
     screened_results,
     synthetic_docs,
     write_jsonl,
+    write_mixed,
 )
 
 runner = CliRunner()
@@ -87,7 +90,10 @@ def test_every_input_format_gives_the_samescreened_results(
         out = tmp_path / f"{path.name}.out.jsonl"
         result = _screen(str(path), "-o", str(out), "--workers", "1")
         assert result.exit_code == 0, (name, result.output)
-        assert screened_results(out) == reference, name
+        got = screened_results(out)
+        assert placeless(got) == placeless(reference), name
+        assert [r["position"] for r in got] == list(range(1, len(docs) + 1)), name
+        assert {r["file"] for r in got} == {str(path)}, name
 
 
 def test_stdin_sniffs_arrays_and_lines(
@@ -96,7 +102,12 @@ def test_stdin_sniffs_arrays_and_lines(
     for text in (json.dumps(docs[:20]), "".join(json.dumps(d) + "\n" for d in docs[:20])):
         result = runner.invoke(app, ["screen", "-", "-o", str(tmp_path / "o.jsonl")], input=text)
         assert result.exit_code == 0
-        assert screened_results(tmp_path / "o.jsonl") == reference[:20]
+        got = screened_results(tmp_path / "o.jsonl")
+        assert placeless(got) == placeless(reference[:20])
+        assert [(r["position"], r["file"], r["line"]) for r in got[:2]] == [
+            (1, "-", 1),
+            (2, "-", 2),
+        ]
 
 
 def test_several_inputs_and_globs_are_one_run(
@@ -107,7 +118,13 @@ def test_several_inputs_and_globs_are_one_run(
     write_jsonl(tmp_path / "part-3.jsonl", docs[250:])
     out = tmp_path / "all.jsonl"
     assert _screen(str(tmp_path / "part-*.jsonl"), "-o", str(out)).exit_code == 0
-    assert screened_results(out) == reference
+    got = screened_results(out)
+    assert placeless(got) == placeless(reference)
+    assert [r["position"] for r in got] == list(range(1, 301))  # counted across the files
+    assert [(Path(r["file"]).name, r["line"]) for r in got[99:101]] == [
+        ("part-1.jsonl", 100),
+        ("part-2.jsonl", 1),
+    ]
     assert _screen(str(tmp_path / "nothing-*.jsonl")).exit_code == 2
 
 
@@ -123,12 +140,56 @@ def test_nothing_lost_errors_carry_their_place(docs: list[dict[str, Any]], tmp_p
     result = _screen(str(source), "-o", str(out), "--errors", str(errors))
     assert result.exit_code == 1
     assert "7 records read = 5 screened + 2 errors" in result.stderr
-    assert len(screened_results(out)) == 5
     first, second = screened_results(errors)
     assert first["error"]["file"] == str(source) and first["error"]["line"] == 4
     assert first["error"]["position"] == 3 and "not valid JSON" in first["error"]["reason"]
     assert second["error"]["manifest_id"] == "BAD-7" and second["error"]["line"] == 6
     assert second["error"]["errors"][0]["field"] == "destination_country"
+    # The output still lines up with the input: the errors file is a copy.
+    got = screened_results(out)
+    assert [r.get("manifest_id") for r in got] == [
+        docs[0]["manifest_id"],
+        docs[1]["manifest_id"],
+        None,
+        docs[2]["manifest_id"],
+        None,
+        docs[3]["manifest_id"],
+        docs[4]["manifest_id"],
+    ]
+    assert got[2] == first and got[4] == second
+    assert [(r["position"], r["line"]) for r in got if "error" not in r] == [
+        (1, 1),
+        (2, 3),
+        (4, 5),
+        (6, 7),
+        (7, 8),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "workers", "gzipped"),
+    [
+        ("jsonl", "1", False),
+        ("csv", "1", False),
+        ("parquet", "1", False),
+        ("jsonl", "2", True),  # helpers, the records streamed through the main process
+        ("parquet", "2", False),  # the same: a Parquet output is never partitioned
+    ],
+    ids=["jsonl", "csv", "parquet", "helpers-gzip-jsonl", "helpers-parquet"],
+)
+def test_errors_file_is_a_copy_and_the_output_keeps_every_record(
+    docs: list[dict[str, Any]], tmp_path: Path, suffix: str, workers: str, gzipped: bool
+) -> None:
+    source = tmp_path / "in.jsonl"
+    bad = write_mixed(source, docs, bad_every=37)
+    if gzipped:
+        source = source.with_name("in.jsonl.gz")
+        source.write_bytes(gzip.compress((tmp_path / "in.jsonl").read_bytes()))
+    out, errors = tmp_path / f"out.{suffix}", tmp_path / "errors.jsonl"
+    result = _screen(str(source), "-o", str(out), "--errors", str(errors), "--workers", workers)
+    assert result.exit_code == 1, result.output
+    assert f"{len(docs)} records read = {len(docs) - len(bad)} screened" in result.stderr
+    assert_one_record_per_input(out, len(docs), errors, bad)
 
 
 def test_csv_problems(docs: list[dict[str, Any]], tmp_path: Path) -> None:
@@ -188,7 +249,7 @@ def test_two_workers_equal_one(
     source = write_jsonl(tmp_path / "in.jsonl", docs)
     out = tmp_path / "w2.jsonl"
     assert _screen(str(source), "-o", str(out), "--workers", "2").exit_code == 0
-    assert screened_results(out) == reference
+    assert placeless(screened_results(out)) == placeless(reference)
 
 
 def test_the_main_process_and_a_helper_share_the_chunks_in_order(
@@ -215,22 +276,28 @@ def test_the_main_process_and_a_helper_share_the_chunks_in_order(
     ]
 
 
-def test_dask_cluster_equals_local(
-    docs: list[dict[str, Any]], reference: list[dict[str, Any]], tmp_path: Path
-) -> None:
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
-    out = tmp_path / "dask.jsonl"
+def test_dask_cluster_equals_local(docs: list[dict[str, Any]], tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    bad = write_mixed(source, docs, bad_every=41)
+    local, local_errors = tmp_path / "local.jsonl", tmp_path / "local.errors.jsonl"
+    assert (
+        _screen(str(source), "-o", str(local), "--errors", str(local_errors), "--workers", "1")
+    ).exit_code == 1
+    out, errors = tmp_path / "dask.jsonl", tmp_path / "dask.errors.jsonl"
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
+        command = [ASSAY, "screen", str(source), "-o", str(out), "--errors", str(errors)]
         done = subprocess.run(
-            [ASSAY, "screen", str(source), "-o", str(out), "--dask", cluster.scheduler_address],
+            [*command, "--dask", cluster.scheduler_address],
             capture_output=True,
             text=True,
             check=False,
         )
-    assert done.returncode == 0, done.stderr
-    assert screened_results(out) == reference
+    assert done.returncode == 1, done.stderr  # some records are errors
+    assert screened_results(out) == screened_results(local)
+    assert errors.read_bytes() == local_errors.read_bytes()
+    assert_one_record_per_input(out, len(docs), errors, bad)
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> None:
@@ -239,9 +306,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path: Path) -> Non
     _kill_when(source, out, lambda: checkpoint.exists() and out.stat().st_size > 200_000)
     partial = len(out.read_bytes().splitlines())
     assert 0 < partial < len(docs)
-    result = _screen(str(source), "-o", str(out), "--resume")
-    assert result.exit_code == 0, result.output
+    errors = _errors_of(out)
+    result = _screen(str(source), "-o", str(out), "--errors", str(errors), "--resume")
+    assert result.exit_code == 1, result.output  # the input has bad records
     assert screened_results(out) == screened_results(whole)
+    assert errors.read_bytes() == _errors_of(whole).read_bytes()
+    assert_one_record_per_input(out, len(docs), errors, list(range(500, 6_001, 500)))
     assert not checkpoint.exists()
 
 
@@ -257,30 +327,43 @@ def test_parquet_output_resumes_after_sigkill(tmp_path: Path) -> None:
 
     _kill_when(source, out, lambda: checkpoint.exists() and len(segments()) >= 3)
     assert not out.exists() and segments()  # interrupted before the join
-    result = _screen(str(source), "-o", str(out), "--resume")
-    assert result.exit_code == 0, result.output
+    errors = _errors_of(out)
+    result = _screen(str(source), "-o", str(out), "--errors", str(errors), "--resume")
+    assert result.exit_code == 1, result.output  # the input has bad records
     assert not checkpoint.exists() and segments() == []
     resumed, expected = pq.read_table(out).to_pylist(), pq.read_table(whole).to_pylist()
     assert len(expected) > 1_000 and resumed == expected
+    assert errors.read_bytes() == _errors_of(whole).read_bytes()
+    assert_one_record_per_input(out, 6_000, errors, list(range(500, 6_001, 500)))
+
+
+def _errors_of(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.errors.jsonl")
 
 
 def _uninterrupted(
     tmp_path: Path, docs: list[dict[str, Any]], suffix: str
 ) -> tuple[Path, Path, Path, Path]:
-    """The input, an uninterrupted run's output, and where the run to interrupt writes its
-    output and checkpoint."""
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
+    """The input (with a bad record every 500), an uninterrupted run's output (its
+    ``--errors`` file: :func:`_errors_of`), and where the run to interrupt writes its output
+    and checkpoint."""
+    source = tmp_path / "in.jsonl"
+    write_mixed(source, docs, bad_every=500)
     whole = tmp_path / f"whole.{suffix}"
-    assert _screen(str(source), "-o", str(whole), "--workers", "1").exit_code == 0
+    errors = str(_errors_of(whole))
+    assert (
+        _screen(str(source), "-o", str(whole), "--errors", errors, "--workers", "1").exit_code == 1
+    )
     out = tmp_path / f"out.{suffix}"
     return source, whole, out, Path(f"{out}.assay-resume")
 
 
 def _kill_when(source: Path, out: Path, ready: Callable[[], bool]) -> None:
-    """Run ``assay screen SOURCE -o OUT`` with a checkpoint after every chunk; SIGKILL it
-    once ``ready()``."""
+    """Run ``assay screen SOURCE -o OUT --errors ...`` with a checkpoint after every chunk;
+    SIGKILL it once ``ready()``."""
+    errors = str(_errors_of(out))
     process = subprocess.Popen(
-        [ASSAY, "screen", str(source), "-o", str(out), "--workers", "1"],
+        [ASSAY, "screen", str(source), "-o", str(out), "--errors", errors, "--workers", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "ASSAY_CHECKPOINT_SECONDS": "0"},

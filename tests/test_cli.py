@@ -7,16 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from assay.cli import main as cli_main
 from assay.cli.main import app
 from assay.engine import Engine
+from assay.engine.batch.columns import write_flat
 from assay.engine.ruleset import default_pack_dir
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, synthetic_docs
 
 runner = CliRunner()
 
@@ -74,6 +78,270 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["screen", str(tmp_path / "missing.json")]).exit_code == 2
     assert runner.invoke(app, ["screen", "-", "--engine", "fast"], input="{}").exit_code == 2
     assert runner.invoke(app, ["screen", "-", "--rules", str(tmp_path)], input="{}").exit_code == 2
+
+
+SAMPLE = EXAMPLES / "water-heavy.json"
+EARLIER = b"the results of an earlier run\n"
+BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+
+# A bad path: given the run's folder (holding in.json, a manifest, and out.jsonl, an earlier
+# run's output), what to put there and the arguments of `assay screen`; and the path the
+# one line of error must name, and the problem it must say.
+BadPath = Callable[[Path], tuple[list[str], str, str]]
+
+
+def _output_in_missing_folder(tmp: Path) -> tuple[list[str], str, str]:
+    out = str(tmp / "missing" / "out.jsonl")
+    return [str(tmp / "in.json"), "-o", out], f"--output {out}", "folder"
+
+
+def _output_is_a_folder(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "results").mkdir()
+    out = str(tmp / "results")
+    return [str(tmp / "in.json"), "-o", out], f"--output {out}", "is a folder"
+
+
+def _side_file_in_missing_folder(option: str) -> BadPath:
+    def case(tmp: Path) -> tuple[list[str], str, str]:
+        side = str(tmp / "missing" / "side")
+        args = [str(tmp / "in.json"), "-o", str(tmp / "out.jsonl"), option, side]
+        return args, f"{option} {side}", "does not exist"
+
+    return case
+
+
+def _side_file_is_a_folder(option: str) -> BadPath:
+    def case(tmp: Path) -> tuple[list[str], str, str]:
+        (tmp / "side").mkdir()
+        side = str(tmp / "side")
+        args = [str(tmp / "in.json"), "-o", str(tmp / "out.jsonl"), option, side]
+        return args, f"{option} {side}", "is a folder"
+
+    return case
+
+
+def _output_is_an_input(tmp: Path) -> tuple[list[str], str, str]:
+    source = str(tmp / "in.json")
+    return [source, "-o", source], f"--output {source}", "is also an input"
+
+
+def _errors_is_the_output(tmp: Path) -> tuple[list[str], str, str]:
+    out = str(tmp / "out.jsonl")
+    args = [str(tmp / "in.json"), "-o", out, "--errors", out]
+    return args, f"--errors {out}", "is also the --output file"
+
+
+def _errors_and_output_on_stdout(tmp: Path) -> tuple[list[str], str, str]:
+    return [str(tmp / "in.json"), "-o", "-", "--errors", "-"], "--errors -", "is also the --output"
+
+
+def _input_is_a_folder(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "manifests").mkdir()
+    (tmp / "manifests" / "a.jsonl").write_bytes(SAMPLE.read_bytes().replace(b"\n", b"") + b"\n")
+    folder = str(tmp / "manifests")
+    return [folder, "-o", str(tmp / "out.jsonl")], folder, "is a folder"
+
+
+def _binary_input(name: str) -> BadPath:
+    def case(tmp: Path) -> tuple[list[str], str, str]:
+        (tmp / name).write_bytes(BINARY)
+        args = [str(tmp / "in.json"), str(tmp / name), "-o", str(tmp / "out.jsonl")]
+        return (
+            args,
+            str(tmp / name),
+            "not JSON Lines, JSON, CSV or Parquet (it holds binary data",
+        )
+
+    return case
+
+
+def _not_parquet(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "in.parquet").write_bytes(SAMPLE.read_bytes())
+    args = [str(tmp / "in.parquet"), "-o", str(tmp / "out.jsonl")]
+    return args, str(tmp / "in.parquet"), "not a Parquet file"
+
+
+def _parquet_named_jsonl(tmp: Path) -> tuple[list[str], str, str]:
+    write_flat(tmp / "in.jsonl", synthetic_docs(3), "parquet")
+    args = [str(tmp / "in.jsonl"), "-o", str(tmp / "out.jsonl")]
+    return args, str(tmp / "in.jsonl"), "a Parquet file, not JSON Lines"
+
+
+def _not_utf8(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "latin.csv").write_bytes(b"manifest_id,description\nA-1,caf\xe9 cr\xe8me\n")
+    args = [str(tmp / "latin.csv"), "-o", str(tmp / "out.jsonl")]
+    return args, str(tmp / "latin.csv"), "not UTF-8 text"
+
+
+def _unknown_column_in_the_second_input(tmp: Path) -> tuple[list[str], str, str]:
+    write_flat(tmp / "a.csv", synthetic_docs(5), "csv")
+    (tmp / "b.csv").write_text("manifest_id,colour\nA-1,red\n")
+    args = [str(tmp / "a.csv"), str(tmp / "b.csv"), "-o", str(tmp / "out.jsonl")]
+    return args, str(tmp / "b.csv"), "unknown column(s) colour"
+
+
+def _corrupt_gzip(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "in.jsonl.gz").write_bytes(b"\x1f\x8b" + BINARY)
+    args = [str(tmp / "in.jsonl.gz"), "-o", str(tmp / "out.jsonl")]
+    return args, str(tmp / "in.jsonl.gz"), "not valid gzip data"
+
+
+def _glob_matching_nothing(tmp: Path) -> tuple[list[str], str, str]:
+    pattern = str(tmp / "manifests-*.jsonl")
+    return [pattern, "-o", str(tmp / "out.jsonl")], pattern, "no input file matches"
+
+
+def _glob_matching_only_folders(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "manifests-1").mkdir()
+    pattern = str(tmp / "manifests-*")
+    return [pattern, "-o", str(tmp / "out.jsonl")], pattern, "matches only folders"
+
+
+def _missing_input(tmp: Path) -> tuple[list[str], str, str]:
+    source = str(tmp / "missing.jsonl")
+    return [str(tmp / "in.json"), source, "-o", str(tmp / "out.jsonl")], source, "no such file"
+
+
+BAD_PATHS: dict[str, BadPath] = {
+    "output in a missing folder": _output_in_missing_folder,
+    "output is a folder": _output_is_a_folder,
+    "report in a missing folder": _side_file_in_missing_folder("--report"),
+    "report is a folder": _side_file_is_a_folder("--report"),
+    "errors in a missing folder": _side_file_in_missing_folder("--errors"),
+    "errors is a folder": _side_file_is_a_folder("--errors"),
+    "output is an input": _output_is_an_input,
+    "errors is the output": _errors_is_the_output,
+    "errors and output both stdout": _errors_and_output_on_stdout,
+    "input is a folder": _input_is_a_folder,
+    "binary input": _binary_input("scan.png"),
+    "binary input named .jsonl": _binary_input("scan.jsonl"),
+    "not a Parquet file": _not_parquet,
+    "Parquet named .jsonl": _parquet_named_jsonl,
+    "not UTF-8": _not_utf8,
+    "unknown column in the second input": _unknown_column_in_the_second_input,
+    "corrupt gzip": _corrupt_gzip,
+    "glob matching nothing": _glob_matching_nothing,
+    "glob matching only folders": _glob_matching_only_folders,
+    "missing input": _missing_input,
+}
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder``: size and modification time."""
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+    }
+
+
+@pytest.mark.parametrize("case", list(BAD_PATHS), ids=list(BAD_PATHS))
+def test_a_bad_path_stops_the_run_in_one_line_before_any_screening(
+    tmp_path: Path, case: str
+) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.json")
+    (tmp_path / "out.jsonl").write_bytes(EARLIER)
+    args, named, problem = BAD_PATHS[case](tmp_path)
+    before = _tree(tmp_path)
+    result = runner.invoke(app, ["screen", *args])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()  # one line, no traceback
+    assert line.startswith("error: ") and named in line and problem in line, line
+    assert result.stdout == ""
+    assert _tree(tmp_path) == before  # nothing created, nothing truncated: nothing screened
+    assert (tmp_path / "out.jsonl").read_bytes() == EARLIER
+
+
+# `assay` without the capabilities that let root read and write any file (CAP_DAC_OVERRIDE,
+# CAP_DAC_READ_SEARCH), so that file modes hold for it as for any user; tests may run as
+# root. (Running as another user instead fails sooner: the interpreter may sit in root's
+# home.) For a user without them, it is `assay` as it is.
+WITHOUT_ROOTS_READ_ALL = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class Sets(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
+header, sets = Header(0x20080522, 0), (Sets * 2)()  # _LINUX_CAPABILITY_VERSION_3
+assert libc.capget(ctypes.byref(header), sets) == 0, ctypes.get_errno()
+sets[0].effective &= ~0b110
+sets[0].permitted &= ~0b110
+assert libc.capset(ctypes.byref(header), sets) == 0, ctypes.get_errno()
+from assay.cli.main import app
+sys.argv[0] = "assay"
+app()
+"""
+
+
+def test_unreadable_input_and_unwritable_folder_are_named_before_screening(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.json")
+    secret = tmp_path / "secret.json"
+    shutil.copy(SAMPLE, secret)
+    secret.chmod(0)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    out = locked / "out.jsonl"
+    cases = [
+        ([str(secret), "-o", str(tmp_path / "out.jsonl")], f"{secret}: cannot be read"),
+        (
+            [str(tmp_path / "in.json"), "-o", str(out)],
+            f"--output {out}: cannot write in the folder {locked}",
+        ),
+    ]
+    before = _tree(tmp_path)
+    try:
+        for args, named in cases:
+            done = subprocess.run(
+                [sys.executable, "-c", WITHOUT_ROOTS_READ_ALL, "screen", *args],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 2, done.stderr
+            (line,) = done.stderr.splitlines()
+            assert line == f"error: {named}: permission denied"
+            assert done.stdout == ""
+            assert _tree(tmp_path) == before
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_failure_inside_the_run_is_one_line_and_a_trace_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk vanished\nsecond line of the message")
+
+    monkeypatch.setattr(cli_main, "run", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["screen", str(SAMPLE), "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.splitlines()
+    assert "the run stopped: RuntimeError: the disk vanished;" in line
+    assert f"{out} is incomplete" in line and "--resume" in line
+    (trace,) = tmp_path.glob("assay-screen-*.trace")
+    assert line.endswith(f"the full trace is in {trace}")
+    text = trace.read_text()
+    assert text.startswith("Traceback") and "the disk vanished" in text and "broken" in text
+
+
+def test_a_csv_input_that_stops_being_utf8_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    """Past the part of the file checked before the run, found while reading."""
+    source = tmp_path / "in.csv"
+    write_flat(source, synthetic_docs(300), "csv")
+    assert source.stat().st_size > 100_000
+    with source.open("ab") as handle:
+        handle.write(b"LATE-1,sea" + b"," * 24 + b"1,caf\xe9\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["screen", str(source), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {source}: not UTF-8 text after line "), line
+    assert f"{out} holds the records before it" in line
 
 
 def _edited_pack(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:

@@ -26,7 +26,13 @@ from assay.engine.batch.partitions import Partition, plan, read_partition, split
 from assay.engine.batch.readers import read_inputs
 from assay.engine.batch.stream import Job
 from assay.engine.ruleset import default_pack_dir, read_sources
-from tests.conftest import screened_results, synthetic_docs, write_jsonl
+from tests.conftest import (
+    assert_one_record_per_input,
+    screened_results,
+    synthetic_docs,
+    write_jsonl,
+    write_mixed,
+)
 
 runner = CliRunner()
 ASSAY = str(Path(sys.executable).with_name("assay"))
@@ -122,15 +128,11 @@ def test_two_workers_on_partitions_write_what_one_process_writes(
     (one, one_errors), (two, two_errors) = outputs["1"], outputs["2"]
     if fmt == "jsonl":
         assert screened_results(two) == screened_results(one)
-        assert len(screened_results(two)) == 898
     else:
         assert two.read_bytes() == one.read_bytes()  # no timings in the CSV layout
         assert two.read_text().count("position,file,line") == 1  # one header
     assert two_errors.read_bytes() == one_errors.read_bytes()
-    positions = [
-        json.loads(line)["error"]["position"] for line in two_errors.read_text().splitlines()
-    ]
-    assert positions == [18, 401]
+    assert_one_record_per_input(two, 900, two_errors, [18, 401])
     assert sorted(p.name for p in mixed_input.iterdir() if "assay-" in p.name) == []
 
 
@@ -163,16 +165,15 @@ def test_the_main_process_and_a_helper_share_the_partitions(
 
 def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
     docs = synthetic_docs(7_000, seed=13)  # ~11 MB: a dozen partitions of 1 MiB
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
-    whole = tmp_path / "whole.jsonl"
-    assert (
-        runner.invoke(app, ["screen", str(source), "-o", str(whole), "--workers", "1"]).exit_code
-        == 0
-    )
-    out = tmp_path / "out.jsonl"
+    source = tmp_path / "in.jsonl"
+    bad = write_mixed(source, docs, bad_every=250)
+    whole, whole_errors = tmp_path / "whole.jsonl", tmp_path / "whole.errors.jsonl"
+    command = ["screen", str(source), "-o", str(whole), "--errors", str(whole_errors)]
+    assert runner.invoke(app, [*command, "--workers", "1"]).exit_code == 1
+    out, errors = tmp_path / "out.jsonl", tmp_path / "out.errors.jsonl"
     checkpoint = Path(f"{out}.assay-resume")
     process = subprocess.Popen(
-        [ASSAY, "screen", str(source), "-o", str(out), "--workers", "2"],
+        [ASSAY, "screen", str(source), "-o", str(out), "--errors", str(errors), "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "ASSAY_CHECKPOINT_SECONDS": "0"},
@@ -199,11 +200,12 @@ def test_partitioned_run_resumes_after_sigkill(tmp_path: Path) -> None:
     _, alive = psutil.wait_procs(helpers, timeout=10)
     assert not alive, "helpers outlive a killed run"
     assert not out.exists()  # the output is only joined at the end
-    result = runner.invoke(
-        app, ["screen", str(source), "-o", str(out), "--resume", "--workers", "2"]
-    )
-    assert result.exit_code == 0, result.output
+    resume = ["screen", str(source), "-o", str(out), "--errors", str(errors), "--resume"]
+    result = runner.invoke(app, [*resume, "--workers", "2"])
+    assert result.exit_code == 1, result.output  # the input has bad records
     assert screened_results(out) == screened_results(whole)
+    assert errors.read_bytes() == whole_errors.read_bytes()
+    assert_one_record_per_input(out, len(docs), errors, bad)
     assert not checkpoint.exists()
     assert [p.name for p in tmp_path.iterdir() if "assay-part" in p.name] == []
 

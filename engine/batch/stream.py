@@ -183,23 +183,27 @@ def _decision_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 
 
 def _open_sinks(job: Job, state: _State | None) -> tuple[Sink, Sink | None, list[Sink]]:
-    include_errors = job.errors is None
+    """The main output (every outcome) and, with ``--errors``, the error records' copy."""
     main: Sink
     if job.output_format == "parquet":
         if job.output == "-":
             raise JobError("Parquet output needs a file, not stdout")
         kept = state.output_bytes if state else None  # for Parquet: complete segments
-        main = ParquetSink(Path(job.output), include_errors=include_errors, keep=kept)
+        main = ParquetSink(Path(job.output), keep=kept)
     else:
         handle = _open_output(job.output, state.output_bytes if state else None)
         if job.output_format == "csv":
             header = state is None and job.header
-            main = CsvSink(handle, include_errors=include_errors, header=header)
+            main = CsvSink(handle, header=header)
         else:
-            main = JsonLinesSink(handle, include_errors=include_errors)
+            main = JsonLinesSink(handle)
     errors: Sink | None = None
     if job.errors is not None:
-        errors = ErrorSink(_open_output(job.errors, state.error_bytes if state else None))
+        try:
+            errors = ErrorSink(_open_output(job.errors, state.error_bytes if state else None))
+        except BaseException:
+            main.abandon()  # not left open: its handle, or a Parquet segment's writer
+            raise
     return main, errors, [main] if errors is None else [main, errors]
 
 

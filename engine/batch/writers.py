@@ -1,8 +1,14 @@
 """Writing outcomes: JSON Lines (default), CSV or Parquet (one row per flag).
 
 Every sink writes outcomes in the order it receives them (input order) and can say how many
-bytes it has made durable, which is what ``--resume`` records. Error records go to the main
-output, or to their own JSON Lines file with ``--errors``.
+bytes it has made durable, which is what ``--resume`` records. The main output holds one
+record per input record, error records included, each with its input position (and file and
+line), so that output and input line up; ``--errors FILE`` writes a copy of the error records
+as JSON Lines.
+
+Before a run reads a record, :func:`check_outputs` finds the outputs it could not write —
+a folder, a folder that does not exist or cannot be written in, an input, the same file
+twice — so that a run never screens for an hour to fail at its end.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -19,8 +26,97 @@ from typing import IO, Any, Literal, Protocol
 import orjson
 
 from assay.engine.batch.outcomes import Outcome
+from assay.engine.batch.readers import os_problem
 
 OutputFormat = Literal["jsonl", "csv", "parquet"]
+
+
+class OutputError(ValueError):
+    """An output that cannot be written where it was asked for: a usage error. The message
+    is one line that names the option and the path."""
+
+
+def check_outputs(outputs: Mapping[str, str | None], inputs: Sequence[str]) -> None:
+    """Raise :class:`OutputError` for the first of ``outputs`` (option -> path, ``-`` for
+    stdout; None: not asked for) that the run could not write, or that is an input or
+    another of the outputs. Creates nothing."""
+    inputs_seen = set()
+    for source in inputs:
+        if source != "-":
+            info = Path(source).stat()
+            inputs_seen.add((info.st_dev, info.st_ino))
+    taken: dict[str, str] = {}  # resolved path ("-": stdout) -> option
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        resolved = "-"
+        if path != "-":
+            _check_output(option, path)
+            target = Path(path)
+            if target.exists():
+                info = target.stat()
+                if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in inputs_seen:
+                    raise OutputError(
+                        f"{option} {path}: is also an input; it would be overwritten before "
+                        "it is read: give the output another name"
+                    )
+            if _is_device(target):
+                continue  # /dev/null can take several outputs
+            resolved = str(target.resolve())
+        if resolved in taken:
+            raise OutputError(
+                f"{option} {path}: is also the {taken[resolved]} file; give each its own file"
+            )
+        taken[resolved] = option
+
+
+def _is_device(path: Path) -> bool:
+    """A character device or a pipe (``/dev/null``): written as a stream, never created."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+_EXAMPLES = {"--errors": "errors.jsonl", "--report": "report.html"}
+
+
+def _check_output(option: str, path: str) -> None:
+    target = Path(path)
+    try:
+        info: os.stat_result | None = target.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        info = None  # the folder is looked at next
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: {os_problem(exc)}") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            example = _EXAMPLES.get(option, "results.jsonl")
+            raise OutputError(
+                f"{option} {path}: is a folder; give a file name, such as '{target / example}'"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            return  # /dev/null, a pipe: written as a stream
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{option} {path}: cannot be written: permission denied")
+    folder = target.parent
+    try:
+        folder_info = folder.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise OutputError(
+            f"{option} {path}: the folder {folder} does not exist; create it first"
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: {folder}: {os_problem(exc)}") from None
+    if not stat.S_ISDIR(folder_info.st_mode):
+        raise OutputError(f"{option} {path}: {folder} is a file, not a folder")
+    # The run also writes beside the output (its checkpoint, parts and segments).
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{option} {path}: cannot write in the folder {folder}: permission denied"
+        )
+
 
 FLAG_COLUMNS: tuple[str, ...] = (
     "position",
@@ -107,14 +203,31 @@ class Sink(Protocol):
 
 
 class JsonLinesSink:
-    def __init__(self, handle: IO[bytes], *, include_errors: bool = True) -> None:
+    """One line per outcome. A result starts with where its record was, as an error record
+    says inside ``error``: ``{"position": 7, "file": "in.jsonl", "line": 9, "manifest_id":
+    ...}``. (The outcome's own JSON stays the bare result: the decision log and the report
+    keep that.)"""
+
+    def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
-        self._errors = include_errors
+        self._files: dict[str | None, bytes] = {}  # file name -> its JSON, made once per file
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
-        self._handle.write(
-            b"".join(o.json + b"\n" for o in outcomes if self._errors or not o.error)
-        )
+        files = self._files
+        lines: list[bytes] = []
+        for o in outcomes:
+            if o.error:
+                lines.append(o.json + b"\n")
+                continue
+            file = files.get(o.file)
+            if file is None:
+                file = files[o.file] = orjson.dumps(o.file)
+            line = b"null" if o.line is None else b"%d" % o.line
+            # o.json is a JSON object: "{" and the result's fields, which follow ours.
+            lines.append(
+                b'{"position":%d,"file":%b,"line":%b,%b\n' % (o.position, file, line, o.json[1:])
+            )
+        self._handle.write(b"".join(lines))
 
     def sync(self) -> int:
         return _sync(self._handle)
@@ -127,7 +240,8 @@ class JsonLinesSink:
 
 
 class ErrorSink:
-    """``--errors FILE``: error records only, as JSON Lines."""
+    """``--errors FILE``: a copy of the error records, as JSON Lines (the main output has
+    them too, in their places)."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
@@ -146,9 +260,8 @@ class ErrorSink:
 
 
 class CsvSink:
-    def __init__(self, handle: IO[bytes], *, include_errors: bool, header: bool) -> None:
+    def __init__(self, handle: IO[bytes], *, header: bool) -> None:
         self._handle = handle
-        self._errors = include_errors
         self._text = io.StringIO()
         self._writer = csv.DictWriter(self._text, FLAG_COLUMNS, lineterminator="\n")
         if header:
@@ -162,8 +275,6 @@ class CsvSink:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
-            if outcome.error and not self._errors:
-                continue
             self._writer.writerows(flag_rows(outcome))
         self._drain()
 
@@ -189,7 +300,7 @@ class ParquetSink:
     ``--resume``.
     """
 
-    def __init__(self, path: Path, *, include_errors: bool, keep: int | None = None) -> None:
+    def __init__(self, path: Path, *, keep: int | None = None) -> None:
         import pyarrow as pa  # noqa: PLC0415 - only Parquet output pays for loading pyarrow
         import pyarrow.parquet as pq  # noqa: PLC0415
 
@@ -215,7 +326,6 @@ class ParquetSink:
                 ("error", pa.string()),
             ]
         )
-        self._errors = include_errors
         self._rows: list[dict[str, Any]] = []
         self._complete = keep or 0
         self._writer: Any = None  # the open segment's
@@ -228,8 +338,6 @@ class ParquetSink:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:
-            if outcome.error and not self._errors:
-                continue
             self._rows += flag_rows(outcome)
         if len(self._rows) >= 50_000:
             self._flush_rows()
