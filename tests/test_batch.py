@@ -237,10 +237,14 @@ def test_csv_and_parquet_outputs_one_row_per_flag(
     flagged = next(r for r in reference if r["flags"])
     mine = [row for row in rows if row["manifest_id"] == flagged["manifest_id"]]
     assert [row["rule_id"] for row in mine] == [f["rule_id"] for f in flagged["flags"]]
+    # An analyst filtering the rows can tell findings from indicators (README, risk lanes).
+    assert [row["role"] for row in mine] == [f["role"] for f in flagged["flags"]]
     assert _screen(str(source), "-o", str(tmp_path / "o.parquet")).exit_code == 0
     table = pq.read_table(tmp_path / "o.parquet")
     assert table.num_rows == expected_rows
     assert table.column("manifest_id").to_pylist()[0] == reference[0]["manifest_id"]
+    roles = [r for r in table.column("role").to_pylist() if r is not None]
+    assert roles and set(roles) <= {"finding", "indicator"}
 
 
 def test_two_workers_equal_one(

@@ -131,6 +131,7 @@ FLAG_COLUMNS: tuple[str, ...] = (
     "pattern",
     "severity",
     "score",
+    "role",
     "item_line",
     "explanation",
     "error",
@@ -181,6 +182,7 @@ def flag_rows(outcome: Outcome) -> list[dict[str, Any]]:
             "pattern": flag["pattern"],
             "severity": flag["severity"],
             "score": flag["score"],
+            "role": flag.get("role", "finding"),
             "item_line": flag["item_line"],
             "explanation": flag["explanation"],
         }
@@ -321,6 +323,7 @@ class ParquetSink:
                 ("pattern", pa.string()),
                 ("severity", pa.string()),
                 ("score", pa.int64()),
+                ("role", pa.string()),
                 ("item_line", pa.int64()),
                 ("explanation", pa.string()),
                 ("error", pa.string()),
