@@ -86,19 +86,14 @@ class TermMatcher:
         self, groups: Mapping[str, Iterable[str]], exclusions: Exclusions | None = None
     ) -> None:
         rules = exclusions or Exclusions()
-        self._before = [tuple(tokens(normalise(x))) for x in rules.before if _words(x)]
+        before = [normalise(x) for x in rules.before]
+        self._before = _spaced(before)
+        self._unspaced_before = tuple(x for x in before if _UNSPACED.search(x))
         self._after = frozenset(w for x in rules.after for w in tokens(normalise(x)))
-        self._products = [
-            _Phrase(tuple(tokens(normalise(x))), normalise(x).endswith("*"), "")
-            for x in rules.products
-            if _words(x)
-        ]
-        self._unspaced_before = tuple(
-            normalise(x) for x in rules.before if _UNSPACED.search(normalise(x))
-        )
+        self._products = _spaced(normalise(x) for x in rules.products)
         # Any of these words in a description means exclusions must be looked for.
         self._markers = frozenset(
-            [w[0] for w in self._before] + list(self._after) + [p.words[0] for p in self._products]
+            [p.words[0] for p in (*self._before, *self._products)] + list(self._after)
         )
         self.groups: tuple[str, ...] = tuple(groups)
         self._first: dict[str, list[_Phrase]] = {}
@@ -180,8 +175,8 @@ class TermMatcher:
                     excluded[index] = True
                 else:
                     for opener in self._before:
-                        if _starts(words, index, opener):
-                            opened, opener_ends = True, index + len(opener)
+                        if opener.words[0] == piece and _matches_at(opener, words, index):
+                            opened, opener_ends = True, index + len(opener.words)
                             break
             if piece in self._after and index > 0 and previous not in _BOUNDARY:
                 excluded[index - 1] = True
@@ -194,13 +189,13 @@ class TermMatcher:
         return excluded
 
 
-def _words(text: str) -> bool:
-    phrase = normalise(text)
-    return bool(tokens(phrase)) and not _UNSPACED.search(phrase)
-
-
-def _starts(words: list[str], index: int, phrase: tuple[str, ...]) -> bool:
-    return tuple(words[index : index + len(phrase)]) == phrase
+def _spaced(phrases: Iterable[str]) -> list[_Phrase]:
+    """The (normalised) phrases written with spaces between words, as matchable phrases."""
+    return [
+        _Phrase(tuple(tokens(p)), p.endswith("*"), "")
+        for p in phrases
+        if tokens(p) and not _UNSPACED.search(p)
+    ]
 
 
 def _inside(excluded: list[bool], index: int, size: int) -> bool:
