@@ -15,7 +15,7 @@ from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from assay.api import docs, openapi
+from assay.api import docs, openapi, ui
 from assay.api.bodies import ApiError, json_response
 from assay.api.dispatch import Direct, Handler
 from assay.api.guard import ERROR_HEADERS, Guard
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_oauth2_redirect_url=None,  # keys are bearer tokens: no OAuth2 flow
     )
     docs.mount(app)
+    ui.mount(app)
     for router in (
         screening.router,
         rules.router,
@@ -118,8 +119,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning(
             "%s %s: the database cannot be reached: %s", request.method, path(request), problem
         )
-        detail = {"detail": "the database cannot be reached; screening goes on, try this later"}
-        return json_response(detail, 503, {**ERROR_HEADERS, "Retry-After": "5"})
+        message = "the database cannot be reached; screening goes on, try this later"
+        if ui.is_ui_path(request.url.path):
+            answer = ui.render.refusal(request, None, message[0].upper() + message[1:] + ".", 503)
+            answer.headers["Retry-After"] = "5"
+            return answer
+        return json_response({"detail": message}, 503, {**ERROR_HEADERS, "Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

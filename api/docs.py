@@ -34,7 +34,7 @@ def _static_dir() -> Path:
     return Path(str(resources.files("assay.api").joinpath("static")))
 
 
-class _CachedStatic:
+class CachedStatic:
     """The package's static files, with a cache lifetime (the guard adds no-store otherwise)."""
 
     def __init__(self, directory: Path) -> None:
@@ -60,4 +60,4 @@ def mount(app: FastAPI) -> None:
     async def docs_page() -> FileResponse:
         return FileResponse(page, media_type="text/html; charset=utf-8")
 
-    app.mount(ASSETS, _CachedStatic(static), name="docs-assets")
+    app.mount(ASSETS, CachedStatic(static), name="docs-assets")

@@ -19,6 +19,10 @@ nothing (the API documentation pages get one that allows what they load), ``fram
 'none'`` and ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``, ``Cache-Control:
 no-store`` (answers carry keys, decisions and manifests) unless the route set its own, and
 ``Strict-Transport-Security`` when served over TLS.
+
+The workbench's pages (``/ui``) are signed in with a session cookie, not a key: the guard
+bounds their bodies and gives them their own Content-Security-Policy (scripts and styles
+from the service only); each page checks its session, role and CSRF token (:mod:`api.ui`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.api import docs
+from assay.api import docs, ui
 from assay.api.auth import authenticate
 from assay.api.bodies import ApiError, json_response
 
@@ -54,6 +58,7 @@ ERROR_HEADERS = {
     for name, value in [*_headers(_API_CSP), (b"cache-control", b"no-store")]
 }
 _DOCS_HEADERS = _headers(docs.CSP)
+_UI_HEADERS = _headers(ui.CSP)
 _NO_STORE = (b"cache-control", b"no-store")
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -100,7 +105,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        extra = _DOCS_HEADERS if docs.is_docs_path(path) else _API_HEADERS
+        in_ui = ui.is_ui_path(path)
+        if in_ui:
+            extra = _UI_HEADERS
+        elif docs.is_docs_path(path):
+            extra = _DOCS_HEADERS
+        else:
+            extra = _API_HEADERS
         tls = scope.get("scheme") == "https"
 
         async def secured(message: Message) -> None:
@@ -121,7 +132,7 @@ class Guard:
         if not has_body:
             await self.app(scope, receive, secured)
             return
-        if scope["method"] in _BODY_METHODS:
+        if scope["method"] in _BODY_METHODS and not in_ui:
             try:
                 scope["assay.identity"] = await authenticate(Request(scope))
             except ApiError as exc:

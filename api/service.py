@@ -46,6 +46,7 @@ from assay.engine.store.redact import SecretFilter, database_problem, shown_url
 from assay.engine.store.rulesets import RuleStore
 from assay.engine.store.schema import SchemaError
 from assay.engine.store.schema import ensure as ensure_schema
+from assay.engine.store.sessions import SessionStore
 from assay.engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
@@ -69,6 +70,7 @@ class Service:
     backtests: BacktestStore
     inspections: InspectionStore
     shadows: ShadowStore
+    sessions: SessionStore  # the workbench's sign-ins (api/ui)
     active: tuple[int, str]  # (version id, sha256) the store says is active; NOT_FROM_STORE
     loaded: Loaded  # what the engine screens with, and why when it is not the active version
     offline: OfflineCopy  # the copies kept for a start without the database
@@ -124,6 +126,7 @@ class Service:
             backtests=BacktestStore(db),
             inspections=InspectionStore(db),
             shadows=ShadowStore(db),
+            sessions=SessionStore(db),
             active=marker,
             loaded=loaded,
             offline=offline,

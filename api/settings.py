@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="Screening answers 503 while the journal holds more than this not yet "
         "in the database (the database refusing or unreachable).",
     )
+    ui_session_minutes: int = Field(
+        default=480,
+        ge=5,
+        le=7 * 24 * 60,
+        description="How long a workbench sign-in lasts (default: 8 hours, a shift).",
+    )
     corpus_dir: Path | None = Field(
         default=None,
         description="Where back-tests read manifest files from; default: data_dir/corpus.",

@@ -199,6 +199,29 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+# The workbench's signed-in sessions (api/ui/session.py): the session id is kept as a digest,
+# as keys are; a session ends at its expiry, at sign-out, or when its key is revoked.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_ui_sessions_expires_at", "expires_at"),
+)
+
+# Secrets the service makes once and every worker shares: the workbench's cookie-signing key.
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 
 def default_data_dir() -> Path:
     configured = os.environ.get("ASSAY_DATA_DIR")
