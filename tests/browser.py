@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    Route,
+    sync_playwright,
+)
 
 from tests.conftest import CHROMIUM_ARGS, ROOT, chromium
 
@@ -26,6 +33,10 @@ class Session:
     problems: list[str] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # Pages the server answered with an error status on purpose (a refusal, a form's errors):
+    # the browser logs each as "Failed to load resource"; that line is the status, not a
+    # fault of the page. Any other resource that fails (a script, a style, a fetch) counts.
+    error_pages: set[str] = field(default_factory=set)
 
     def page(self, viewport: dict[str, int] | None = None) -> Page:
         """A fresh page (its own cookies) that reports its problems here."""
@@ -41,12 +52,21 @@ class Session:
                 route.abort()
 
         def console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                self.problems.append(f"{page.url}: {message.text}")
+            if message.type != "error":
+                return
+            status_line = message.text.startswith("Failed to load resource: the server")
+            if status_line and message.location.get("url") in self.error_pages:
+                return
+            self.problems.append(f"{page.url}: {message.text}")
+
+        def response(answer: Response) -> None:
+            if answer.request.resource_type == "document" and answer.status >= 400:
+                self.error_pages.add(answer.url)
 
         page.route("**/*", offline)
         page.on("request", lambda request: self.requested.append(request.url))
         page.on("console", console)
+        page.on("response", response)
         page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
         return page
 

@@ -138,11 +138,16 @@ def clear_cookie(request: Request, response_headers: dict[str, str]) -> None:
 
 
 def same_site(request: Request) -> bool:
-    """Whether the request came from this service's own pages: an ``Origin`` header, when
-    sent, must name this host (browsers send it with every POST)."""
+    """Whether the request came from this service's own pages. A browser says where a
+    request comes from in ``Sec-Fetch-Site`` (which must then be ``same-origin``) and in
+    ``Origin`` (which, when it names a site, must be this host; under the service's
+    ``Referrer-Policy: no-referrer`` a browser sends ``null`` there)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        return False
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
+        return origin is None or fetch_site == "same-origin"
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
