@@ -350,8 +350,9 @@ def rules_check(
         err.print(f"[red]{len(failed)} example(s) failed[/]")
         raise typer.Exit(1)
     out.print(
-        f"ok: {ruleset.label} ({ruleset.sha256[:12]}), {len(ruleset.rules)} rules, "
-        "all examples pass"
+        f"ok: {ruleset.label} ({ruleset.sha256[:12]}), {len(ruleset.rules)} rules"
+        + (f" and {len(ruleset.correlations)} correlation rules" if ruleset.correlations else "")
+        + ", all examples pass"
     )
 
 

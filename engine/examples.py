@@ -6,6 +6,10 @@ every rule of the pack on that evaluator. Without one (validating a pack or a dr
 example is enriched and tested against its own rule only, as a compiled closure: the same
 answer, at a cost that grows with the pack's size rather than with its size squared, so a
 hostile draft of many rules with many examples cannot hold a service worker for minutes.
+
+A correlation rule's examples are sequences of manifests: each runs through the reference
+correlation evaluator (:mod:`engine.correlation.evaluator`) with that rule alone, and hits
+when any manifest of the sequence raises an alert.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from assay.engine.correlation.evaluator import correlate
 from assay.engine.errors import Location
 from assay.engine.evaluators.base import Evaluator
 from assay.engine.evaluators.closures import predicate
@@ -59,5 +64,15 @@ def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[E
                 fired = any(own(item, manifest_view) for item in item_views)
             outcomes.append(
                 ExampleOutcome(rule.id, example.expect_hit, fired, example.note, example.location)
+            )
+    for correlation in ruleset.correlations:
+        # A sequence alerts when any of its manifests completes the rule's pattern, on the
+        # reference evaluator (whatever evaluator screens single manifests).
+        for sequence in correlation.examples:
+            fired = bool(correlate(ruleset, sequence.manifests, (correlation,)))
+            outcomes.append(
+                ExampleOutcome(
+                    correlation.id, sequence.expect_hit, fired, sequence.note, sequence.location
+                )
             )
     return outcomes

@@ -14,7 +14,7 @@ party fields are normalised only when a rule reads them, and the text work on a 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -42,16 +42,22 @@ _PARTY_TEXT = ("name", "address", "identifier")
 class Enricher:
     """Builds views for one ruleset: its reference data and the fields its rules read."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, reads: Iterable[str] | None = None) -> None:
+        """Views for the ruleset's rules; or, given ``reads``, for conditions that read
+        exactly those field paths (the correlation rules' ``each``)."""
         reference = ruleset.reference
         self._fx = reference.fx_usd
         self._usual = reference.usual_usd_per_kg
         self._terms = reference.terms
-        groups = ruleset.groups
+        if reads is None:
+            groups = ruleset.groups
+            reads = {path for rule in ruleset.rules for path in rule.reads}
+        else:
+            reads = set(reads)
+            groups = frozenset(BY_PATH[path].group for path in reads)
         self._want_terms = "terms" in groups
         self._thickness = "thickness" in groups
         self._routing = "routing" in groups
-        reads = {path for rule in ruleset.rules for path in rule.reads}
         self._total_value = "manifest.total_value_usd" in reads
         # Free text on the manifest is normalised only when some rule reads it.
         self._manifest_text = tuple(

@@ -32,6 +32,7 @@ MAX_LIST_LITERAL_ITEMS = 500  # a [...] list written in a condition [9]
 MAX_TEXT_LITERAL_CHARS = 200  # a "..." text in a condition or a pattern [40]
 MAX_EXAMPLES = 25  # hit examples, and miss examples, of one rule [9]
 MAX_EXAMPLE_ITEMS = 50  # goods items in one example manifest [3]
+MAX_EXAMPLE_MANIFESTS = 50  # manifests in one correlation example's sequence [6]
 
 # Explanations.
 MAX_FORMAT_WIDTH = 64  # width or precision in a template placeholder, {x:>64.2f} [0]

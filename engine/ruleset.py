@@ -29,41 +29,43 @@ from assay.engine import conditions as c
 from assay.engine import limits
 from assay.engine.check import Context, check_condition, check_template, template_names
 from assay.engine.contracts import Manifest, Role, Severity
+from assay.engine.correlation.language import (
+    CorrelationRule,
+    compile_correlation_rule,
+    is_correlation_file,
+)
 from assay.engine.errors import AssayError, Location, Problem
 from assay.engine.fields import BY_PATH, Group, Scope
 from assay.engine.lanes import Lanes
 from assay.engine.parse import YamlDocument, load_yaml, parse_condition
 from assay.engine.reference import Reference, RefValue, build_reference
+from assay.engine.rulefile import (
+    PATTERN,
+    RULE_ID,
+    ExamplePatch,
+    build_example_manifest,
+    example_path,
+    pydantic_problems,
+)
 
 # --------------------------------------------------------------------------- file schemas
 
-_RULE_ID = r"^[a-z0-9][a-z0-9-]{2,63}$"
-_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 ParamValue = float | bool | str | list[str] | list[float]
-
-
-class _Example(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    note: str | None = None
-    manifest: dict[str, Any] = Field(default_factory=dict)
-    item: dict[str, Any] = Field(default_factory=dict)
-    items: Annotated[list[dict[str, Any]], Field(max_length=limits.MAX_EXAMPLE_ITEMS)] | None = None
 
 
 class _Examples(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hit: Annotated[list[_Example], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
-    miss: Annotated[list[_Example], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
+    hit: Annotated[list[ExamplePatch], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
+    miss: Annotated[list[ExamplePatch], Field(min_length=1, max_length=limits.MAX_EXAMPLES)]
 
 
 class _RuleFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, Field(pattern=_RULE_ID)]
+    id: Annotated[str, Field(pattern=RULE_ID)]
     title: Annotated[str, Field(min_length=3, max_length=120)]
-    pattern: Annotated[str, Field(pattern=_PATTERN)]
+    pattern: Annotated[str, Field(pattern=PATTERN)]
     severity: Severity
     score: Annotated[int, Field(ge=0, le=100)]
     role: Role = "finding"
@@ -146,6 +148,8 @@ class RuleSet:
     groups: frozenset[Group]
     example_base: Mapping[str, Any] = field(repr=False)
     sources: Mapping[str, str] = field(repr=False)
+    # Rules over many manifests (engine.correlation); per-manifest screening does not run them.
+    correlations: tuple[CorrelationRule, ...] = ()
 
     @property
     def label(self) -> str:
@@ -240,67 +244,6 @@ def _pack_shape(sources: Mapping[str, str], origin: str) -> list[Problem]:
     return problems
 
 
-_PATTERN_WORDS = {
-    "id": "a rule id is 3 to 64 lower-case letters, digits and '-', e.g. 'water-pet-too-heavy'",
-    "pattern": "a pattern is lower-case letters, digits and '_', e.g. 'tile_blending'",
-    "name": "a pack name is lower-case letters, digits, '.', '_' and '-'",
-}
-
-
-def _pydantic_problems(
-    doc: YamlDocument, exc: ValidationError, prefix: tuple[str | int, ...] = ()
-) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(prefix) + tuple(error["loc"])
-        where = ".".join(str(x) for x in loc) or "the file"
-        if error["type"] == "extra_forbidden":
-            key_path = (*loc, "__key__")
-            message = f"unknown field '{loc[-1]}'"
-            problems.append(
-                doc.problem("rule_schema", message, key_path if key_path in doc.spans else loc)
-            )
-            continue
-        message = f"{where}: {error['msg']}"
-        if error["type"] == "too_long" and loc[-1] in ("hit", "miss", "items"):
-            bound = "MAX_EXAMPLES" if loc[-1] != "items" else "MAX_EXAMPLE_ITEMS"
-            problems.append(doc.problem("limit_exceeded", f"{message} ({bound})", loc))
-            continue
-        if error["type"] == "string_pattern_mismatch" and loc[-1] in _PATTERN_WORDS:
-            message = f"{where}: {_PATTERN_WORDS[str(loc[-1])]}, not {error['input']!r}"
-        if error["type"] == "missing":
-            message = f"missing required field '{where}'"
-        problems.append(doc.problem("rule_schema", message, loc))
-    return problems
-
-
-def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in patch.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        elif value is None:
-            out.pop(key, None)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def build_example_manifest(base: Mapping[str, Any], example: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest an example describes: ``manifest`` and ``item``/``items`` patches over
-    the pack's base manifest (a ``null`` in a patch removes the field)."""
-    manifest = _deep_merge(dict(base), example.get("manifest") or {})
-    base_item = dict(base["items"][0])
-    if example.get("items"):
-        manifest["items"] = [
-            _deep_merge(base_item, {"line": n, **patch})
-            for n, patch in enumerate(example["items"], start=1)
-        ]
-    else:
-        manifest["items"] = [_deep_merge(base_item, example.get("item") or {})]
-    return manifest
-
-
 def _thresholds(cond: c.Condition, template: str, ctx: Context) -> tuple[tuple[str, RefValue], ...]:
     found: dict[str, RefValue] = {}
     for node in c.walk(cond):
@@ -333,7 +276,7 @@ def _compile_rule(
     try:
         spec = _RuleFile.model_validate(doc.data)
     except ValidationError as exc:
-        return None, _pydantic_problems(doc, exc)
+        return None, pydantic_problems(doc, exc)
     problems: list[Problem] = []
     stem = Path(path).stem
     if stem != spec.id:
@@ -380,7 +323,7 @@ def _compile_rule(
             except ValidationError as exc:
                 for error in exc.errors():
                     loc = tuple(error["loc"])
-                    target = _example_path(where, loc, raw)
+                    target = example_path(where, loc, raw)
                     problems.append(
                         doc.problem(
                             "rule_schema",
@@ -420,17 +363,6 @@ def _compile_rule(
     return rule, []
 
 
-def _example_path(
-    where: tuple[str | int, ...], loc: tuple[str | int, ...], raw: Mapping[str, Any]
-) -> tuple[str | int, ...]:
-    if loc[:1] == ("items",) and len(loc) >= 2:
-        rest = loc[2:]
-        if raw.get("items"):
-            return (*where, "items", loc[1], *rest)
-        return (*where, "item", *rest)
-    return (*where, "manifest", *loc)
-
-
 def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
     """Check and compile a pack from its sources. Raises :class:`AssayError` listing every
     problem found, each with file, line and column."""
@@ -459,21 +391,9 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
         pack = _PackFile.model_validate(pack_doc.data)
     except ValidationError as exc:
         raise AssayError(
-            problems + [replace_code(p, "pack_schema") for p in _pydantic_problems(pack_doc, exc)]
+            problems + [replace_code(p, "pack_schema") for p in pydantic_problems(pack_doc, exc)]
         ) from None
-    if pack.lanes.yellow_at >= pack.lanes.red_at:
-        problems.append(
-            pack_doc.problem(
-                "pack_schema", "lanes.yellow_at must be below lanes.red_at", ("lanes", "yellow_at")
-            )
-        )
-    try:
-        Manifest.model_validate(pack.example_base)
-    except ValidationError as exc:
-        problems += [
-            replace_code(p, "pack_schema")
-            for p in _pydantic_problems(pack_doc, exc, ("example_base",))
-        ]
+    problems += _pack_settings_problems(pack, pack_doc)
     ref_docs = {Path(path).stem: doc for path, doc in docs.items() if path.startswith("reference/")}
     try:
         reference = build_reference(ref_docs)
@@ -490,7 +410,13 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
     _check_rule_bounds(rule_docs, pack_doc)
     rules: list[Rule] = []
     seen: dict[str, str] = {}
+    correlations: list[CorrelationRule] = []
     for path, doc in rule_docs:
+        if is_correlation_file(doc.data):
+            problems += _add_correlation(
+                path, doc, reference, pack.example_base, seen, correlations
+            )
+            continue
         rule, found = _compile_rule(path, doc, reference, pack.example_base)
         problems += found
         if rule is None:
@@ -532,7 +458,53 @@ def compile_pack(sources: Mapping[str, str], origin: str = "<pack>") -> RuleSet:
         groups=groups,
         example_base=MappingProxyType(copy.deepcopy(pack.example_base)),
         sources=MappingProxyType(dict(sources)),
+        correlations=tuple(correlations),
     )
+
+
+def _pack_settings_problems(pack: _PackFile, pack_doc: YamlDocument) -> list[Problem]:
+    """pack.yaml's lanes in order and its example_base a valid manifest."""
+    problems: list[Problem] = []
+    if pack.lanes.yellow_at >= pack.lanes.red_at:
+        problems.append(
+            pack_doc.problem(
+                "pack_schema", "lanes.yellow_at must be below lanes.red_at", ("lanes", "yellow_at")
+            )
+        )
+    try:
+        Manifest.model_validate(pack.example_base)
+    except ValidationError as exc:
+        problems += [
+            replace_code(p, "pack_schema")
+            for p in pydantic_problems(pack_doc, exc, ("example_base",))
+        ]
+    return problems
+
+
+def _add_correlation(
+    path: str,
+    doc: YamlDocument,
+    reference: Reference,
+    example_base: Mapping[str, Any],
+    seen: dict[str, str],
+    correlations: list[CorrelationRule],
+) -> list[Problem]:
+    """Compile one correlation rule file into ``correlations``; the problems found."""
+    correlation, problems = compile_correlation_rule(path, doc, reference, example_base)
+    if correlation is None:
+        return problems
+    if correlation.id in seen:
+        return [
+            doc.problem(
+                "duplicate_rule",
+                f"rule id '{correlation.id}' is also defined in {seen[correlation.id]}",
+                ("id",),
+                "every rule needs its own id",
+            )
+        ]
+    seen[correlation.id] = doc.file
+    correlations.append(correlation)
+    return []
 
 
 def _check_rule_bounds(rule_docs: list[tuple[str, YamlDocument]], pack_doc: YamlDocument) -> None:
@@ -552,6 +524,12 @@ def _check_rule_bounds(rule_docs: list[tuple[str, YamlDocument]], pack_doc: Yaml
         len(doc.data["when"])
         for _, doc in rule_docs
         if isinstance(doc.data, dict) and isinstance(doc.data.get("when"), str)
+    ) + sum(  # a correlation rule's two conditions count as well
+        len(text)
+        for _, doc in rule_docs
+        if is_correlation_file(doc.data) and isinstance(doc.data["correlation"], dict)
+        for key in ("each", "alert_when")
+        if isinstance(text := doc.data["correlation"].get(key), str)
     )
     if condition_chars > limits.MAX_PACK_CONDITION_CHARS:
         raise AssayError(

@@ -12,7 +12,8 @@ import yaml
 from assay.engine import Engine, Manifest, RuleSet
 from assay.engine import conditions as c
 from assay.engine.examples import run_examples
-from assay.engine.ruleset import build_example_manifest, default_pack_dir
+from assay.engine.rulefile import build_example_manifest
+from assay.engine.ruleset import default_pack_dir
 from assay.fixtures.synth import PATTERNS
 from tests.conftest import EXAMPLES
 

@@ -1,0 +1,11 @@
+"""Correlation rules: patterns over many manifests of one entity within a time window.
+
+``language``   correlation rule files -> checked :class:`CorrelationRule` (beside manifest rules)
+``measures``   the group and baseline measures a group condition can read
+``entities``   entity keys: consignor, consignee, route, HS heading
+``evaluator``  the plain-Python reference evaluator (per-entity windows in memory), the oracle
+``alerts``     the alert record and the explanation an officer reads aloud
+
+Per-manifest screening (``Engine.screen``, the API) does not evaluate correlation rules yet;
+``assay screen --alerts FILE`` and the rule examples do.
+"""

@@ -1,0 +1,322 @@
+"""The plain-Python reference evaluator of correlation rules: per-entity windows in memory.
+
+It is the oracle later evaluators (durable_rules) must match, so its semantics are spelled out:
+
+* **Order.** Manifests are taken in ``(filed_at, manifest_id)`` order. :func:`correlate` sorts
+  its input that way first, so the order of arrival never changes the alerts;
+  :meth:`Correlator.push` takes a stream that is already in that order and refuses a manifest
+  filed before one it has seen (:class:`OutOfOrderError`). A manifest without ``filed_at`` has no
+  place on the data's clock: it is skipped and counted (:attr:`Correlator.skipped`).
+* **Members.** A manifest joins a rule's group when ``each`` holds for it (``scope:
+  manifest``) or for any of its goods items (``scope: item``; the member's mass is then the
+  matching items' gross mass, and with ``hs_heading`` in ``group_by`` each heading's matching
+  items join that heading's group).
+* **Window, inclusive at both ends.** When a member arrives at time ``t``, the group is the
+  entity's members filed in ``[t - window, t]``: one filed exactly ``window`` earlier still
+  counts, one filed a microsecond before that does not. The baseline is ``[t - window -
+  baseline, t - window)``. Time is the data's own (``filed_at``), never the wall clock.
+* **Alerts.** Each member whose arrival leaves ``alert_when`` true raises one alert, listing
+  every member of its group; its id depends on the rule, the entity and that member only.
+* **Memory.** Members older than ``window + baseline`` and consignees last seen longer ago
+  than ``history`` are dropped as data time passes, and an entity with nothing left is
+  dropped whole (a sweep every ``window`` of data time), so memory follows the live windows,
+  not the length of the stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from assay.engine import conditions as c
+from assay.engine.contracts import Manifest
+from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration
+from assay.engine.correlation.entities import entity_key, party_key
+from assay.engine.correlation.language import CorrelationRule
+from assay.engine.evaluators.closures import predicate
+from assay.engine.features import Enricher, View
+from assay.engine.ruleset import RuleSet
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_SECOND = 1_000_000  # microseconds
+
+
+class OutOfOrderError(ValueError):
+    """A manifest filed before one already pushed: the stream must be in filed_at order."""
+
+
+def micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch (a naive time is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICRO
+
+
+def order_key(manifest: Manifest) -> tuple[int, str]:
+    """The position of a manifest on the data's clock: filed_at, then manifest_id."""
+    assert manifest.filed_at is not None
+    return micros(manifest.filed_at), manifest.manifest_id
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    t: int  # filed_at, microseconds since the epoch
+    manifest_id: str
+    filed_at: datetime
+    mass_kg: float
+    consignor: str
+    consignee: str
+    new_consignee: bool
+
+
+@dataclass
+class _Entity:
+    members: deque[Member] = field(default_factory=deque)
+    last_shipped: dict[str, int] = field(default_factory=dict)  # consignee -> last t
+
+
+def _number(node: c.Value, measures: dict[str, float | None]) -> float | None:
+    if isinstance(node, c.Field):
+        return measures[node.path]
+    if isinstance(node, c.Const):
+        return node.value if isinstance(node.value, float) else None
+    if isinstance(node, c.Neg):
+        inner = _number(node.operand, measures)
+        return None if inner is None else -inner
+    if isinstance(node, c.Arith):
+        a, b = _number(node.left, measures), _number(node.right, measures)
+        if a is None or b is None:
+            return None
+        if node.op == "+":
+            return a + b
+        if node.op == "-":
+            return a - b
+        if node.op == "*":
+            return a * b
+        return None if b == 0 else a / b
+    return None
+
+
+def holds(node: c.Condition, measures: dict[str, float | None]) -> bool:
+    """The group condition on these measures (a comparison reading null is false)."""
+    if isinstance(node, c.And):
+        return all(holds(i, measures) for i in node.items)
+    if isinstance(node, c.Or):
+        return any(holds(i, measures) for i in node.items)
+    if isinstance(node, c.Not):
+        return not holds(node.item, measures)
+    if isinstance(node, c.Known):
+        return node.value
+    assert isinstance(node, c.Compare)
+    a, b = _number(node.left, measures), _number(node.right, measures)
+    if a is None or b is None:
+        return False
+    return {
+        "==": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[node.op]
+
+
+def measure(rule: CorrelationRule, members: Sequence[Member], t: int) -> dict[str, float | None]:
+    """Every measure of the group ending at ``t`` (members are in order, none after ``t``)."""
+    start = t - rule.window * _SECOND
+    group = [m for m in members if m.t >= start]
+    base = [m for m in members if m.t < start]
+    return {
+        "group.count": float(len(group)),
+        "group.mass_kg": sum(m.mass_kg for m in group),
+        "group.max_mass_kg": max(m.mass_kg for m in group),
+        "group.first_mass_kg": group[0].mass_kg,
+        "group.last_mass_kg": group[-1].mass_kg,
+        "group.span_hours": (group[-1].t - group[0].t) / (3600 * _SECOND),
+        "group.distinct_consignors": float(len({m.consignor for m in group})),
+        "group.distinct_consignees": float(len({m.consignee for m in group})),
+        "group.new_consignees": float(len({m.consignee for m in group if m.new_consignee})),
+        "baseline.count": float(len(base)),
+        "baseline.mass_kg": sum(m.mass_kg for m in base),
+    }
+
+
+class Correlator:
+    """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given)."""
+
+    def __init__(self, ruleset: RuleSet, rules: Sequence[CorrelationRule] | None = None) -> None:
+        self._rules = tuple(ruleset.correlations if rules is None else rules)
+        reads = {path for rule in self._rules for path in rule.reads}
+        self._enricher = Enricher(ruleset, reads)
+        self._each = tuple(predicate(rule.each) for rule in self._rules)
+        self._state: tuple[dict[str, _Entity], ...] = tuple({} for _ in self._rules)
+        self._watermark: tuple[int, str] | None = None
+        self._next_sweep = 0
+        self.skipped = 0  # manifests without filed_at
+
+    @property
+    def rules(self) -> tuple[CorrelationRule, ...]:
+        return self._rules
+
+    def live_entities(self) -> int:
+        """Entities holding members or history now (what memory grows with)."""
+        return sum(len(state) for state in self._state)
+
+    def push(self, manifest: Manifest) -> list[Alert]:
+        """Take the next manifest of a stream in filed_at order; the alerts it completes."""
+        if manifest.filed_at is None:
+            self.skipped += 1
+            return []
+        position = order_key(manifest)
+        if self._watermark is not None and position < self._watermark:
+            raise OutOfOrderError(
+                f"manifest {manifest.manifest_id} (filed {manifest.filed_at.isoformat()}) "
+                "comes after a later one; feed manifests in filed_at order, or use correlate()"
+            )
+        self._watermark = position
+        t = position[0]
+        if t >= self._next_sweep:
+            self._sweep(t)
+        manifest_view, item_views = self._enricher.enrich(manifest, date(1970, 1, 1))
+        alerts: list[Alert] = []
+        for index, rule in enumerate(self._rules):
+            alerts += self._apply(index, rule, manifest, manifest_view, item_views, t)
+        return alerts
+
+    def _joins(
+        self, index: int, manifest: Manifest, manifest_view: View, item_views: list[View]
+    ) -> dict[tuple[str, str], float]:
+        """(entity key, name) -> the mass that joins that entity's group."""
+        rule, each = self._rules[index], self._each[index]
+        joins: dict[tuple[str, str], float] = {}
+        if rule.scope == "manifest":
+            if each({}, manifest_view):
+                joins[entity_key(rule.group_by, manifest)] = manifest_view["total_gross_mass_kg"]
+            return joins
+        by_heading = "hs_heading" in rule.group_by
+        for item in item_views:
+            if each(item, manifest_view):
+                heading = item.source.hs_code[:4] if by_heading else None  # type: ignore[attr-defined]
+                key = entity_key(rule.group_by, manifest, heading)
+                joins[key] = joins.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
+        return joins
+
+    def _apply(
+        self,
+        index: int,
+        rule: CorrelationRule,
+        manifest: Manifest,
+        manifest_view: View,
+        item_views: list[View],
+        t: int,
+    ) -> list[Alert]:
+        state = self._state[index]
+        consignee = party_key(manifest.consignee)
+        alerts: list[Alert] = []
+        joins = self._joins(index, manifest, manifest_view, item_views)
+        for (key, name), mass in joins.items():
+            entity = state.setdefault(key, _Entity())
+            self._expire(rule, entity, t)
+            seen = entity.last_shipped.get(consignee)
+            member = Member(
+                t,
+                manifest.manifest_id,
+                manifest.filed_at,  # type: ignore[arg-type]  # push() skipped the None
+                mass,
+                party_key(manifest.consignor),
+                consignee,
+                seen is None,
+            )
+            entity.members.append(member)
+            measures = measure(rule, entity.members, t)
+            if holds(rule.alert_when, measures):
+                alerts.append(self._alert(rule, key, name, entity.members, t, measures))
+        if rule.history is not None:
+            for key, _name in set(joins) | self._history_keys(rule, manifest):
+                entity = state.setdefault(key, _Entity())
+                entity.last_shipped[consignee] = t
+        return alerts
+
+    @staticmethod
+    def _history_keys(rule: CorrelationRule, manifest: Manifest) -> set[tuple[str, str]]:
+        """Every entity a manifest belongs to, member or not: its history counts."""
+        if "hs_heading" not in rule.group_by:
+            return {entity_key(rule.group_by, manifest)}
+        return {entity_key(rule.group_by, manifest, item.hs_code[:4]) for item in manifest.items}
+
+    @staticmethod
+    def _expire(rule: CorrelationRule, entity: _Entity, t: int) -> None:
+        oldest = t - rule.retention * _SECOND
+        members = entity.members
+        while members and members[0].t < oldest:
+            members.popleft()
+        if rule.history is not None and entity.last_shipped:
+            since = t - rule.history * _SECOND
+            entity.last_shipped = {k: v for k, v in entity.last_shipped.items() if v >= since}
+
+    def _sweep(self, t: int) -> None:
+        """Drop entities with nothing left inside their rule's retention or history."""
+        for rule, state in zip(self._rules, self._state, strict=True):
+            for key in list(state):
+                entity = state[key]
+                self._expire(rule, entity, t)
+                if not entity.members and not entity.last_shipped:
+                    del state[key]
+        shortest = min((rule.window for rule in self._rules), default=3600)
+        self._next_sweep = t + shortest * _SECOND
+
+    @staticmethod
+    def _alert(
+        rule: CorrelationRule,
+        key: str,
+        name: str,
+        members: Iterable[Member],
+        t: int,
+        measures: dict[str, float | None],
+    ) -> Alert:
+        start = t - rule.window * _SECOND
+        group = [m for m in members if m.t >= start]
+        trigger = group[-1]
+        values: dict[str, object] = {
+            **measures,
+            **{f"params.{k}": v for k, v in rule.params.items()},
+            "entity": name,
+            "entity_key": key,
+            "window": spoken_duration(rule.window_text),
+            "baseline_window": spoken_duration(rule.baseline_text),
+            "first_filed_at": group[0].filed_at,
+            "last_filed_at": trigger.filed_at,
+        }
+        return Alert(
+            alert_id=alert_id(rule.id, key, trigger.manifest_id),
+            rule_id=rule.id,
+            pattern=rule.pattern,
+            severity=rule.severity,
+            group_by=rule.group_by,
+            entity_key=key,
+            entity=name,
+            trigger_manifest_id=trigger.manifest_id,
+            manifest_ids=tuple(m.manifest_id for m in group),
+            first_filed_at=group[0].filed_at,
+            last_filed_at=trigger.filed_at,
+            measures={k: v for k, v in measures.items() if k in rule.measures},
+            explanation=render(rule.explain, values),
+        )
+
+
+def correlate(
+    ruleset: RuleSet,
+    manifests: Iterable[Manifest],
+    rules: Sequence[CorrelationRule] | None = None,
+) -> list[Alert]:
+    """Every alert of the correlation rules over ``manifests``, taken in filed_at order
+    whatever order they come in (manifests without filed_at are skipped)."""
+    correlator = Correlator(ruleset, rules)
+    timed = sorted((m for m in manifests if m.filed_at is not None), key=order_key)
+    alerts: list[Alert] = []
+    for manifest in timed:
+        alerts += correlator.push(manifest)
+    return alerts
