@@ -35,6 +35,7 @@ from assay.cli.options import (
 )
 from assay.cli.tables import FormatOption, output_format, show
 from assay.engine import Engine
+from assay.engine.batch.alerts import alerts_problem, write_alerts
 from assay.engine.batch.columns import write_flat
 from assay.engine.batch.outcomes import Outcome, Summary
 from assay.engine.batch.readers import InputError, Meter, check_input, expand
@@ -143,6 +144,14 @@ def screen(
         bool, typer.Option("--log", help="Append every decision to the decision log.")
     ] = False,
     database_url: DatabaseOption = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(
+            "--alerts",
+            help="Also run the pack's correlation rules over the inputs in filed_at order "
+            "(one process, whatever --workers says) and write one JSON line per alert here.",
+        ),
+    ] = None,
 ) -> None:
     """Screen manifests: one output record (result or error) per input record, in input order.
 
@@ -166,12 +175,16 @@ def screen(
                 "--output": output,
                 "--errors": str(errors_file) if errors_file is not None else None,
                 "--report": str(report) if report is not None else None,
+                "--alerts": str(alerts) if alerts is not None else None,
             },
             paths,
         )
     except (InputError, OutputError) as exc:
         _usage_error(exc)
     ruleset = load_rules(rules)
+    if alerts is not None and (why := alerts_problem(paths, ruleset)) is not None:
+        err.print(f"[red]error:[/] {escape(why)}")
+        raise typer.Exit(2)
     job = Job(
         inputs=paths,
         output=output,
@@ -226,6 +239,16 @@ def screen(
             title = f"Assay screening report: {', '.join(inputs)}"
             report.write_text(render_report(summary, title, ruleset.label), encoding="utf-8")
     _print_summary(summary, sample, output)
+    if alerts is not None:
+        with _stops_in_one_line(None):
+            found = write_alerts(paths, input_format, ruleset, str(alerts))  # type: ignore[arg-type]
+        err.print(
+            f"{found.alerts:,} alert(s) from {found.rules} correlation rule(s) over "
+            f"{found.manifests:,} manifests in filed_at order"
+            + (f" ({found.skipped:,} without filed_at skipped)" if found.skipped else "")
+            + f" -> {escape(str(alerts))}",
+            highlight=False,
+        )
     raise typer.Exit(1 if summary.errors else 0)
 
 

@@ -31,7 +31,9 @@ def test_every_example_passes_on_both_evaluators(kind: str, request: pytest.Fixt
     failed = [o.describe() for o in outcomes if not o.passed]
     assert not failed, "\n".join(failed)
     rules = {o.rule_id for o in outcomes}
-    assert rules == {rule.id for rule in engine.ruleset.rules}
+    assert rules == {rule.id for rule in engine.ruleset.rules} | {
+        rule.id for rule in engine.ruleset.correlations
+    }
     assert all(
         {o.expect_hit for o in outcomes if o.rule_id == rule} == {True, False} for rule in rules
     )

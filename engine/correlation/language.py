@@ -178,7 +178,7 @@ def compile_correlation_rule(
                 "rule_schema",
                 "grouping by hs_heading needs goods items: each item of a heading joins its "
                 "own group",
-                ("correlation", "scope"),
+                ("correlation", "group_by"),
                 "add 'scope: item' to the correlation",
             )
         )
@@ -220,7 +220,7 @@ def compile_correlation_rule(
                 doc.problem(
                     "rule_schema",
                     f"'{name}' needs the correlation's '{needs}' duration",
-                    ("correlation",),
+                    ("correlation", "alert_when"),
                     f"add e.g. '{needs}: {'90d' if needs == 'baseline' else '365d'}' to the "
                     "correlation",
                 )
