@@ -364,11 +364,8 @@ def test_screen_alerts_end_to_end(tmp_path: Path) -> None:
     assert lines[1]["first_filed_at"] == "2026-10-01T15:00:00Z"
 
     again = tmp_path / "alerts-2.jsonl"
-    result = runner.invoke(
-        app,
-        ["screen", str(inputs), "-o", str(tmp_path / "out2.jsonl"), "--workers", "2"]
-        + ["--alerts", str(again)],
-    )
+    command = ["screen", str(inputs), "-o", str(tmp_path / "o2.jsonl"), "--workers", "2"]
+    result = runner.invoke(app, [*command, "--alerts", str(again)])
     assert result.exit_code == 0, result.output
     assert again.read_bytes() == alerts.read_bytes()  # --workers screens; alerts stay one pass
 
