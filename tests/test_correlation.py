@@ -219,6 +219,26 @@ def test_windows_expire_exactly_at_their_bound(offset_us: int) -> None:
     assert bool(alerts) == (offset_us <= 0)
 
 
+@pytest.mark.parametrize(
+    ("later", "in_baseline"),
+    [
+        (timedelta(hours=2), True),  # exactly window + baseline earlier: the baseline's start
+        (timedelta(hours=2, microseconds=1), False),  # a microsecond more: expired
+        (timedelta(hours=1, microseconds=1), True),
+        (timedelta(hours=1), False),  # exactly one window earlier: in the group, not the baseline
+    ],
+)
+def test_the_baseline_window_is_closed_at_its_start_and_open_at_its_end(
+    later: timedelta, in_baseline: bool
+) -> None:
+    rule = RULE.replace("window: 1h", "window: 1h\n  baseline: 1h").replace(
+        "group.count >= params.min_parcels", "baseline.count >= 1"
+    )
+    pack = compile_pack({**_base_sources(), "correlation/two-parcels.yaml": rule}, origin="")
+    alerts = correlate(pack, [_manifest("M1", T0), _manifest("M2", T0 + later)], rules=None)
+    assert bool(alerts) == in_baseline
+
+
 def test_an_alert_names_who_how_many_when_and_the_threshold() -> None:
     parcels = [_manifest(f"P{n}", T0 + timedelta(hours=10 * n)) for n in range(4)]
     [alert] = correlate(PACK, parcels, (SPLIT,))
@@ -262,13 +282,15 @@ def test_memory_follows_the_live_windows_not_the_stream() -> None:
 
 _streams = st.lists(
     st.tuples(
-        st.integers(0, 3),  # consignor
-        st.integers(0, 120 * 60),  # minutes after T0
-        st.sampled_from(["express", "postal", "sea"]),
-        st.sampled_from([12, 29.9, 30, 40]),
+        st.integers(0, 2),  # consignor
+        # minutes after T0: bursts within two days (split shipments), or months (baselines
+        # and history); every default correlation rule fires on some of these streams
+        st.one_of(st.integers(0, 48 * 60), st.integers(0, 150 * 24 * 60)),
+        st.sampled_from(["express", "express", "postal", "sea"]),
+        st.sampled_from([12, 12, 29.9, 30, 1500]),
         st.integers(0, 3),  # consignee
     ),
-    max_size=14,
+    max_size=16,
 )
 
 
@@ -287,7 +309,7 @@ def _stream(spec: list[tuple[int, int, str, float, int]]) -> list[Manifest]:
     ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_streams, st.randoms(use_true_random=False))
 def test_order_of_arrival_does_not_change_the_alerts(
     spec: list[tuple[int, int, str, float, int]], shuffler: Any
@@ -298,7 +320,7 @@ def test_order_of_arrival_does_not_change_the_alerts(
     assert _lines(correlate(PACK, shuffled)) == _lines(correlate(PACK, manifests))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_streams, st.integers(2, 4))
 def test_splitting_a_stream_by_entity_does_not_change_the_alerts(
     spec: list[tuple[int, int, str, float, int]], parts: int
