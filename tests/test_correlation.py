@@ -263,6 +263,18 @@ def test_an_identifier_keys_a_party_before_its_name() -> None:
     assert party_key(one) == party_key(two) == "CN/91440300X"
 
 
+def test_a_time_without_zone_is_read_as_utc() -> None:
+    naive = [
+        _manifest(f"P{n}", T0 + timedelta(hours=n)).model_copy(
+            update={"filed_at": (T0 + timedelta(hours=n)).replace(tzinfo=None)}
+        )
+        for n in range(4)
+    ]
+    [alert] = correlate(PACK, naive, (SPLIT,))
+    assert alert.to_json()["first_filed_at"] == "2026-10-01T00:00:00Z"
+    assert "between 2026-10-01 00:00 UTC and 2026-10-01 03:00 UTC" in alert.explanation
+
+
 def test_push_refuses_a_stream_out_of_filed_at_order() -> None:
     correlator = Correlator(PACK)
     correlator.push(_manifest("LATE", T0 + timedelta(hours=1)))

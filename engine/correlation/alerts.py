@@ -58,9 +58,14 @@ def alert_id(rule_id: str, entity_key: str, trigger_manifest_id: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def utc(moment: datetime) -> datetime:
+    """The moment in UTC; a naive time is taken as UTC, as on the data's clock everywhere."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC, e.g. ``2026-10-01T08:00:00Z``."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def spoken_number(value: float | None) -> str:
@@ -81,7 +86,7 @@ def spoken_duration(text: str | None) -> str | None:
 
 
 def spoken_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render(template: str, values: Mapping[str, object]) -> str:

@@ -29,10 +29,11 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 from assay.engine import conditions as c
 from assay.engine.contracts import Manifest
-from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration
+from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration, utc
 from assay.engine.correlation.entities import entity_key, party_key
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.evaluators.closures import predicate
@@ -44,15 +45,22 @@ _MICRO = timedelta(microseconds=1)
 _SECOND = 1_000_000  # microseconds
 
 
+class CorrelationEvaluator(Protocol):
+    """What every correlation evaluator offers: this reference one, and the durable_rules one
+    of a later slice, which must give the same alerts for the same stream."""
+
+    def push(self, manifest: Manifest) -> list[Alert]:
+        """Take the next manifest of a stream in filed_at order; the alerts it completes."""
+        ...
+
+
 class OutOfOrderError(ValueError):
     """A manifest filed before one already pushed: the stream must be in filed_at order."""
 
 
 def micros(moment: datetime) -> int:
     """Exact microseconds since the epoch (a naive time is taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICRO
+    return (utc(moment) - _EPOCH) // _MICRO
 
 
 def order_key(manifest: Manifest) -> tuple[int, str]:
