@@ -26,17 +26,19 @@ def served(data_dir: Path) -> Iterator[LiveApi]:
         yield server
 
 
-def signed_in(server: LiveApi, role: Role, name: str | None = None) -> httpx.Client:
+@contextmanager
+def signed_in(server: LiveApi, role: Role, name: str | None = None) -> Iterator[httpx.Client]:
     """An httpx client holding a workbench session of a fresh ``role`` key (no redirects
     followed, so tests see each answer)."""
     key = server.service.keys.create(role, name or f"{role} person")
-    client = httpx.Client(base_url=server.url, timeout=60)
-    form = client.get("/ui").text
-    token = re.search(r'name="token" value="([^"]+)"', form)
-    assert token is not None
-    answer = client.post("/ui/signin", data={"key": key, "token": token.group(1), "next": ""})
-    assert answer.status_code == 303, answer.text
-    return client
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        form = client.get("/ui").text
+        token = re.search(r'name="token" value="([^"]+)"', form)
+        assert token is not None
+        data = {"key": key, "token": token.group(1), "next": ""}
+        answer = client.post("/ui/signin", data=data)
+        assert answer.status_code == 303, answer.text
+        yield client
 
 
 def csrf_of(page: str) -> str:
