@@ -109,13 +109,26 @@ def _field_of(loc: list[Any] | tuple[Any, ...]) -> str:
     if not parts:
         return "corpus"
     if parts[0] == "decisions":
-        return parts[1] if len(parts) > 1 and parts[1] in ("since", "until") else "since"
+        # The window's own check (until after since) names no field of it: 'until'.
+        return parts[1] if len(parts) > 1 and parts[1] in ("since", "until") else "until"
     return parts[0] if parts[0] in ("candidate", "baseline", "files") else "corpus"
 
 
 def _message(error: dict[str, Any]) -> str:
     text = str(error["msg"])
     return text.removeprefix("Value error, ")
+
+
+def _missing(values: dict[str, str]) -> dict[str, str]:
+    """What the form lacks, said in its own words (the request's checks come next)."""
+    errors = {}
+    if not values["candidate"]:
+        errors["candidate"] = "Choose the version to test."
+    if values["corpus"] == "decisions" and not values["since"]:
+        errors["since"] = "Give the start of the window (From)."
+    if values["corpus"] != "decisions" and not values["files"]:
+        errors["files"] = "Give one or more file patterns, e.g. 2026-11/*.jsonl."
+    return errors
 
 
 @router.post("/ui/backtests")
@@ -126,11 +139,9 @@ async def start(request: Request, who: Author) -> Response:
     names = ("candidate", "baseline", "corpus", "files", "since", "until")
     values = {name: _text(form, name) for name in names}
     values["outcomes"] = "on" if _text(form, "outcomes") == "on" else ""
-    errors: dict[str, str] = {}
+    errors = _missing(values)
     job_id: int | None = None
-    if not values["candidate"]:
-        errors["candidate"] = "Choose the version to test."
-    else:
+    if not errors:
         try:
             body = BacktestRequest.model_validate(_request_of(values))
         except ValidationError as exc:
@@ -174,14 +185,14 @@ def _charts(report: dict[str, Any]) -> list[Chart]:
     rules = report.get("rules", [])
     charts: list[Chart] = []
     hit = [r for r in rules if r.get("hits") or (baseline and r.get("baseline_hits"))]
-    series = ("candidate", "baseline") if baseline else ("candidate",)
+    series = ("baseline", "candidate") if baseline else ("candidate",)
     charts.append(
         bar_chart(
             "hits",
             "Hits per rule",
             series,
             [
-                (r["rule_id"], (r["hits"], r["baseline_hits"]) if baseline else (r["hits"],))
+                (r["rule_id"], (r["baseline_hits"], r["hits"]) if baseline else (r["hits"],))
                 for r in hit
             ],
         )

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 WIDTH = 640
-LABEL_WIDTH = 190
+LABEL_WIDTH = 210
 VALUE_ROOM = 64  # room right of the longest bar for its number
 BAR = 13
 GAP = 2
 ROW_GAP = 10
 TOP = 6
-LABEL_CHARS = 28
+LABEL_CHARS = 34
 
 
 @dataclass(frozen=True)

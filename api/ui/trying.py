@@ -85,6 +85,11 @@ def _flag_key(flag: Flag) -> tuple[str, int | None]:
     return (flag.rule_id, flag.item_line)
 
 
+def _written(value: object) -> str:
+    """An evidence value as an officer reads it: text as it is, numbers and lists as JSON."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 @dataclass(frozen=True)
 class Shown:
     """One result as the page lays it out."""
@@ -95,6 +100,9 @@ class Shown:
     red_at: int
     meaning: str
     only: frozenset[tuple[str, int | None]]  # flags not in the other column (side by side)
+
+    def evidence(self, flag: Flag) -> list[tuple[str, str]]:
+        return [(name, _written(value)) for name, value in flag.evidence.items()]
 
 
 def _shown(result: ScreeningResult, engine: Engine, other: ScreeningResult | None = None) -> Shown:

@@ -3,6 +3,7 @@
 const bar = document.getElementById("job-progress");
 const text = document.getElementById("progress-text");
 const state = document.getElementById("job-state");
+const heading = document.getElementById("progress-head");
 
 async function poll(url) {
   let answer;
@@ -14,6 +15,7 @@ async function poll(url) {
   if (!answer.ok) return false;
   const job = await answer.json();
   if (state) state.textContent = job.state;
+  if (heading && job.state === "running") heading.textContent = heading.dataset.running;
   if (job.state === "done" || job.state === "failed") {
     window.location.reload();
     return false;

@@ -10,7 +10,7 @@ if (input && area) {
     const reader = new FileReader();
     reader.addEventListener("load", () => {
       area.value = String(reader.result);
-      if (note) note.textContent = `Read ${file.name} into the text box: press Screen.`;
+      if (note) note.textContent = `Read ${file.name} into the text box: press Screen the manifest.`;
     });
     reader.addEventListener("error", () => {
       if (note) note.textContent = `${file.name} could not be read.`;
