@@ -91,7 +91,7 @@ def test_an_author_pastes_a_manifest_and_reads_lane_score_and_flags(
     first = flags.first
     assert first.locator(".explanation").inner_text().strip().endswith(".")
     assert first.locator(".role-tag").inner_text() in ("finding", "indicator")
-    assert "goods item line 1" in result.inner_text()
+    assert "About goods item 1 (DRINKING WATER 550ML PET X 24)" in result.inner_text()
     first.get_by_text("Evidence").click()
     assert first.locator("dl.facts dt").count() >= 1
     # Worst first: severities never rise down the list.
@@ -239,3 +239,17 @@ def test_the_page_escapes_what_a_manifest_says(api: LiveApi, tmp_path: Path) -> 
         page = client.post("/ui/try", data={"csrf": csrf, "manifest": json.dumps(document)})
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_a_decision_is_picked_by_its_id(api: LiveApi) -> None:
+    document = {**json.loads(sample("solder-bulk")), "manifest_id": "BY-ID-1"}
+    with api.client("screening") as screening:
+        decision_id = screening.post("/v1/screen", json=document).headers["X-Decision-ID"]
+    client, _ = signed_in(api, "reviewer", "Rita Reviewer")
+    with contextlib.closing(client):
+        page = client.get(f"/ui/try?decision_id={decision_id}")
+        assert page.status_code == 200
+        assert f"decision {decision_id}" in page.text and "lane-yellow" in page.text
+        assert "&#34;manifest_id&#34;: &#34;BY-ID-1&#34;" in page.text  # in the text box
+        missing = client.get("/ui/try?decision_id=0000")
+        assert "No decision 0000 is logged." in missing.text

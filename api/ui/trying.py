@@ -100,12 +100,25 @@ class Shown:
     red_at: int
     meaning: str
     only: frozenset[tuple[str, int | None]]  # flags not in the other column (side by side)
+    items: dict[int, str]  # each goods item's description, by line
+
+    def concerns(self, flag: Flag) -> str:
+        """What the flag is about: its goods item (line and description) or the manifest."""
+        if flag.item_line is None:
+            return "the manifest as a whole"
+        described = self.items.get(flag.item_line)
+        return f"goods item {flag.item_line}" + (f" ({described})" if described else "")
 
     def evidence(self, flag: Flag) -> list[tuple[str, str]]:
         return [(name, _written(value)) for name, value in flag.evidence.items()]
 
 
-def _shown(result: ScreeningResult, engine: Engine, other: ScreeningResult | None = None) -> Shown:
+def _shown(
+    manifest: Manifest,
+    result: ScreeningResult,
+    engine: Engine,
+    other: ScreeningResult | None = None,
+) -> Shown:
     lanes = engine.ruleset.lanes
     theirs = {_flag_key(f) for f in other.flags} if other is not None else set()
     only = (
@@ -118,6 +131,7 @@ def _shown(result: ScreeningResult, engine: Engine, other: ScreeningResult | Non
         lanes.red_at,
         LANE_MEANING[result.channel],
         only,
+        {item.line: item.description for item in manifest.items},
     )
 
 
@@ -206,12 +220,12 @@ async def _page(
         else:
             active = await screen_with(svc.engine, manifest)
             if version is None:
-                context["active"] = _shown(active, svc.engine)
+                context["active"] = _shown(manifest, active, svc.engine)
             else:
                 engine = await run_in_threadpool(DRAFTS.engine, svc.store, version)
                 candidate = await screen_with(engine, manifest)
-                context["active"] = _shown(active, svc.engine, candidate)
-                context["candidate"] = _shown(candidate, engine, active)
+                context["active"] = _shown(manifest, active, svc.engine, candidate)
+                context["candidate"] = _shown(manifest, candidate, engine, active)
     return render.page(request, "try.html", who, context, status)
 
 
