@@ -161,6 +161,7 @@ def test_an_author_runs_a_backtest_and_reads_its_charts(api: LiveApi, browser: S
     page.goto(api.url + "/ui/backtests")
     assert page.get_by_role("link", name=re.compile(r"#\d+")).count() == 1
     assert page.get_by_role("cell", name="done").is_visible()
+    shoot(page, "backtests-list")
     browser.assert_clean()
 
 
