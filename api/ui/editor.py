@@ -94,6 +94,9 @@ def _report_view(report: Validation | None, path: str) -> dict[str, Any] | None:
     if report is None:
         return None
     data = report.to_json()
+    for failed in data["examples"]["failed"]:  # the place is shown beside it already
+        place = f"{failed['file']}:{failed['line']}:{failed['column']}: "
+        failed["message"] = failed["message"].removeprefix(place)
     data["problems"] = sorted(
         data["problems"], key=lambda p: (p.get("file") != path, p.get("line") or 0)
     )
@@ -114,7 +117,7 @@ def _editor_context(
             404,
         )
     return {
-        "version": version,
+        "ruleset": version,
         "file_path": path,
         "source": sources.get(path, "") if source is None else source,
         "files": version.files,

@@ -139,7 +139,7 @@ def _version_context(svc: Service, who: Viewer, version_id: int) -> dict[str, An
     result: dict[str, Any] = job.result if job is not None and isinstance(job.result, dict) else {}
     by_rule = {row["rule_id"]: row for row in result.get("rules", []) if isinstance(row, dict)}
     return {
-        "version": version,
+        "ruleset": version,
         "active": active,
         "diff": diff,
         "diff_lines": diff_lines,
