@@ -175,6 +175,8 @@ def test_writing_a_rule_in_the_browser(api: LiveApi) -> None:
     with browsing(api.url) as session:
         page = session.page()
         session.sign_in(page, key, "/ui/rulesets")
+        expect(page.locator("table.versions tbody tr")).to_have_count(1)
+        shoot(page, "review-list-empty")
         page.get_by_role("button", name="New draft from the active version").click()
         expect(page.get_by_role("status")).to_contain_text("Draft created")
         draft_id = int(page.url.split("/")[-1].split("?")[0])

@@ -108,6 +108,29 @@ def test_the_diff_shows_each_changed_rule_line_by_line(
     assert f"/ui/backtests?candidate={draft}" in page
 
 
+def test_the_latest_back_test_of_the_version_stands_beside_its_diff(
+    api: LiveApi, clients: list[httpx.Client]
+) -> None:
+    draft = draft_with_change(api, "ana")
+    jobs = api.service.backtests
+    for hits in (3, 7):  # the newest finished one counts
+        job = jobs.create({"corpus": "x.jsonl"}, draft, 1, "ana")
+        jobs.start(job)
+        report = {
+            "rules": [{"rule_id": "water-pet-too-heavy", "hits": hits, "baseline_hits": 5}],
+            "changes": {"newly_flagged": hits - 1, "no_longer_flagged": 4},
+        }
+        jobs.finish(job, report, 100)
+    client, _ = signed_in(api, "reviewer", "rita", clients)
+    page = client.get(f"/ui/rulesets/{draft}").text
+    assert "No back-test of this version yet" not in page
+    assert "<strong>6</strong> manifests newly flagged, <strong>4</strong> no longer" in page
+    figures = re.search(r'aria-label="Back-test of water-pet-too-heavy">(.*?)</aside>', page, re.S)
+    assert figures is not None
+    assert re.search(r"this version</dt><dd[^>]*>7<", figures[1])
+    assert re.search(r"baseline</dt><dd[^>]*>5<", figures[1])
+
+
 def test_four_eyes_refusal_is_explained_and_recorded(
     api: LiveApi, clients: list[httpx.Client]
 ) -> None:
