@@ -133,7 +133,7 @@ def test_a_screening_key_is_refused_and_no_session_goes_to_sign_in(
     with signed_in(server, "screening") as client:
         refused = client.get(path)
         assert refused.status_code == 403
-        assert "This page needs a author or reviewer key" in refused.text
+        assert "This page needs an author or reviewer key" in refused.text
     answer = httpx.get(server.url + path, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/ui?next=")

@@ -152,7 +152,7 @@ def test_a_screening_key_is_refused_and_no_session_goes_to_sign_in(
     with signed_in(server, "screening") as client:
         refused = client.get(path)
         assert refused.status_code == 403
-        assert "This page needs a author or reviewer key" in refused.text
+        assert "This page needs an author or reviewer key" in refused.text
     with signed_in(server, "author") as client:
         assert client.get(path).status_code == 200
     anonymous = server.url + path

@@ -175,7 +175,8 @@ def test_every_page_enforces_the_apis_roles(api: LiveApi, role: str, allowed: se
                 assert shown == allowed  # the navigation offers only what the role may open
             else:
                 assert answer.status_code == 403, (role, path)
-                assert f"you signed in with a {role} key" in answer.text
+                article = "an" if role == "author" else "a"
+                assert f"you signed in with {article} {role} key" in answer.text
 
 
 def test_redirects_after_sign_in_stay_in_the_workbench(api: LiveApi) -> None:

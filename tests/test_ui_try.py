@@ -196,7 +196,7 @@ def test_a_screening_key_sees_only_try(api: LiveApi, browser: Session) -> None:
     for path in ("/ui/backtests", "/ui/rules", "/ui/decisions", "/ui/rulesets"):
         answer = page.goto(api.url + path)
         assert answer is not None and answer.status == 403
-        assert "needs a author or reviewer key" in page.inner_text("main")
+        assert "needs an author or reviewer key" in page.inner_text("main")
     browser.assert_clean()
 
 
