@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from playwright.sync_api import Page
 
 from assay.api.settings import Settings
 from tests.browser import browsing, shoot
@@ -226,4 +227,31 @@ def test_signing_in_and_out_in_a_browser(api: LiveApi) -> None:
         page.go_back()  # the back button shows no signed-in page
         page.reload()
         assert page.get_by_label("API key").is_visible()
+    browser.assert_clean()
+
+
+def test_the_workbench_is_used_with_the_keyboard_alone(api: LiveApi) -> None:
+    key = api.service.keys.create("author", "Ana Author")
+
+    def focused(page: Page) -> str:
+        return str(page.evaluate("document.activeElement.textContent.trim()"))
+
+    with browsing(api.url) as browser:
+        page = browser.page()
+        page.goto(api.url + "/ui")
+        page.keyboard.type(key)  # the key field has the focus from the start
+        page.keyboard.press("Enter")
+        page.wait_for_url(api.url + "/ui/rules")
+        page.keyboard.press("Tab")
+        assert focused(page) == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.goto(api.url + "/ui/rules")
+        stops = []
+        for _ in range(5):
+            page.keyboard.press("Tab")
+            stops.append(focused(page))
+        assert stops[2:5] == ["Rules", "Try", "Back-tests"]
+        page.keyboard.press("Enter")  # on "Back-tests"
+        page.wait_for_url(api.url + "/ui/backtests")
     browser.assert_clean()
