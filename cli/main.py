@@ -516,6 +516,7 @@ def serve(
     shown = _upgrade_at_start(log_url)  # before the writer and workers start
     writer = Ingester(settings.resolved_journal_dir(), log_url)  # copies every worker's journal
     err.print(f"Assay on http://{host}:{port}, {workers} worker(s), decision log {shown}")
+    err.print(f"Workbench on http://{host}:{port}/ui (an author, reviewer or screening key)")
     try:
         run_server(
             server_config(

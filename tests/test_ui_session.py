@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from playwright.sync_api import Page
 
 from assay.api.settings import Settings
 from tests.browser import browsing, shoot
@@ -175,7 +176,8 @@ def test_every_page_enforces_the_apis_roles(api: LiveApi, role: str, allowed: se
                 assert shown == allowed  # the navigation offers only what the role may open
             else:
                 assert answer.status_code == 403, (role, path)
-                assert f"you signed in with a {role} key" in answer.text
+                article = "an" if role == "author" else "a"
+                assert f"you signed in with {article} {role} key" in answer.text
 
 
 def test_redirects_after_sign_in_stay_in_the_workbench(api: LiveApi) -> None:
@@ -225,4 +227,31 @@ def test_signing_in_and_out_in_a_browser(api: LiveApi) -> None:
         page.go_back()  # the back button shows no signed-in page
         page.reload()
         assert page.get_by_label("API key").is_visible()
+    browser.assert_clean()
+
+
+def test_the_workbench_is_used_with_the_keyboard_alone(api: LiveApi) -> None:
+    key = api.service.keys.create("author", "Ana Author")
+
+    def focused(page: Page) -> str:
+        return str(page.evaluate("document.activeElement.textContent.trim()"))
+
+    with browsing(api.url) as browser:
+        page = browser.page()
+        page.goto(api.url + "/ui")
+        page.keyboard.type(key)  # the key field has the focus from the start
+        page.keyboard.press("Enter")
+        page.wait_for_url(api.url + "/ui/rules")
+        page.keyboard.press("Tab")
+        assert focused(page) == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.goto(api.url + "/ui/rules")
+        stops = []
+        for _ in range(5):
+            page.keyboard.press("Tab")
+            stops.append(focused(page))
+        assert stops[2:5] == ["Rules", "Try", "Back-tests"]
+        page.keyboard.press("Enter")  # on "Back-tests"
+        page.wait_for_url(api.url + "/ui/backtests")
     browser.assert_clean()

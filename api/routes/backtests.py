@@ -71,16 +71,7 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     corpus directory — with a candidate version and a baseline, in a background process,
     with the evaluator the service screens with (the report's `engine`).
     Follow it at `GET /v1/backtests/{id}`: progress while it runs, the report when done."""
-    candidate = _version(svc, request.candidate, "candidate")
-    baseline = _version(svc, request.baseline, "baseline") if request.baseline else None
-    stored: dict[str, Any] = request.model_dump(mode="json")
-    stored["engine"] = svc.settings.engine  # the job screens with the service's evaluator
-    if request.files is not None:  # this handler runs in a worker thread, off the event loop
-        stored["corpus_paths"] = _corpus_files(svc, request.files)
-    if request.decisions is not None:
-        svc.log.caught_up()  # the window holds every decision answered before this request
-    job_id = svc.backtests.create(stored, candidate, baseline, who.person)
-    launch(job_id, svc.settings.resolved_database_url(), svc.settings.resolved_corpus_dir())
+    job_id = begin(svc, request, who.person)
     location = f"/v1/backtests/{job_id}"
     return json_response(
         Accepted(id=job_id, state="queued", location=location).model_dump(),
@@ -89,13 +80,32 @@ def start(request: BacktestRequest, svc: Svc, who: Author) -> Response:
     )
 
 
+def begin(svc: Service, request: BacktestRequest, person: str) -> int:
+    """Store ``request`` as a queued job by ``person`` and launch its runner; the job's id.
+    The API and the workbench both start back-tests here. Blocking (it resolves the corpus
+    files and waits for the decision log to catch up): call it off the event loop.
+    Raises :class:`ApiError` (422, ``loc`` naming the field) for an unknown version or a
+    file pattern refused or matching nothing."""
+    candidate = _version(svc, request.candidate, "candidate")
+    baseline = _version(svc, request.baseline, "baseline") if request.baseline else None
+    stored: dict[str, Any] = request.model_dump(mode="json")
+    stored["engine"] = svc.settings.engine  # the job screens with the service's evaluator
+    if request.files is not None:
+        stored["corpus_paths"] = _corpus_files(svc, request.files)
+    if request.decisions is not None:
+        svc.log.caught_up()  # the window holds every decision answered before this request
+    job_id = svc.backtests.create(stored, candidate, baseline, person)
+    launch(job_id, svc.settings.resolved_database_url(), svc.settings.resolved_corpus_dir())
+    return job_id
+
+
 @router.get("/v1/backtests", response_model=list[BacktestJob], summary="Recent back-tests")
 def jobs(svc: Svc, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[BacktestJob]:
     """The latest back-tests, newest first, with their state and progress (no reports)."""
-    return [_shown(svc, found) for found in svc.backtests.list(limit)]
+    return [shown(svc, found) for found in svc.backtests.list(limit)]
 
 
-def _shown(svc: Service, found: BacktestJob) -> BacktestJob:
+def shown(svc: Service, found: BacktestJob) -> BacktestJob:
     """A job as answered: jobs stored by older releases name their files by absolute path
     (in the request, the report and the error); those are shown corpus-relative."""
     text = orjson.dumps(found.model_dump(mode="json")).decode()
@@ -113,7 +123,7 @@ def job(job_id: RecordId, svc: Svc, _: Reader) -> BacktestJob:
     found = svc.backtests.get(job_id)
     if found is None:
         raise ApiError(404, f"no back-test {job_id}")
-    return _shown(svc, found)
+    return shown(svc, found)
 
 
 class Recorded(BaseModel):

@@ -17,7 +17,7 @@ from assay.api.service import Service, service
 from assay.engine.contracts import Role, Severity
 from assay.engine.performance import DEFAULT_ALARM_AT
 from assay.engine.ruleset import Rule
-from assay.engine.store.rulestats import rule_figures
+from assay.engine.store.rulestats import RuleFigures, rule_figures, ruleset_figures
 
 router = APIRouter(tags=["rules"])
 
@@ -140,6 +140,54 @@ class RuleStats(BaseModel):
     alarm: str | None = Field(description="Set when inspected alarm_at times with no find.")
 
 
+def _stats(rule_id: str, pattern: str | None, in_active: bool, live: RuleFigures) -> RuleStats:
+    return RuleStats.model_validate(
+        {
+            "rule_id": rule_id,
+            "pattern": pattern,
+            "in_active_ruleset": in_active,
+            "since": live.since,
+            "until": live.until,
+            "manifests": live.manifests,
+            "last_hit_at": live.last_hit_at,
+            **live.figures,
+            "pattern_recall": live.pattern_recall,
+        }
+    )
+
+
+def live_stats(
+    svc: Service, rule_id: str, days: int = 90, alarm_at: int = DEFAULT_ALARM_AT
+) -> RuleStats | None:
+    """``rule_id``'s figures over the decisions of the last ``days`` days and the outcomes on
+    record; None when it is not in the active ruleset and had no hits (nothing to show).
+    Blocking: the API's route and the workbench's pages call it in a thread."""
+    found = svc.engine.ruleset.rule(rule_id)
+    svc.log.caught_up()  # every decision answered before this request
+    until = datetime.now(UTC)
+    since = until - timedelta(days=days)
+    outcomes = svc.inspections.latest()
+    pattern = found.pattern if found else None
+    live = rule_figures(svc.db, rule_id, pattern, outcomes, since, until, alarm_at)
+    if found is None and live.figures["hits"] == 0:
+        return None
+    return _stats(rule_id, pattern, found is not None, live)
+
+
+def ruleset_stats(
+    svc: Service, days: int = 90, alarm_at: int = DEFAULT_ALARM_AT
+) -> dict[str, RuleStats]:
+    """:func:`live_stats` of every rule of the active ruleset, by rule id, from one grouped
+    read of the log (:func:`~engine.store.rulestats.ruleset_figures`)."""
+    rules = {rule.id: rule.pattern for rule in svc.engine.ruleset.rules}
+    svc.log.caught_up()
+    until = datetime.now(UTC)
+    since = until - timedelta(days=days)
+    outcomes = svc.inspections.latest()
+    live = ruleset_figures(svc.db, rules, outcomes, since, until, alarm_at)
+    return {rule_id: _stats(rule_id, rules[rule_id], True, live[rule_id]) for rule_id in rules}
+
+
 @router.get(
     "/v1/rules/{rule_id}/stats",
     response_model=RuleStats,
@@ -157,35 +205,9 @@ async def stats(
     """Over the decisions logged in the last `days` days and the inspection outcomes on
     record: the manifests the rule flagged, how many were inspected and what was found, its
     precision, its recall of known seizures, its yield, and the no-find alarm."""
-    found = svc.engine.ruleset.rule(rule_id)
-    await run_in_threadpool(svc.log.caught_up)  # every decision answered before this request
-    until = datetime.now(UTC)
-    since = until - timedelta(days=days)
-    outcomes = await run_in_threadpool(svc.inspections.latest)
-    live = await run_in_threadpool(
-        rule_figures,
-        svc.db,
-        rule_id,
-        found.pattern if found else None,
-        outcomes,
-        since,
-        until,
-        alarm_at,
-    )
-    if found is None and live.figures["hits"] == 0:
+    found = await run_in_threadpool(live_stats, svc, rule_id, days, alarm_at)
+    if found is None:
         raise ApiError(
             404, f"no rule {rule_id!r} in the active ruleset, and no hits in the last {days} days"
         )
-    return RuleStats.model_validate(
-        {
-            "rule_id": rule_id,
-            "pattern": found.pattern if found else None,
-            "in_active_ruleset": found is not None,
-            "since": since,
-            "until": until,
-            "manifests": live.manifests,
-            "last_hit_at": live.last_hit_at,
-            **live.figures,
-            "pattern_recall": live.pattern_recall,
-        }
-    )
+    return found

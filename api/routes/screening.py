@@ -41,12 +41,14 @@ def _request_id(request: Request) -> str:
     return given[:128] if given.isprintable() and given else secrets.token_hex(8)
 
 
-async def _screen(svc: Service, manifest: Manifest) -> ScreeningResult:
-    # On the event loop only when it is quick (Engine.is_quick); else in a worker thread, so
-    # that the loop answers other requests meanwhile (a rete screening waits for its host).
-    if svc.engine.is_quick(manifest):
-        return svc.engine.screen(manifest)
-    return await run_in_threadpool(svc.engine.screen, manifest)
+async def screen_with(engine: Engine, manifest: Manifest) -> ScreeningResult:
+    """``manifest`` screened by ``engine`` (the service's, or a draft's in the workbench).
+
+    On the event loop only when it is quick (Engine.is_quick); else in a worker thread, so
+    that the loop answers other requests meanwhile (a rete screening waits for its host)."""
+    if engine.is_quick(manifest):
+        return engine.screen(manifest)
+    return await run_in_threadpool(engine.screen, manifest)
 
 
 def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
@@ -104,7 +106,7 @@ async def screen(request: Request) -> Response:
         manifest = Manifest.model_validate_json(body)
     except ValidationError as exc:
         return validation_response(exc)
-    result = await _screen(svc, manifest)
+    result = await screen_with(svc.engine, manifest)
     request_id = _request_id(request)
     decision_id = new_decision_id()
     payload = _to_json(result)

@@ -172,6 +172,11 @@ async def current(request: Request) -> Viewer | None:
     return Viewer(session.identity, session.csrf, session_id)
 
 
+def _a(words: str) -> str:
+    """``words`` with its indefinite article: "an author", "a reviewer"."""
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
 def viewer(*roles: Role) -> Any:
     """A dependency: the signed-in viewer, whose key has one of ``roles`` (else the sign-in
     form, or a 403 page that names the roles)."""
@@ -186,8 +191,8 @@ def viewer(*roles: Role) -> Any:
                 svc.keys.note_refusal, found.identity, request.method, request.url.path, roles
             )
             raise RefusedError(
-                f"This page needs a {' or '.join(roles)} key; you signed in with a "
-                f"{found.role} key."
+                f"This page needs {_a(' or '.join(roles))} key; you signed in with "
+                f"{_a(found.role)} key."
             )
         return found
 

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 from assay.engine.contracts import Flag, RulesetInfo, ScreeningResult
 from assay.engine.store.database import (
     connect,
+    decision_flags,
     decisions,
     from_utc_text,
     journal_offsets,
@@ -475,6 +476,35 @@ class DecisionLog:
             reverse=True,
         )
         return [_decision(row) for row in ordered[:limit]]
+
+    def latest(self, limit: int = 50) -> list[Decision]:
+        """The newest ``limit`` decisions in the database, newest first (by the index on
+        ``created_at``): the workbench's list before anyone searches."""
+        query = (
+            select(decisions)
+            .order_by(decisions.c.created_at.desc(), decisions.c.id.desc())
+            .limit(limit)
+        )
+        return [_decision(row) for row in self._select(query)]
+
+    def flagged_by(self, rule_id: str, limit: int = 20) -> list[Decision]:
+        """The newest ``limit`` decisions in the database that ``rule_id`` flagged, newest
+        first: read through ``decision_flags``' index on (rule id, time), so a rule's recent
+        hits cost the same on a log of any size."""
+        flags = decision_flags.c
+        newest = (
+            select(flags.decision_id, flags.created_at)
+            .where(flags.rule_id == rule_id)
+            .order_by(flags.created_at.desc(), flags.decision_id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        query = (
+            select(decisions)
+            .join(newest, newest.c.decision_id == decisions.c.id)
+            .order_by(newest.c.created_at.desc(), decisions.c.id.desc())
+        )
+        return [_decision(row) for row in self._select(query)]
 
     def _select(self, query: Any) -> list[Any]:
         with self._db.connect() as connection:

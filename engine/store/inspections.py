@@ -4,12 +4,22 @@ outcome is the latest recorded for it, so a corrected outcome replaces an earlie
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, insert, select
 
 from assay.engine.inspections import Inspection
-from assay.engine.store.database import inspections
+from assay.engine.store.database import inspections, stored_utc
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedInspection:
+    """An outcome as recorded: what was found, who recorded it and when."""
+
+    outcome: Inspection
+    recorded_by: str
+    recorded_at: datetime
 
 
 class InspectionStore:
@@ -51,6 +61,29 @@ class InspectionStore:
                 )
                 for row in connection.execute(query)
             }
+
+    def for_manifest(self, manifest_id: str) -> list[RecordedInspection]:
+        """Every outcome recorded for ``manifest_id``, newest first (the first is the one
+        figures count)."""
+        query = (
+            select(inspections)
+            .where(inspections.c.manifest_id == manifest_id)
+            .order_by(inspections.c.id.desc())
+        )
+        with self._db.connect() as connection:
+            return [
+                RecordedInspection(
+                    outcome=Inspection.model_construct(
+                        manifest_id=row.manifest_id,
+                        result=row.result,
+                        pattern=row.pattern,
+                        notes=row.notes,
+                    ),
+                    recorded_by=row.recorded_by,
+                    recorded_at=stored_utc(row.recorded_at),
+                )
+                for row in connection.execute(query)
+            ]
 
     def count(self) -> int:
         with self._db.connect() as connection:

@@ -384,6 +384,32 @@ class RuleStore:
     def validate(self, version_id: int) -> Validation:
         return validate_sources(self.sources(version_id))
 
+    def check_file(self, version_id: int, path: str, text: str) -> Validation:
+        """The validation version ``version_id`` would have with ``path`` holding ``text``,
+        nothing saved: what an editor shows while its file is being typed."""
+        sources = self.sources(version_id)
+        why = pack_path_problem(path, {p.casefold(): p for p in sources if p != path})
+        if why is not None:
+            raise GovernanceError("invalid", f"{path[:200]!r} is not a pack file path: {why}")
+        sources[path] = text
+        return validate_sources(sources)
+
+    def file_of_rule(self, version_id: int, rule_id: str) -> str:
+        """The file of version ``version_id`` that declares rule ``rule_id`` (matched as
+        :meth:`diff` matches rules); ``not_found`` if none does."""
+        by_id, _ = _rules_by_id(self.sources(version_id))
+        if rule_id not in by_id:
+            raise GovernanceError("not_found", f"version {version_id} has no rule {rule_id}")
+        return by_id[rule_id]
+
+    def open_draft_of(self, actor: Actor) -> Version | None:
+        """``actor``'s newest draft still open for editing, if any."""
+        person = _person(actor)
+        drafts = [
+            v for v in self.versions() if v.state == "draft" and person_of(v.author) == person
+        ]
+        return drafts[-1] if drafts else None
+
     @staticmethod
     def _must(row: Any, state: State, doing: str) -> None:
         if row["state"] != state:
