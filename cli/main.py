@@ -35,7 +35,7 @@ from assay.cli.options import (
 )
 from assay.cli.tables import FormatOption, output_format, show
 from assay.engine import Engine
-from assay.engine.batch.alerts import alerts_problem, write_alerts
+from assay.engine.batch.alerts import alerts_problem, seizures_in, write_alerts
 from assay.engine.batch.columns import write_flat
 from assay.engine.batch.outcomes import Outcome, Summary
 from assay.engine.batch.readers import InputError, Meter, check_input, expand
@@ -46,6 +46,7 @@ from assay.engine.batch.writers import output_format as output_format_of
 from assay.engine.examples import run_examples
 from assay.engine.fields import CATALOGUE
 from assay.engine.inspections import COLUMNS as INSPECTION_COLUMNS
+from assay.engine.inspections import read_inspections
 from assay.fixtures.synth import generate, inspection_outcomes, read_labels, write_corpus
 
 if TYPE_CHECKING:
@@ -152,6 +153,15 @@ def screen(
             "(one process, whatever --workers says) and write one JSON line per alert here.",
         ),
     ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="With --alerts: inspection outcomes, CSV or JSONL "
+            "(manifest_id,result,pattern,notes, as for `assay backtest`); each seizure counts "
+            "for the repeat-offender rules from its manifest's filed_at.",
+        ),
+    ] = None,
 ) -> None:
     """Screen manifests: one output record (result or error) per input record, in input order.
 
@@ -181,6 +191,7 @@ def screen(
         )
     except (InputError, OutputError) as exc:
         _usage_error(exc)
+    seized = _seizures(outcomes, alerts is not None)
     ruleset = load_rules(rules)
     if alerts is not None and (why := alerts_problem(paths, ruleset)) is not None:
         err.print(f"[red]error:[/] {escape(why)}")
@@ -241,15 +252,33 @@ def screen(
     _print_summary(summary, sample, output)
     if alerts is not None:
         with _stops_in_one_line(None):
-            found = write_alerts(paths, input_format, ruleset, str(alerts))  # type: ignore[arg-type]
+            found = write_alerts(paths, input_format, ruleset, str(alerts), seized)  # type: ignore[arg-type]
         err.print(
             f"{found.alerts:,} alert(s) from {found.rules} correlation rule(s) over "
             f"{found.manifests:,} manifests in filed_at order"
             + (f" ({found.skipped:,} without filed_at skipped)" if found.skipped else "")
-            + f" -> {escape(str(alerts))}",
+            + f" -> {escape(str(alerts))}"
+            + escape(found.outcomes_note()),
             highlight=False,
         )
     raise typer.Exit(1 if summary.errors else 0)
+
+
+def _seizures(outcomes: Path | None, alerts: bool) -> frozenset[str] | None:
+    """The seized manifest ids of ``--outcomes`` (None when not given); a usage error (exit
+    2, before anything is screened) when it is given without --alerts or cannot be read."""
+    if outcomes is None:
+        return None
+    if not alerts:
+        err.print("[red]error:[/] --outcomes feeds the correlation rules: give --alerts FILE too")
+        raise typer.Exit(2)
+    if not outcomes.is_file():
+        err.print(f"[red]error:[/] --outcomes {escape(str(outcomes))}: no such file")
+        raise typer.Exit(2)
+    read = read_inspections(outcomes)
+    for problem in read.errors:
+        err.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
+    return seizures_in(read.outcomes)
 
 
 def _usage_error(exc: Exception, after: str = "") -> NoReturn:

@@ -9,7 +9,8 @@ hostile draft of many rules with many examples cannot hold a service worker for 
 
 A correlation rule's examples are sequences of manifests: each runs through the reference
 correlation evaluator (:mod:`engine.correlation.evaluator`) with that rule alone, and hits
-when any manifest of the sequence raises an alert.
+when any manifest of the sequence raises an alert (the sequence's ``outcomes`` give its
+seizures, for ``history.seizures``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[E
         # A sequence alerts when any of its manifests completes the rule's pattern, on the
         # reference evaluator (whatever evaluator screens single manifests).
         for sequence in correlation.examples:
-            fired = bool(correlate(ruleset, sequence.manifests, (correlation,)))
+            fired = bool(correlate(ruleset, sequence.manifests, (correlation,), sequence.seized))
             outcomes.append(
                 ExampleOutcome(
                     correlation.id, sequence.expect_hit, fired, sequence.note, sequence.location

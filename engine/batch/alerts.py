@@ -10,6 +10,12 @@ per-manifest screening only, so the alerts are the same whatever they are set to
 holds the timed manifests in memory; standard input cannot be read twice, so ``--alerts``
 needs input files.
 
+``--outcomes FILE`` (inspection outcomes, CSV or JSON Lines, as ``assay backtest`` reads
+them: :func:`engine.inspections.read_inspections`) gives the seizures that rules reading
+``history.seizures`` (the repeat offender) count: each manifest with a ``seizure`` outcome
+counts from its own filed_at. Without it such rules see no seizure and raise nothing, and the
+run's summary says so.
+
 One JSON object per line per alert, in the order the alerts were raised; the file is written
 whole or not at all (a temporary file renamed into place).
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,8 @@ from assay.engine.batch.readers import Format, read_inputs
 from assay.engine.batch.records import manifest_or_error
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.evaluator import Correlator, order_key
+from assay.engine.correlation.measures import SEIZURES
+from assay.engine.inspections import Inspection
 from assay.engine.ruleset import RuleSet
 
 
@@ -37,6 +45,24 @@ class AlertsSummary:
     manifests: int  # valid manifests with filed_at, in the pass
     skipped: int  # valid manifests without filed_at
     rules: int
+    seizure_rules: tuple[str, ...] = ()  # rules reading history.seizures
+    seizures: int | None = None  # seizures given (None: no outcomes were given)
+
+    def outcomes_note(self) -> str:
+        """What the summary says of the outcomes: how many seizures fed which rules, or
+        that the rules reading seizures had none."""
+        if not self.seizure_rules:
+            return ""
+        names = ", ".join(self.seizure_rules)
+        if self.seizures is None:
+            return f"; {names} had no outcomes (give --outcomes FILE): no seizure counted"
+        return f"; {self.seizures:,} seizure(s) from --outcomes fed {names}"
+
+
+def seizures_in(outcomes: Mapping[str, Inspection]) -> frozenset[str]:
+    """The manifest ids whose outcome is a confirmed seizure (irregularities and no-finds
+    count for precision, not as seizures)."""
+    return frozenset(m for m, outcome in outcomes.items() if outcome.result == "seizure")
 
 
 def alerts_problem(inputs: Sequence[str], ruleset: RuleSet) -> str | None:
@@ -49,9 +75,14 @@ def alerts_problem(inputs: Sequence[str], ruleset: RuleSet) -> str | None:
 
 
 def write_alerts(
-    inputs: Sequence[str], input_format: Format | None, ruleset: RuleSet, target: str
+    inputs: Sequence[str],
+    input_format: Format | None,
+    ruleset: RuleSet,
+    target: str,
+    seized: Collection[str] | None = None,
 ) -> AlertsSummary:
-    """Correlate the manifests of ``inputs`` and write the alerts to ``target``."""
+    """Correlate the manifests of ``inputs`` and write the alerts to ``target``; ``seized``:
+    the manifest ids with a confirmed seizure (None: no outcomes were given)."""
     timed: list[Manifest] = []
     skipped = 0
     for record in read_inputs(inputs, input_format):
@@ -63,7 +94,7 @@ def write_alerts(
             continue
         timed.append(manifest)
     timed.sort(key=order_key)
-    correlator = Correlator(ruleset)
+    correlator = Correlator(ruleset, seized=seized or ())
     lines = [
         orjson.dumps(alert.to_json()) + b"\n"
         for manifest in timed
@@ -82,4 +113,11 @@ def write_alerts(
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-    return AlertsSummary(len(lines), len(timed), skipped, len(ruleset.correlations))
+    return AlertsSummary(
+        len(lines),
+        len(timed),
+        skipped,
+        len(ruleset.correlations),
+        tuple(rule.id for rule in ruleset.correlations if SEIZURES in rule.measures),
+        None if seized is None else len(seized),
+    )

@@ -17,6 +17,16 @@ It is the oracle later evaluators (durable_rules) must match, so its semantics a
   baseline, t - window)``. Time is the data's own (``filed_at``), never the wall clock.
 * **Alerts.** Each member whose arrival leaves ``alert_when`` true raises one alert, listing
   every member of its group; its id depends on the rule, the entity and that member only.
+* **Seizures** (the repeat offender's ``history.seizures``). The manifest ids with a confirmed
+  seizure (inspection outcome ``seizure``) are given with the stream; a seizure is a timed
+  event at its seized manifest's ``filed_at``, merged into the stream just after that
+  manifest, so it counts for every later manifest of the same entity (in ``(filed_at,
+  manifest_id)`` order, never the seized manifest itself) filed within ``history`` after it:
+  ``t - history <= t_seized``, inclusive. The data's clock, not the time the outcome was
+  recorded: a back-test and a re-run give the same alerts, and outcomes read from a file
+  (which carry no time) mean the same as outcomes from the store. The price: an inspection
+  takes hours or days, so a back-test may count a seizure for a filing made before the
+  seizure was known (:meth:`Correlator.seize` of a live stream counts it only from then on).
 * **Memory.** Members older than ``window + baseline`` and consignees last seen longer ago
   than ``history`` are dropped as data time passes, and an entity with nothing left is
   dropped whole (a sweep every ``window`` of data time), so memory follows the live windows,
@@ -25,8 +35,9 @@ It is the oracle later evaluators (durable_rules) must match, so its semantics a
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -36,6 +47,7 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration, utc
 from assay.engine.correlation.entities import entity_key, party_key
 from assay.engine.correlation.language import CorrelationRule
+from assay.engine.correlation.measures import SEIZURES
 from assay.engine.evaluators.closures import predicate
 from assay.engine.features import Enricher, View
 from assay.engine.ruleset import RuleSet
@@ -43,6 +55,7 @@ from assay.engine.ruleset import RuleSet
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _SECOND = 1_000_000  # microseconds
+_NEW_CONSIGNEES = "group.new_consignees"
 
 
 class CorrelationEvaluator(Protocol):
@@ -84,6 +97,10 @@ class Member:
 class _Entity:
     members: deque[Member] = field(default_factory=deque)
     last_shipped: dict[str, int] = field(default_factory=dict)  # consignee -> last t
+    seizures: list[int] = field(default_factory=list)  # seized manifests' t, sorted
+
+    def empty(self) -> bool:
+        return not self.members and not self.last_shipped and not self.seizures
 
 
 def _number(node: c.Value, measures: dict[str, float | None]) -> float | None:
@@ -132,8 +149,11 @@ def holds(node: c.Condition, measures: dict[str, float | None]) -> bool:
     }[node.op]
 
 
-def measure(rule: CorrelationRule, members: Sequence[Member], t: int) -> dict[str, float | None]:
-    """Every measure of the group ending at ``t`` (members are in order, none after ``t``)."""
+def measure(
+    rule: CorrelationRule, members: Sequence[Member], t: int, seizures: int = 0
+) -> dict[str, float | None]:
+    """Every measure of the group ending at ``t`` (members are in order, none after ``t``);
+    ``seizures`` is the entity's count within ``history`` before ``t``."""
     start = t - rule.window * _SECOND
     group = [m for m in members if m.t >= start]
     base = [m for m in members if m.t < start]
@@ -147,16 +167,32 @@ def measure(rule: CorrelationRule, members: Sequence[Member], t: int) -> dict[st
         "group.distinct_consignors": float(len({m.consignor for m in group})),
         "group.distinct_consignees": float(len({m.consignee for m in group})),
         "group.new_consignees": float(len({m.consignee for m in group if m.new_consignee})),
+        SEIZURES: float(seizures),
         "baseline.count": float(len(base)),
         "baseline.mass_kg": sum(m.mass_kg for m in base),
     }
 
 
 class Correlator:
-    """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given)."""
+    """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given).
 
-    def __init__(self, ruleset: RuleSet, rules: Sequence[CorrelationRule] | None = None) -> None:
+    ``seized``: the ids of manifests with a confirmed seizure; each counts, as it is pushed,
+    for the rules that read ``history.seizures`` (:meth:`seize` adds one later)."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        rules: Sequence[CorrelationRule] | None = None,
+        seized: Collection[str] = (),
+    ) -> None:
         self._rules = tuple(ruleset.correlations if rules is None else rules)
+        self._seized = frozenset(seized)
+        self._reads_seizures = tuple(SEIZURES in rule.measures for rule in self._rules)
+        # Only a rule reading group.new_consignees needs each entity's consignees of the
+        # history: a repeat-offender rule (history for its seizures) keeps none.
+        self._keeps_consignees = tuple(
+            rule.history is not None and _NEW_CONSIGNEES in rule.measures for rule in self._rules
+        )
         reads = {path for rule in self._rules for path in rule.reads}
         self._enricher = Enricher(ruleset, reads)
         self._each = tuple(predicate(rule.each) for rule in self._rules)
@@ -192,7 +228,22 @@ class Correlator:
         alerts: list[Alert] = []
         for index, rule in enumerate(self._rules):
             alerts += self._apply(index, rule, manifest, manifest_view, item_views, t)
+        if manifest.manifest_id in self._seized:
+            self.seize(manifest)
         return alerts
+
+    def seize(self, manifest: Manifest) -> None:
+        """Record a confirmed seizure at ``manifest`` (at its filed_at) for every entity it
+        belongs to, for the rules that read ``history.seizures``: it counts for the entity's
+        manifests pushed from now on, filed within ``history`` after it."""
+        if manifest.filed_at is None:
+            return
+        t = micros(manifest.filed_at)
+        for index, rule in enumerate(self._rules):
+            if not self._reads_seizures[index]:
+                continue
+            for key, _name in self._history_keys(rule, manifest):
+                bisect.insort(self._state[index].setdefault(key, _Entity()).seizures, t)
 
     def _joins(
         self, index: int, manifest: Manifest, manifest_view: View, item_views: list[View]
@@ -239,10 +290,11 @@ class Correlator:
                 seen is None,
             )
             entity.members.append(member)
-            measures = measure(rule, entity.members, t)
+            seizures = bisect.bisect_right(entity.seizures, t)  # expired ones are gone
+            measures = measure(rule, entity.members, t, seizures)
             if holds(rule.alert_when, measures):
                 alerts.append(self._alert(rule, key, name, entity.members, t, measures))
-        if rule.history is not None:
+        if self._keeps_consignees[index]:
             for key, _name in set(joins) | self._history_keys(rule, manifest):
                 entity = state.setdefault(key, _Entity())
                 entity.last_shipped[consignee] = t
@@ -264,6 +316,9 @@ class Correlator:
         if rule.history is not None and entity.last_shipped:
             since = t - rule.history * _SECOND
             entity.last_shipped = {k: v for k, v in entity.last_shipped.items() if v >= since}
+        if rule.history is not None and entity.seizures:
+            since = t - rule.history * _SECOND
+            del entity.seizures[: bisect.bisect_left(entity.seizures, since)]
 
     def _sweep(self, t: int) -> None:
         """Drop entities with nothing left inside their rule's retention or history."""
@@ -271,7 +326,7 @@ class Correlator:
             for key in list(state):
                 entity = state[key]
                 self._expire(rule, entity, t)
-                if not entity.members and not entity.last_shipped:
+                if entity.empty():
                     del state[key]
         shortest = min((rule.window for rule in self._rules), default=3600)
         self._next_sweep = t + shortest * _SECOND
@@ -319,10 +374,12 @@ def correlate(
     ruleset: RuleSet,
     manifests: Iterable[Manifest],
     rules: Sequence[CorrelationRule] | None = None,
+    seized: Collection[str] = (),
 ) -> list[Alert]:
     """Every alert of the correlation rules over ``manifests``, taken in filed_at order
-    whatever order they come in (manifests without filed_at are skipped)."""
-    correlator = Correlator(ruleset, rules)
+    whatever order they come in (manifests without filed_at are skipped); ``seized`` names
+    the manifests with a confirmed seizure (for ``history.seizures``)."""
+    correlator = Correlator(ruleset, rules, seized)
     timed = sorted((m for m in manifests if m.filed_at is not None), key=order_key)
     alerts: list[Alert] = []
     for manifest in timed:

@@ -35,6 +35,7 @@ from assay.engine.contracts import Manifest, Severity
 from assay.engine.correlation.measures import BY_NAME, EXPLANATION_TEXTS, MEASURES
 from assay.engine.errors import AssayError, Location, Problem
 from assay.engine.fields import Scope
+from assay.engine.inspections import Inspection
 from assay.engine.parse import SourceSpan, YamlDocument, parse_condition
 from assay.engine.reference import Reference, RefValue
 from assay.engine.rulefile import (
@@ -60,6 +61,11 @@ class _Sequence(BaseModel):
     manifests: Annotated[
         list[ExamplePatch], Field(min_length=1, max_length=limits.MAX_EXAMPLE_MANIFESTS)
     ]
+    # Inspection outcomes of the sequence's manifests, as lines of an outcomes file
+    # ({manifest_id, result}): a `seizure` enters the stream at its manifest's filed_at.
+    outcomes: Annotated[list[Inspection], Field(max_length=limits.MAX_EXAMPLE_MANIFESTS)] | None = (
+        None
+    )
 
 
 class _SequenceExamples(BaseModel):
@@ -104,6 +110,7 @@ class SequenceExample:
     manifests: tuple[Manifest, ...]
     note: str | None
     location: Location
+    seized: frozenset[str] = frozenset()  # manifest ids with a confirmed seizure
 
 
 @dataclass(frozen=True)
@@ -306,8 +313,30 @@ def _examples(
                         "give each its own manifest_id, or leave it out to get one",
                     )
                 )
+            seized: set[str] = set()
+            for number, outcome in enumerate(sequence.outcomes or ()):
+                if outcome.manifest_id not in ids:
+                    problems.append(
+                        doc.problem(
+                            "rule_schema",
+                            f"the outcome names manifest '{outcome.manifest_id}', which is not "
+                            "in this sequence",
+                            (*where, "outcomes", number, "manifest_id"),
+                            "name one of the sequence's manifests: "
+                            + ", ".join(ids[:4])
+                            + ("…" if len(ids) > 4 else ""),
+                        )
+                    )
+                elif outcome.result == "seizure":
+                    seized.add(outcome.manifest_id)
             out.append(
-                SequenceExample(kind == "hit", tuple(manifests), sequence.note, doc.location(where))
+                SequenceExample(
+                    kind == "hit",
+                    tuple(manifests),
+                    sequence.note,
+                    doc.location(where),
+                    frozenset(seized),
+                )
             )
     return tuple(out)
 
@@ -356,7 +385,7 @@ def _check_group(
                 f"unknown name '{node.path}' in a group condition"
                 + (f"; did you mean '{close[0]}'?" if close else ""),
                 node.loc,
-                "a group condition reads group.* and baseline.* measures and params: "
+                "a group condition reads group.*, baseline.* and history.* measures and params: "
                 + ", ".join(known[:6]),
             )
             return node

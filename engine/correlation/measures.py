@@ -3,8 +3,11 @@
 A group is the members (manifests that met the rule's ``each`` condition) of one entity
 inside the window ``[t - window, t]`` at the time ``t`` of the member that just arrived. The
 baseline is the same entity's members in the ``baseline`` window just before it,
-``[t - window - baseline, t - window)``. One table drives the checker, the evaluator and the
-documentation (``docs/correlation.md`` lists it; a test keeps the two in step).
+``[t - window - baseline, t - window)``. ``history.seizures`` counts the entity's confirmed
+seizures (inspection outcomes ``result: seizure``, given to the evaluator with the stream) at
+manifests filed within ``history`` before the member: the repeat offender. One table drives
+the checker, the evaluator and the documentation (``docs/correlation.md`` lists it; a test
+keeps the two in step).
 """
 
 from __future__ import annotations
@@ -38,9 +41,18 @@ MEASURES: tuple[Measure, ...] = (
         "manifest, member or not) within `history` before that member",
         "history",
     ),
+    Measure(
+        "history.seizures",
+        "Confirmed seizures (inspection outcome `seizure`) of the entity's manifests (member or "
+        "not) filed within `history` before this member, at its seized manifest's filed_at",
+        "history",
+    ),
     Measure("baseline.count", "Members in the baseline window", "baseline"),
     Measure("baseline.mass_kg", "Sum of the members' mass in the baseline window (kg)", "baseline"),
 )
+
+# The measure that reads inspection outcomes: a rule naming it needs the seizure stream.
+SEIZURES = "history.seizures"
 
 BY_NAME: dict[str, Measure] = {m.name: m for m in MEASURES}
 
