@@ -124,9 +124,54 @@ def _print(report: dict[str, Any]) -> None:
             for entry in changes["listed"][kind][:5]:
                 said = entry["explanations"][0] if entry["explanations"] else ""
                 out.print(f"  {kind.replace('_', ' ')}: {entry['manifest_id']}: {said}")
+    if "correlation" in report:
+        _print_correlation(report["correlation"])
     for row in report["rules"]:
         if row["alarm"]:
             out.print(f"[red]⚠ {row['rule_id']}[/]: {row['alarm']}")
+
+
+def _print_correlation(section: dict[str, Any]) -> None:
+    stream = section["stream"]
+    against = "changes" in section
+    table = Table(title="Correlation rules")
+    table.add_column("rule", overflow="fold")
+    columns = ["alerts", *(("baseline", "new", "gone") if against else ())]
+    for column in (*columns, "manifests", "confirmed / inspected", "precision"):
+        table.add_column(column, justify="right")
+    for row in section["rules"]:
+        cells = [
+            row["rule_id"] + ("" if row["in_candidate"] else " (baseline only)"),
+            f"{row['alerts']:,}",
+        ]
+        if against:
+            cells += [
+                f"{row['baseline_alerts']:,}",
+                f"{row['newly_raised']:,}",
+                f"{row['no_longer_raised']:,}",
+            ]
+        cells += [
+            f"{row['manifests']:,}",
+            f"{row['confirmed']:,} / {row['inspected']:,}",
+            _percent(row["precision"]),
+        ]
+        table.add_row(*cells)
+    out.print(table)
+    out.print(
+        f"Correlation: {stream['manifests']:,} manifests in filed_at order"
+        f" ({stream['without_filed_at']:,} without filed_at left out), {stream['seizures']:,}"
+        " seizures as the repeat offenders' history; an alert is confirmed when any of its"
+        " manifests has a seizure or irregularity outcome"
+    )
+    if against:
+        changes = section["changes"]
+        out.print(
+            f"Alerts against the baseline: {changes['newly_raised']:,} newly raised,"
+            f" {changes['no_longer_raised']:,} no longer raised"
+        )
+        for kind in ("newly_raised", "no_longer_raised"):
+            for alert in changes["listed"][kind][:5]:
+                out.print(f"  {kind.replace('_', ' ')}: {alert['explanation']}", markup=False)
 
 
 def backtest(

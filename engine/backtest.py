@@ -7,6 +7,12 @@ with inspection outcomes — precision, recall of known seizures, yield and the 
 rate); and, against the baseline, the manifests newly flagged and no longer flagged, with
 the explanations that make the difference.
 
+With correlation rules in either ruleset, the report gains a ``correlation`` section: their
+alerts over the corpus in filed_at order, the manifests involved and the precision against
+the outcomes, and against the baseline the alerts newly raised and no longer raised
+(:mod:`engine.correlation.backtest`). The lists of changes are in ``manifest_id`` order, so
+the same corpus in another file order gives the same report.
+
 Manifests are counted by ``manifest_id`` (outcomes are recorded by it): a manifest that
 appears twice in the corpus is counted once, its last screening standing. Invalid records
 are counted and listed with their error, never silently dropped.
@@ -22,6 +28,7 @@ from typing import Any
 
 from assay.engine.batch.records import Record, manifest_or_error
 from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
+from assay.engine.correlation.backtest import CorrelationStream
 from assay.engine.engine import Engine
 from assay.engine.inspections import Inspection
 from assay.engine.performance import DEFAULT_ALARM_AT, figures, ratio, seizures_of
@@ -95,6 +102,10 @@ class Backtest:
         # Manifests whose flags differ between baseline and candidate, with the explanations
         # that differ: kept as they are screened, since explanations are not kept otherwise.
         self._changed: dict[str, dict[str, Any]] = {}
+        correlates = bool(candidate.ruleset.correlations) or (
+            baseline is not None and bool(baseline.ruleset.correlations)
+        )
+        self._stream = CorrelationStream() if correlates else None
 
     def add(self, manifest: Manifest, today: date | None = None) -> None:
         self.records += 1
@@ -102,6 +113,8 @@ class Backtest:
         manifest_id = manifest.manifest_id
         after = candidate.screen(manifest, today=today)
         self._candidate.results[manifest_id] = now = _screened(after)
+        if self._stream is not None:
+            self._stream.add(manifest)
         if baseline is None or self._baseline is None:
             return
         before = baseline.screen(manifest, today=today)
@@ -206,6 +219,13 @@ class Backtest:
         if self._baseline is not None:
             report["channels"]["baseline"] = self._baseline.channels()
             report["changes"] = self._changes()
+        if self._stream is not None:
+            report["correlation"] = self._stream.report(
+                self._candidate.ruleset,
+                self._baseline.ruleset if self._baseline is not None else None,
+                outcomes,
+                self._listed,
+            )
         return report
 
     def _changes(self) -> dict[str, Any]:
@@ -216,13 +236,13 @@ class Backtest:
             for m, after in after_all.items()
             if before_all[m].channel != after.channel
         )
-        newly = [c for c in self._changed.values() if not c["before_rules"]]
-        no_longer = [c for c in self._changed.values() if not c["after_rules"]]
-        changed = len(self._changed) - len(newly) - len(no_longer)
+        changed = [self._changed[m] for m in sorted(self._changed)]  # not the files' order
+        newly = [c for c in changed if not c["before_rules"]]
+        no_longer = [c for c in changed if not c["after_rules"]]
         return {
             "newly_flagged": len(newly),
             "no_longer_flagged": len(no_longer),
-            "flags_changed": changed,
+            "flags_changed": len(changed) - len(newly) - len(no_longer),
             "channel_moves": dict(sorted(moves.items())),
             "listed": {
                 "newly_flagged": newly[: self._listed],

@@ -264,3 +264,35 @@ def test_only_authors_start_backtests_and_every_form_needs_its_token(api: LiveAp
         prefilled = author.get("/ui/backtests?candidate=1")
         assert re.search(r'<option value="1" selected>', prefilled.text)
     assert api.service.backtests.list() == []
+
+
+def test_the_report_shows_the_correlation_rules_figures(api: LiveApi) -> None:
+    """A back-test whose candidate adds the repeat-offender rules: the page's table gives each
+    correlation rule's alerts against the baseline's and its precision."""
+    from assay.engine import Engine  # noqa: PLC0415 - only this test screens
+    from assay.engine.backtest import Backtest  # noqa: PLC0415
+    from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources  # noqa: PLC0415
+    from tests.test_backtest_correlation import FILINGS, _manifest, _outcomes  # noqa: PLC0415
+
+    sources = read_sources(default_pack_dir())
+    before = {k: v for k, v in sources.items() if not k.startswith("correlation/repeat-")}
+    run = Backtest(Engine(compile_pack(sources)), Engine(compile_pack(before)), _outcomes())
+    for filing in FILINGS:
+        run.add(_manifest(*filing))
+    jobs = api.service.backtests
+    job_id = jobs.create({"candidate": 1, "baseline": "active", "files": ["past.jsonl"]}, 1, 1, "a")
+    assert jobs.start(job_id)
+    jobs.finish(job_id, json.loads(json.dumps({**run.report(), "engine": "compiled"})), 5)
+    client, _csrf = signed_in(api, "reviewer")
+    with contextlib.closing(client):
+        page = client.get(f"/ui/backtests/{job_id}")
+    assert page.status_code == 200
+    assert 'id="correlation-head">Correlation rules</h2>' in page.text
+    assert "with 2 seizures on record" in page.text
+    table = page.text[page.text.index('id="correlation"') :]
+    row = re.search(r"repeat-offender</td>(.*?)</tr>", table, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
+    # alerts, baseline alerts, newly raised, no longer raised, manifests, inspected,
+    # confirmed, precision
+    assert cells == ["3", "0", "3", "0", "3", "2", "1", "50.0%"]
