@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from assay.api.settings import Settings
 from assay.cli.main import app as cli
 from assay.engine import Engine
 from assay.engine.backtest import Backtest
@@ -21,6 +22,8 @@ from assay.engine.contracts import Manifest
 from assay.engine.inspections import Inspection
 from assay.engine.rulefile import build_example_manifest
 from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources
+from tests.conftest import wait_for
+from tests.servers import live_api
 
 PACK = compile_pack(read_sources(default_pack_dir()), origin="")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -174,3 +177,34 @@ def test_cli_backtest_prints_the_correlation_figures(tmp_path: Path, baseline_di
             _report(_write(tmp_path / "again.jsonl", [0, 1, 2, 3, 4]), baseline_dir)["correlation"]
         )
     )
+
+
+def test_an_api_backtest_scores_correlation_rules_against_the_outcomes_on_record(
+    tmp_path: Path,
+) -> None:
+    """POST /v1/backtests: the job's seizure stream is the outcomes recorded in the store."""
+    corpus_dir = tmp_path / "data" / "corpus"
+    corpus_dir.mkdir(parents=True)
+    _write(corpus_dir / "past.jsonl", [4, 3, 2, 1, 0])
+    with (
+        live_api(Settings(data_dir=tmp_path / "data", reload_seconds=0.1)) as api,
+        api.client("author", "alice") as alice,
+    ):
+        recorded = alice.post(
+            "/v1/outcomes",
+            json=[{"manifest_id": m, "result": r} for m, r in OUTCOMES.items()],
+        )
+        assert recorded.status_code == 200, recorded.text
+        started = alice.post(
+            "/v1/backtests",
+            json={"candidate": "active", "baseline": None, "files": ["past.jsonl"]},
+        )
+        assert started.status_code == 202, started.text
+        url = f"/v1/backtests/{started.json()['id']}"
+        wait_for(lambda: alice.get(url).json()["state"] in ("done", "failed"), 120)
+        job = alice.get(url).json()
+    assert job["state"] == "done", job["error"]
+    section = job["result"]["correlation"]
+    assert section["stream"]["seizures"] == 2
+    offender = _rows(job["result"])["repeat-offender"]
+    assert (offender["alerts"], offender["confirmed"], offender["precision"]) == (3, 1, 0.5)
