@@ -281,6 +281,19 @@ def _seizures(outcomes: Path | None, alerts: bool) -> frozenset[str] | None:
     return seizures_in(read.outcomes)
 
 
+def _seizures_on_record(url: str) -> frozenset[str]:
+    """The manifests whose latest recorded inspection outcome is a seizure, in the database
+    at ``url``: the repeat-offender rules' seizure stream in a replay."""
+    from assay.engine.store.database import open_database  # noqa: PLC0415 - database layer
+    from assay.engine.store.inspections import InspectionStore  # noqa: PLC0415 - ditto
+
+    db = open_database(url)
+    try:
+        return seizures_in(InspectionStore(db).latest())
+    finally:
+        db.dispose()
+
+
 def _usage_error(exc: Exception, after: str = "") -> NoReturn:
     """One line (the path and the problem, in the exception's message; then ``after``),
     exit status 2."""
@@ -621,7 +634,8 @@ def replay(
                 )
             start = since if since.tzinfo else since.replace(tzinfo=UTC)
             end = until if until is None or until.tzinfo else until.replace(tzinfo=UTC)
-            report = replay_decisions(decisions.between(start, end), engine)
+            seized = _seizures_on_record(decisions.url) if engine.ruleset.correlations else ()
+            report = replay_decisions(decisions.between(start, end), engine, seized)
     finally:
         decisions.close()
         engine.close()
@@ -641,6 +655,10 @@ def replay(
     ]
     rows += [(f"now fires: {rule_id}", n) for rule_id, n in report.rule_gains.most_common()]
     rows += [(f"no longer fires: {rule_id}", n) for rule_id, n in report.rule_losses.most_common()]
+    alerts = report.alerts_by_rule()
+    rows += [
+        (f"correlation alerts: {rule.id}", alerts[rule.id]) for rule in engine.ruleset.correlations
+    ]
     title = f"Replay with {engine.ruleset.label} ({engine.ruleset.sha256[:12]})"
     records = [{"what": what, "manifests": count} for what, count in rows]
     show(records, ("what", "manifests"), "table", title=title)

@@ -2,17 +2,24 @@
 
 Each logged input is screened again with the candidate engine, dated as it was when first
 screened (its ages and dates do not move), and compared with what was decided then.
+
+The candidate's correlation rules then run once over the replayed manifests in filed_at order
+(a manifest decided twice counts once, its last decision standing), with the seizures given
+(the inspection outcomes on record, for the repeat-offender rules): the alerts they would
+have raised over that stretch of the log, per rule (:attr:`ReplayReport.alerts`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from assay.engine.contracts import Manifest, ScreeningResult
+from assay.engine.correlation.alerts import Alert
+from assay.engine.correlation.evaluator import correlate
 from assay.engine.engine import Engine
 from assay.engine.store.decisions import Decision
 
@@ -45,6 +52,10 @@ class ReplayReport:
     moves: Counter[tuple[str, str]] = field(default_factory=Counter)
     rule_gains: Counter[str] = field(default_factory=Counter)
     rule_losses: Counter[str] = field(default_factory=Counter)
+    alerts: list[Alert] = field(default_factory=list)  # the candidate's correlation alerts
+
+    def alerts_by_rule(self) -> Counter[str]:
+        return Counter(alert.rule_id for alert in self.alerts)
 
     def count(self, kind: str) -> int:
         return sum(1 for change in self.changes if change.kind == kind)
@@ -54,14 +65,21 @@ def _rules(result_flags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(result_flags)))
 
 
-def replay(decisions: Iterable[Decision], engine: Engine) -> ReplayReport:
+def replay(
+    decisions: Iterable[Decision], engine: Engine, seized: Collection[str] = ()
+) -> ReplayReport:
+    """Re-screen ``decisions`` with ``engine``; ``seized``: the manifest ids with a confirmed
+    seizure, the seizure stream of its correlation rules."""
     report = ReplayReport()
+    timed: dict[str, Manifest] = {}
     for decision in decisions:
         try:
             manifest = Manifest.model_validate(decision.input)
         except ValidationError:
             report.unreadable += 1
             continue
+        if engine.ruleset.correlations:
+            timed[manifest.manifest_id] = manifest
         after: ScreeningResult = engine.screen(manifest, today=decision.created_at.date())
         report.replayed += 1
         before_rules = _rules(flag.rule_id for flag in decision.flags)
@@ -83,4 +101,6 @@ def replay(decisions: Iterable[Decision], engine: Engine) -> ReplayReport:
                 explanations=tuple(flag.explanation for flag in after.flags),
             )
         )
+    if timed:
+        report.alerts = correlate(engine.ruleset, timed.values(), seized=seized)
     return report

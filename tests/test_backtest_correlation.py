@@ -5,6 +5,7 @@ whatever the corpus files' order; the CLI prints it."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,12 @@ from assay.engine.backtest import Backtest
 from assay.engine.batch.readers import read_inputs
 from assay.engine.contracts import Manifest
 from assay.engine.inspections import Inspection
+from assay.engine.replay import replay
 from assay.engine.rulefile import build_example_manifest
 from assay.engine.ruleset import compile_pack, default_pack_dir, read_sources
+from assay.engine.store.database import open_database
+from assay.engine.store.decisions import DecisionLog, decision_row
+from assay.engine.store.inspections import InspectionStore
 from tests.conftest import wait_for
 from tests.servers import live_api
 
@@ -208,3 +213,40 @@ def test_an_api_backtest_scores_correlation_rules_against_the_outcomes_on_record
     assert section["stream"]["seizures"] == 2
     offender = _rows(job["result"])["repeat-offender"]
     assert (offender["alerts"], offender["confirmed"], offender["precision"]) == (3, 1, 0.5)
+
+
+def test_replay_raises_the_candidates_correlation_alerts_with_the_seizures_on_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'assay.db'}"
+    engine = Engine(PACK)
+    log = DecisionLog(url)
+    try:
+        rows = []
+        for filing in FILINGS:
+            manifest = _manifest(*filing)
+            body = manifest.model_dump_json().encode()
+            rows.append(
+                decision_row(body, engine.screen(manifest), request_id=filing[0], source="cli")
+            )
+        log.append(rows)
+        report = replay(log.between(datetime(2000, 1, 1, tzinfo=UTC)), engine, {"SEIZED"})
+    finally:
+        log.close()
+    assert report.replayed == 5 and report.unchanged == 5
+    assert [a.trigger_manifest_id for a in report.alerts] == ["AGAIN1", "AGAIN2", "AGAIN3"]
+    assert report.alerts_by_rule() == {"repeat-offender": 3}
+
+    db = open_database(url)
+    try:
+        InspectionStore(db).record(_outcomes().values(), "test")
+    finally:
+        db.dispose()
+    monkeypatch.setenv("ASSAY_DATA_DIR", str(tmp_path))
+    done = CliRunner().invoke(
+        cli, ["replay", "--since", "2000-01-01", "--database-url", url, "--wait", "0"]
+    )
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stdout.split())
+    assert re.search(r"correlation alerts: repeat-offender\W+3\b", said), said
+    assert re.search(r"correlation alerts: split-shipment-small-parcels\W+0\b", said)
