@@ -29,7 +29,10 @@ It is the oracle later evaluators (durable_rules) must match, so its semantics a
   seizure was known (:meth:`Correlator.seize` of a live stream counts it only from then on).
 * **Memory.** Members older than ``window + baseline`` and consignees last seen longer ago
   than ``history`` are dropped as data time passes, and an entity with nothing left is
-  dropped whole (a sweep every ``window`` of data time), so memory follows the live windows,
+  dropped whole (a sweep at most every ``window`` of data time — the shortest rule's — and
+  only once as many manifests have been pushed since the last sweep as it left entities, so
+  its cost is spread over the pushes: at most one entity visited per push and rule), so
+  memory follows the live windows,
   not the length of the stream.
 """
 
@@ -199,6 +202,8 @@ class Correlator:
         self._state: tuple[dict[str, _Entity], ...] = tuple({} for _ in self._rules)
         self._watermark: tuple[int, str] | None = None
         self._next_sweep = 0
+        self._since_sweep = 0  # manifests pushed since the last sweep
+        self._swept_left = 0  # entities the last sweep left
         self.skipped = 0  # manifests without filed_at
 
     @property
@@ -222,7 +227,8 @@ class Correlator:
             )
         self._watermark = position
         t = position[0]
-        if t >= self._next_sweep:
+        self._since_sweep += 1
+        if t >= self._next_sweep and self._since_sweep >= self._swept_left:
             self._sweep(t)
         manifest_view, item_views = self._enricher.enrich(manifest, date(1970, 1, 1))
         alerts: list[Alert] = []
@@ -330,6 +336,8 @@ class Correlator:
                     del state[key]
         shortest = min((rule.window for rule in self._rules), default=3600)
         self._next_sweep = t + shortest * _SECOND
+        self._since_sweep = 0
+        self._swept_left = self.live_entities()
 
     @staticmethod
     def _alert(
