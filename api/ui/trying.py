@@ -85,11 +85,6 @@ def _flag_key(flag: Flag) -> tuple[str, int | None]:
     return (flag.rule_id, flag.item_line)
 
 
-def _written(value: object) -> str:
-    """An evidence value as an officer reads it: text as it is, numbers and lists as JSON."""
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
 @dataclass(frozen=True)
 class Shown:
     """One result as the page lays it out."""
@@ -110,7 +105,7 @@ class Shown:
         return f"goods item {flag.item_line}" + (f" ({described})" if described else "")
 
     def evidence(self, flag: Flag) -> list[tuple[str, str]]:
-        return [(name, _written(value)) for name, value in flag.evidence.items()]
+        return [(name, render.evidence_text(value)) for name, value in flag.evidence.items()]
 
 
 def _shown(
