@@ -17,6 +17,7 @@ from assay.api.settings import Settings
 from assay.engine.store.keys import Identity
 from tests.browser import browsing, shoot
 from tests.servers import LiveApi, live_api
+from tests.ui_support import sign_in
 
 RULE = "bottled_water_concealment/water-pet-too-heavy.yaml"
 
@@ -42,15 +43,7 @@ def signed_in(
     client = httpx.Client(base_url=api.url, timeout=60)
     clients.append(client)
     key = api.service.keys.create(role, name)  # type: ignore[arg-type]
-    form = client.get("/ui").text
-    token = re.search(r'name="token" value="([^"]+)"', form)
-    assert token is not None
-    done = client.post("/ui/signin", data={"key": key, "token": token[1], "next": ""})
-    assert done.status_code == 303, done.text
-    page = client.get("/ui/rulesets").text
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert csrf is not None
-    return client, csrf[1]
+    return client, sign_in(client, key)
 
 
 def draft_with_change(api: LiveApi, author: str, threshold: str = "1.30") -> int:

@@ -19,6 +19,7 @@ from assay.api.settings import Settings
 from assay.api.ui.session import cookie_value, set_cookie
 from tests.browser import browsing, shoot
 from tests.servers import LiveApi, live_api
+from tests.ui_support import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +38,7 @@ def _field(page: str, name: str) -> str:
 def signed_in(api: LiveApi, key: str) -> Iterator[httpx.Client]:
     """A client that signed in through the form with ``key`` (not following redirects)."""
     with httpx.Client(base_url=api.url, timeout=30) as client:
-        form = client.get("/ui")
-        answer = client.post(
-            "/ui/signin", data={"key": key, "token": _field(form.text, "token"), "next": ""}
-        )
-        assert answer.status_code == 303, answer.text
+        sign_in(client, key)
         yield client
 
 
