@@ -73,3 +73,14 @@ def screen(server: LiveApi, *manifests: dict[str, Any]) -> list[dict[str, Any]]:
             assert answer.status_code == 200, answer.text
             results.append({**answer.json(), "decision_id": answer.headers["x-decision-id"]})
     return results
+
+
+def session_client(
+    api: LiveApi, role: str, name: str, clients: list[httpx.Client]
+) -> tuple[httpx.Client, str]:
+    """An HTTP client signed in to the workbench with a new key (closed by the ``clients``
+    fixture), and its CSRF token."""
+    client = httpx.Client(base_url=api.url, timeout=60)
+    clients.append(client)
+    key = api.service.keys.create(role, name)  # type: ignore[arg-type]
+    return client, sign_in(client, key)
