@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
@@ -23,6 +23,7 @@ from sqlalchemy import Engine as Database
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from assay.api.drafts import DraftEngines
 from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
@@ -79,6 +80,8 @@ class Service:
     # The shadow run (id, sha256) whose version this worker could not load: not tried again
     # until the current shadow run changes.
     shadow_failed: tuple[int, str] | None = None
+    # Engines of versions not in force, for the workbench's trials (api/ui/trying.py).
+    drafts: DraftEngines = field(default_factory=DraftEngines)
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:

@@ -464,6 +464,18 @@ def rules_list(
     ruleset = load_rules(directory)
     columns = ("id", "pattern", "severity", "score", "scope", "title")
     records = [{name: getattr(rule, name) for name in columns} for rule in ruleset.rules]
+    # Correlation rules read many manifests of one entity: their scope says over what.
+    records += [
+        {
+            "id": rule.id,
+            "pattern": rule.pattern,
+            "severity": rule.severity,
+            "score": rule.score,
+            "scope": f"correlation: {'+'.join(rule.group_by)} within {rule.window_text}",
+            "title": rule.title,
+        }
+        for rule in ruleset.correlations
+    ]
     show(records, columns, fmt, title=f"{ruleset.label} ({ruleset.sha256[:12]})")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
@@ -320,3 +321,12 @@ def assert_one_record_per_input(out: Path, count: int, errors: Path, bad: list[i
     assert [p["position"] for p in places] == list(range(1, count + 1))
     assert all(p["file"] and p["line"] for p in places)
     assert [line for line in lines if line.startswith(b'{"error"')] == copies
+
+
+@pytest.fixture
+def clients() -> Iterator[list[httpx.Client]]:
+    """HTTP clients a test opens, closed after it."""
+    opened: list[httpx.Client] = []
+    yield opened
+    for client in opened:
+        client.close()

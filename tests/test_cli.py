@@ -393,8 +393,12 @@ def test_piped_listings_are_whole_tab_separated_lines() -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "id\tpattern\tseverity\tscore\tscope\ttitle"
     rows = [line.split("\t") for line in lines[1:]]
-    assert [row[0] for row in rows] == [rule.id for rule in pack.rules]
-    assert [row[5] for row in rows] == [rule.title for rule in pack.rules]
+    ids = [rule.id for rule in pack.rules] + [rule.id for rule in pack.correlations]
+    titles = [rule.title for rule in pack.rules] + [rule.title for rule in pack.correlations]
+    assert [row[0] for row in rows] == ids
+    assert [row[5] for row in rows] == titles
+    split = next(row for row in rows if row[0] == "split-shipment-small-parcels")
+    assert split[4] == "correlation: consignor within 48h"
     assert "…" not in done.stdout
     fields = runner.invoke(app, ["rules", "fields"])
     assert "item.kg_per_litre\tnumber\tyes\t" in fields.stdout
@@ -403,7 +407,8 @@ def test_piped_listings_are_whole_tab_separated_lines() -> None:
 def test_listings_as_json() -> None:
     pack = Engine().ruleset
     listed = json.loads(runner.invoke(app, ["rules", "list", "--format", "json"]).stdout)
-    assert [r["id"] for r in listed] == [rule.id for rule in pack.rules]
+    ids = [rule.id for rule in pack.rules] + [rule.id for rule in pack.correlations]
+    assert [r["id"] for r in listed] == ids
     assert all(isinstance(r["score"], int) for r in listed)
     tested = runner.invoke(app, ["rules", "test", "--format", "json"])
     outcomes = json.loads(tested.stdout)

@@ -20,6 +20,7 @@ from assay.engine.inspections import Inspection
 from tests.browser import Session, browsing, shoot
 from tests.conftest import EXAMPLES, wait_for
 from tests.servers import LiveApi, live_api
+from tests.ui_support import sign_in
 
 TILE = "tile_blending/tile-denser-than-porcelain.yaml"
 LICENCE = "controlled_material/controlled-licence-to-verify.yaml"
@@ -69,14 +70,7 @@ def candidate_draft(api: LiveApi) -> int:
 def signed_in(api: LiveApi, role: str) -> tuple[httpx.Client, str]:
     key = api.service.keys.create(role, f"{role} person")  # type: ignore[arg-type]
     client = httpx.Client(base_url=api.url, follow_redirects=False, timeout=60)
-    token = re.search(r'name="token" value="([^"]+)"', client.get("/ui").text)
-    assert token is not None
-    client.post("/ui/signin", data={"key": key, "token": token.group(1)})
-    page = client.get("/ui/backtests")
-    assert page.status_code == 200
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    return client, csrf.group(1)
+    return client, sign_in(client, key)
 
 
 def assert_charts(page: Page) -> None:

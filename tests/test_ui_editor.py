@@ -5,7 +5,6 @@ the Rules page's "edit this rule" form."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from playwright.sync_api import Page, expect
 from assay.api.settings import Settings
 from tests.browser import browsing, shoot
 from tests.servers import LiveApi, live_api
+from tests.ui_support import session_client as signed_in
 
 RULE = "bottled_water_concealment/water-pet-too-heavy.yaml"
 LINE_11 = "  and item.kg_per_litre > params.max_kg_per_litre"
@@ -25,30 +25,6 @@ LINE_11 = "  and item.kg_per_litre > params.max_kg_per_litre"
 def api(tmp_path: Path) -> Iterator[LiveApi]:
     with live_api(Settings(data_dir=tmp_path, reload_seconds=0.1)) as server:
         yield server
-
-
-@pytest.fixture
-def clients() -> Iterator[list[httpx.Client]]:
-    opened: list[httpx.Client] = []
-    yield opened
-    for client in opened:
-        client.close()
-
-
-def signed_in(
-    api: LiveApi, role: str, name: str, clients: list[httpx.Client]
-) -> tuple[httpx.Client, str]:
-    """An HTTP client signed in to the workbench with a new key, and its CSRF token."""
-    client = httpx.Client(base_url=api.url, timeout=60)
-    clients.append(client)
-    key = api.service.keys.create(role, name)  # type: ignore[arg-type]
-    token = re.search(r'name="token" value="([^"]+)"', client.get("/ui").text)
-    assert token is not None
-    done = client.post("/ui/signin", data={"key": key, "token": token[1], "next": ""})
-    assert done.status_code == 303, done.text
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/ui/rulesets").text)
-    assert csrf is not None
-    return client, csrf[1]
 
 
 def test_the_check_validates_without_saving(api: LiveApi, clients: list[httpx.Client]) -> None:

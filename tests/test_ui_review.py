@@ -17,6 +17,7 @@ from assay.api.settings import Settings
 from assay.engine.store.keys import Identity
 from tests.browser import browsing, shoot
 from tests.servers import LiveApi, live_api
+from tests.ui_support import session_client as signed_in
 
 RULE = "bottled_water_concealment/water-pet-too-heavy.yaml"
 
@@ -25,32 +26,6 @@ RULE = "bottled_water_concealment/water-pet-too-heavy.yaml"
 def api(tmp_path: Path) -> Iterator[LiveApi]:
     with live_api(Settings(data_dir=tmp_path, reload_seconds=0.1)) as server:
         yield server
-
-
-@pytest.fixture
-def clients() -> Iterator[list[httpx.Client]]:
-    opened: list[httpx.Client] = []
-    yield opened
-    for client in opened:
-        client.close()
-
-
-def signed_in(
-    api: LiveApi, role: str, name: str, clients: list[httpx.Client]
-) -> tuple[httpx.Client, str]:
-    """An HTTP client signed in to the workbench with a new key, and its CSRF token."""
-    client = httpx.Client(base_url=api.url, timeout=60)
-    clients.append(client)
-    key = api.service.keys.create(role, name)  # type: ignore[arg-type]
-    form = client.get("/ui").text
-    token = re.search(r'name="token" value="([^"]+)"', form)
-    assert token is not None
-    done = client.post("/ui/signin", data={"key": key, "token": token[1], "next": ""})
-    assert done.status_code == 303, done.text
-    page = client.get("/ui/rulesets").text
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert csrf is not None
-    return client, csrf[1]
 
 
 def draft_with_change(api: LiveApi, author: str, threshold: str = "1.30") -> int:

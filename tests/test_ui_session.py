@@ -5,16 +5,21 @@ session for good (a copy of the cookie is refused too)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from playwright.sync_api import Page
+from starlette.requests import Request
 
 from assay.api.settings import Settings
+from assay.api.ui.session import cookie_value, set_cookie
 from tests.browser import browsing, shoot
 from tests.servers import LiveApi, live_api
+from tests.ui_support import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +38,7 @@ def _field(page: str, name: str) -> str:
 def signed_in(api: LiveApi, key: str) -> Iterator[httpx.Client]:
     """A client that signed in through the form with ``key`` (not following redirects)."""
     with httpx.Client(base_url=api.url, timeout=30) as client:
-        form = client.get("/ui")
-        answer = client.post(
-            "/ui/signin", data={"key": key, "token": _field(form.text, "token"), "next": ""}
-        )
-        assert answer.status_code == 303, answer.text
+        sign_in(client, key)
         yield client
 
 
@@ -255,3 +256,30 @@ def test_the_workbench_is_used_with_the_keyboard_alone(api: LiveApi) -> None:
         page.keyboard.press("Enter")  # on "Back-tests"
         page.wait_for_url(api.url + "/ui/backtests")
     browser.assert_clean()
+
+
+def test_a_session_ends_at_its_expiry(api: LiveApi) -> None:
+    key = api.service.keys.create("author", "Ana Author")
+    identity = api.service.keys.identify(key)
+    assert identity is not None
+    session_id, session = api.service.sessions.begin(identity, timedelta(seconds=1))
+    secret = api.service.sessions.signing_secret()
+    with httpx.Client(base_url=api.url) as client:
+        client.cookies.set("assay_ui", cookie_value(secret, session_id, session.expires_at))
+        assert client.get("/ui/try").status_code == 200
+        time.sleep(1.2)  # the shift is over
+        assert client.get("/ui/try").status_code == 303
+
+
+def test_the_cookie_is_secure_over_tls() -> None:
+    scope = {
+        "type": "http",
+        "scheme": "https",
+        "path": "/ui/signin",
+        "headers": [(b"host", b"assay.example")],
+        "server": ("assay.example", 443),
+        "query_string": b"",
+    }
+    headers: dict[str, str] = {}
+    set_cookie(Request(scope), headers, "value", datetime.now(UTC) + timedelta(hours=1))
+    assert headers["set-cookie"].endswith("HttpOnly; SameSite=Strict; Secure")

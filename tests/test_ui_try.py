@@ -18,6 +18,7 @@ from assay.api.settings import Settings
 from tests.browser import Session, browsing, shoot
 from tests.conftest import EXAMPLES
 from tests.servers import LiveApi, live_api
+from tests.ui_support import sign_in
 
 TILE = "tile_blending/tile-denser-than-porcelain.yaml"
 
@@ -43,13 +44,7 @@ def signed_in(api: LiveApi, role: str, name: str) -> tuple[httpx.Client, str]:
     """An httpx client signed in to the workbench through its form, and its CSRF token."""
     key = api.service.keys.create(role, name)  # type: ignore[arg-type]
     client = httpx.Client(base_url=api.url, follow_redirects=True, timeout=60)
-    token = re.search(r'name="token" value="([^"]+)"', client.get("/ui").text)
-    assert token is not None
-    client.post("/ui/signin", data={"key": key, "token": token.group(1)})
-    page = client.get("/ui/try")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert page.status_code == 200 and csrf is not None
-    return client, csrf.group(1)
+    return client, sign_in(client, key)
 
 
 def tile_draft(api: LiveApi, author: str) -> int:

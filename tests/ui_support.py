@@ -26,18 +26,26 @@ def served(data_dir: Path) -> Iterator[LiveApi]:
         yield server
 
 
+def sign_in(client: httpx.Client, key: str) -> str:
+    """Sign ``client`` in through the workbench's form with ``key``, as a browser does; the
+    session's CSRF token (from a page every role may open)."""
+    token = re.search(r'name="token" value="([^"]+)"', client.get("/ui").text)
+    assert token is not None
+    data = {"key": key, "token": token.group(1), "next": ""}
+    answer = client.post("/ui/signin", data=data, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/ui/try").text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
 @contextmanager
 def signed_in(server: LiveApi, role: Role, name: str | None = None) -> Iterator[httpx.Client]:
     """An httpx client holding a workbench session of a fresh ``role`` key (no redirects
     followed, so tests see each answer)."""
     key = server.service.keys.create(role, name or f"{role} person")
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        form = client.get("/ui").text
-        token = re.search(r'name="token" value="([^"]+)"', form)
-        assert token is not None
-        data = {"key": key, "token": token.group(1), "next": ""}
-        answer = client.post("/ui/signin", data=data)
-        assert answer.status_code == 303, answer.text
+        sign_in(client, key)
         yield client
 
 
@@ -65,3 +73,14 @@ def screen(server: LiveApi, *manifests: dict[str, Any]) -> list[dict[str, Any]]:
             assert answer.status_code == 200, answer.text
             results.append({**answer.json(), "decision_id": answer.headers["x-decision-id"]})
     return results
+
+
+def session_client(
+    api: LiveApi, role: str, name: str, clients: list[httpx.Client]
+) -> tuple[httpx.Client, str]:
+    """An HTTP client signed in to the workbench with a new key (closed by the ``clients``
+    fixture), and its CSRF token."""
+    client = httpx.Client(base_url=api.url, timeout=60)
+    clients.append(client)
+    key = api.service.keys.create(role, name)  # type: ignore[arg-type]
+    return client, sign_in(client, key)

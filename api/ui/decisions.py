@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import JsonValue, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from assay.api.service import Service, service
@@ -60,13 +60,6 @@ async def decisions_page(
     return render.page(request, "decisions.html", who, context)
 
 
-def shown(value: JsonValue) -> str:
-    """An evidence value as an officer reads it: text as itself, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value).decode()
-
-
 def _decision(svc: Service, decision_id: str) -> Decision:
     found = svc.log.get(decision_id) if len(decision_id) <= 32 else None
     if found is None:
@@ -92,7 +85,7 @@ async def _page(
     context: dict[str, Any] = {
         "decision": decision,
         "flags": [
-            (flag, [(name, shown(value)) for name, value in flag.evidence.items()])
+            (flag, [(name, render.evidence_text(value)) for name, value in flag.evidence.items()])
             for flag in decision.flags
         ],
         "manifest": orjson.dumps(decision.input, option=orjson.OPT_INDENT_2).decode(),

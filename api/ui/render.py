@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -82,3 +83,24 @@ def local_target(value: str | None, fallback: str) -> str:
 
 def refusal(request: Request, who: Viewer | None, message: str, status: int) -> HTMLResponse:
     return page(request, "error.html", who, {"message": message, "status": status}, status)
+
+
+def _readable(value: Any) -> Any:
+    """Numbers as an officer reads them: 1.7468354430379747 as 1.747, 27600.0 as 27600."""
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        return round(value, 3) if abs(value) >= 0.01 else float(f"{value:.3g}")
+    if isinstance(value, list | tuple):
+        return [_readable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    return value
+
+
+def evidence_text(value: Any) -> str:
+    """An evidence value on a page: text as it is; numbers rounded for reading and lists as
+    JSON (the exact values stay in the decision log and the API's answers)."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(_readable(value)).decode()

@@ -5,13 +5,12 @@ version and the draft side by side.
 A trial is never logged: it must not count in live figures (hits, shares, precision). It is
 screened by the same call the API makes (:func:`api.routes.screening.screen_with`) and
 validated by the same model, so its errors are the API's 422 ``detail``, field by field.
-Drafts are compiled once per (version id, sha256) into engines kept by :class:`DraftEngines`.
+Drafts are compiled once per (version id, sha256) into engines the service keeps
+(:class:`~api.drafts.DraftEngines`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,37 +41,6 @@ LANE_MEANING = {
 }
 
 
-class DraftEngines:
-    """Engines for draft versions, compiled on first use and kept by (id, sha256): an edit
-    changes the sha256, so a changed draft is compiled again. At most ``size`` are kept,
-    the least recently used dropped. Always the compiled evaluator: it holds no process, so
-    an engine dropped from the cache needs no closing (the rete evaluator's host would)."""
-
-    def __init__(self, size: int = 4) -> None:
-        self._size = size
-        self._engines: OrderedDict[tuple[int, str], Engine] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def engine(self, store: RuleStore, version: Version) -> Engine:
-        """Blocking (it may compile): call it off the event loop."""
-        key = (version.id, version.sha256)
-        with self._lock:
-            found = self._engines.get(key)
-            if found is not None:
-                self._engines.move_to_end(key)
-                return found
-        built = Engine(store.compile(version.id), kind="compiled", version_id=version.id)
-        with self._lock:
-            self._engines[key] = built
-            self._engines.move_to_end(key)
-            while len(self._engines) > self._size:
-                self._engines.popitem(last=False)
-        return built
-
-
-DRAFTS = DraftEngines()
-
-
 def _ordered(flags: list[Flag]) -> list[Flag]:
     """Findings before indicators is not what an officer needs first: the worst first."""
     return sorted(
@@ -83,11 +51,6 @@ def _ordered(flags: list[Flag]) -> list[Flag]:
 
 def _flag_key(flag: Flag) -> tuple[str, int | None]:
     return (flag.rule_id, flag.item_line)
-
-
-def _written(value: object) -> str:
-    """An evidence value as an officer reads it: text as it is, numbers and lists as JSON."""
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True)
@@ -110,7 +73,7 @@ class Shown:
         return f"goods item {flag.item_line}" + (f" ({described})" if described else "")
 
     def evidence(self, flag: Flag) -> list[tuple[str, str]]:
-        return [(name, _written(value)) for name, value in flag.evidence.items()]
+        return [(name, render.evidence_text(value)) for name, value in flag.evidence.items()]
 
 
 def _shown(
@@ -222,7 +185,7 @@ async def _page(
             if version is None:
                 context["active"] = _shown(manifest, active, svc.engine)
             else:
-                engine = await run_in_threadpool(DRAFTS.engine, svc.store, version)
+                engine = await run_in_threadpool(svc.drafts.engine, svc.store, version)
                 candidate = await screen_with(engine, manifest)
                 context["active"] = _shown(manifest, active, svc.engine, candidate)
                 context["candidate"] = _shown(manifest, candidate, engine, active)
