@@ -1,6 +1,12 @@
 """Benchmark: the correlation stage (the reference evaluator) on a long stream of manifests.
 
-    python bench/correlation.py [--manifests 1000000] [--consignors 50000] [--section reference]
+    python bench/correlation.py [--manifests 200000] [--consignors 10000]
+
+The issue's figure is ``--manifests 1000000 --consignors 50000`` (about four minutes on two
+shared cores); measured once (2026-12-04, 2 cores shared with other work): 5,872 manifests/s
+through the correlation stage (170 s), 0.15x per-manifest screening's rate (38,882/s), peak
+RSS 443 MB against 87 MB to make the stream alone, 144,241 entities live at the end. The
+default is a fifth of it, to run in under a minute.
 
 A stream of ``--manifests`` manifests from ``--consignors`` distinct consignors over a year of
 filed_at, generated deterministically in filed_at order (seed 18): mostly sea freight of
@@ -155,8 +161,8 @@ def _section(name: str, manifests: int, consignors: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--manifests", type=int, default=1_000_000)
-    parser.add_argument("--consignors", type=int, default=50_000)
+    parser.add_argument("--manifests", type=int, default=200_000)
+    parser.add_argument("--consignors", type=int, default=10_000)
     parser.add_argument("--section", choices=SECTIONS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.section:
