@@ -5,6 +5,7 @@ stream, the ``history.seizures`` measure, examples with ``outcomes:``, and
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from assay.cli.main import app
 from assay.engine.contracts import Manifest
+from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import Correlator, correlate
 from assay.engine.errors import AssayError
 from assay.engine.rulefile import build_example_manifest
@@ -257,3 +259,22 @@ def test_screen_outcomes_needs_alerts_and_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no such file" in result.output
     assert not output.exists()  # nothing was screened
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams, st.integers(2, 4))
+def test_splitting_by_consignor_keeps_the_consignor_rules_alerts_with_seizures(
+    spec: list[tuple[int, int, int, bool]], parts: int
+) -> None:
+    """A seizure belongs to its manifest's partition: split by the consignor's key, the
+    consignor's repeat-offender rule gives the alerts of the whole stream."""
+    manifests = [
+        _manifest(f"M{n}", T0 + timedelta(hours=hours), f"C{who}", consignee=f"B{to}")
+        for n, (who, hours, to, _seized) in enumerate(spec)
+    ]
+    seized = {f"M{n}" for n, spec_row in enumerate(spec) if spec_row[3]}
+    partitions: list[list[Manifest]] = [[] for _ in range(parts)]
+    for manifest in manifests:
+        partitions[zlib.crc32(party_key(manifest.consignor).encode()) % parts].append(manifest)
+    split = [a for part in partitions for a in correlate(PACK, part, (OFFENDER,), seized)]
+    assert _lines(split) == _lines(correlate(PACK, manifests, (OFFENDER,), seized))
