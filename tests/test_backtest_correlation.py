@@ -250,3 +250,18 @@ def test_replay_raises_the_candidates_correlation_alerts_with_the_seizures_on_re
     said = " ".join(done.stdout.split())
     assert re.search(r"correlation alerts: repeat-offender\W+3\b", said), said
     assert re.search(r"correlation alerts: split-shipment-small-parcels\W+0\b", said)
+
+
+def test_a_baseline_with_the_same_correlation_rules_raises_the_same_alerts(
+    tmp_path: Path,
+) -> None:
+    """A change to manifest rules alone: the correlation figures are the candidate's on both
+    sides (the pass runs once), nothing newly or no longer raised."""
+    corpus = _write(tmp_path / "c.jsonl", [0, 1, 2, 3, 4])
+    run = Backtest(Engine(PACK), Engine(PACK), _outcomes())
+    run.run(read_inputs([str(corpus)]))
+    section = run.report()["correlation"]
+    offender = _rows({"correlation": section})["repeat-offender"]
+    assert (offender["alerts"], offender["baseline_alerts"], offender["newly_raised"]) == (3, 3, 0)
+    assert offender["baseline_precision"] == offender["precision"] == 0.5
+    assert (section["changes"]["newly_raised"], section["changes"]["no_longer_raised"]) == (0, 0)

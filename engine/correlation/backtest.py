@@ -68,7 +68,10 @@ class CorrelationStream:
         seized = {m for m, o in outcomes.items() if o.result == "seizure" and m in self._timed}
         manifests = self._timed.values()
         after = correlate(candidate, manifests, seized=seized)
-        before = correlate(baseline, manifests, seized=seized) if baseline is not None else None
+        before: list[Alert] | None = None
+        if baseline is not None:
+            same = _correlation_inputs(baseline) == _correlation_inputs(candidate)
+            before = after if same else correlate(baseline, manifests, seized=seized)
         section: dict[str, Any] = {
             "stream": {
                 "manifests": len(self._timed),
@@ -92,6 +95,15 @@ class CorrelationStream:
                 },
             }
         return section
+
+
+def _correlation_inputs(ruleset: RuleSet) -> dict[str, str]:
+    """What a ruleset's correlation alerts depend on: every source but its manifest rules'
+    files (the correlation rules, the reference lists their conditions read, pack.yaml).
+    Two rulesets equal in these raise the same alerts, so a back-test of a change to manifest
+    rules alone correlates once."""
+    manifest_rules = {rule.file for rule in ruleset.rules}
+    return {path: text for path, text in ruleset.sources.items() if path not in manifest_rules}
 
 
 def _figures(alerts: Sequence[Alert], outcomes: Mapping[str, Inspection]) -> dict[str, Any]:
