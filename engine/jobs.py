@@ -7,7 +7,9 @@ service's corpus directory (``ASSAY_CORPUS_DIR``; the job stores the files' name
 to it, found by :func:`engine.corpus.resolve`, and reports them by those names) — with the
 candidate and the baseline version, on the evaluator the service screens with (stored with
 the job as ``engine``, named by the report), scores it against the inspection outcomes on
-record, and stores the report. It runs in its own process, at a lower CPU priority, so a
+record (the seizures among them are the repeat-offender rules' history when the versions'
+correlation rules run over the corpus in filed_at order: :mod:`engine.correlation.backtest`),
+and stores the report. It runs in its own process, at a lower CPU priority, so a
 back-test over a million manifests neither holds an API worker nor slows the screening the
 border is waiting for.
 
