@@ -158,7 +158,8 @@ def _count_threshold(node: c.Condition) -> int | None:
     """N when ``node`` is ``group.count >= N`` (``>``, or mirrored), else None."""
     if not isinstance(node, c.Compare):
         return None
-    left, op, right = node.left, node.op, node.right
+    left, right = node.left, node.right
+    op: str = node.op
     if isinstance(left, c.Const) and isinstance(right, c.Field):
         mirror = {"<=": ">=", "<": ">"}
         if op not in mirror:
@@ -232,7 +233,7 @@ def shard_of(entity: str, shards: int = SHARDS) -> str:
 # ------------------------------------------------------------------------------ the driver
 
 
-class _Ruleset:
+class ChainRuleset:
     """One durable_rules ruleset driven through the raw C module, on the caller's thread:
     every call asserts or retracts, then drains that session's actions to the end (an action
     left started locks its session for 30 s of wall time)."""
@@ -299,7 +300,7 @@ class _Sequence:
     rule: CorrelationRule
     each: Predicate
     chain: int
-    engine: _Ruleset
+    engine: ChainRuleset
     shards: int
     window_us: int
     live: deque[tuple[int, str, int]] = field(default_factory=deque)  # (t, fact, n)
@@ -343,7 +344,7 @@ class ReteCorrelator:
                 rule,
                 predicate(rule.each),
                 chain,
-                _Ruleset(rule.id, chain, window_us),
+                ChainRuleset(rule.id, chain, window_us),
                 shards,
                 window_us,
             )
@@ -407,9 +408,9 @@ class ReteCorrelator:
             self._expire(seq, t)
             joins = member_joins(rule, seq.each, manifest, manifest_view, item_views)
             for (key, name), mass in joins.items():
-                alert = self._assert(seq, manifest, key, name, mass, t)
-                if alert is not None:
-                    alerts.append(alert)
+                raised = self._assert(seq, manifest, key, name, mass, t)
+                if raised is not None:
+                    alerts.append(raised)
         return alerts
 
     def _assert(
@@ -468,7 +469,7 @@ class ReteWindowJudge:
     :class:`ReteCorrelator` does with it (logged once per rule)."""
 
     def __init__(self) -> None:
-        self._engines: dict[tuple[str, int, int], _Ruleset] = {}  # (rule, N, window)
+        self._engines: dict[tuple[str, int, int], ChainRuleset] = {}  # (rule, N, window)
         self._told: set[str] = set()
         self._lock = threading.Lock()
         self._sessions = itertools.count(1)
@@ -506,8 +507,8 @@ class ReteWindowJudge:
         group = [*inside, member]
         return make_alert(rule, key, name, group, member.t, measure(rule, group, member.t))
 
-    def _engine(self, rule: CorrelationRule, chain: int) -> _Ruleset:
+    def _engine(self, rule: CorrelationRule, chain: int) -> ChainRuleset:
         shape = (rule.id, chain, rule.window * _SECOND)
         if shape not in self._engines:
-            self._engines[shape] = _Ruleset(rule.id, chain, shape[2])
+            self._engines[shape] = ChainRuleset(rule.id, chain, shape[2])
         return self._engines[shape]
