@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import re
 import subprocess
 import sys
 import threading
@@ -465,3 +467,34 @@ def test_screen_alerts_with_the_rete_engine_writes_the_same_bytes(tmp_path: Path
     assert "volume-jump-controlled-heading runs in Python" in said
     assert "durable_rules cannot sum over a window" in said
     assert "runs in Python" not in outputs["compiled"][1]
+
+
+def test_same_alerts_as_the_reference_on_a_long_stream_of_many_consignors() -> None:
+    """3,000 manifests of 150 consignors over 20 days through 64 shards: every alert equal,
+    in the same order (the generated streams above are short and have 3 consignors)."""
+    rng = random.Random(18)
+    manifests = _ordered(
+        [
+            _manifest(
+                f"L{n:05d}",
+                T0 + timedelta(minutes=rng.randrange(20 * 24 * 60)),
+                f"SHIPPER {rng.randrange(150)}",
+                consignee=f"BUYER {rng.randrange(40)}",
+                mode=rng.choice(["express", "postal", "sea"]),
+                kg=rng.choice([12, 12, 29.9, 30, 1500]),
+                hs_code=rng.choice(["381010", "690721", "940360"]),
+            )
+            for n in range(3_000)
+        ]
+    )
+    got = _run(PACK, manifests)
+    assert got == _reference(PACK, manifests)
+    assert {a["rule_id"] for a in got} >= {"split-shipment-small-parcels"}
+
+
+def test_every_test_the_durable_rules_doc_names_exists() -> None:
+    doc = (ROOT / "docs" / "durable_rules.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Correlation rules on durable_rules") :]
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", section))
+    here = set(re.findall(r"^def (test_[a-z0-9_]+)", Path(__file__).read_text("utf-8"), re.M))
+    assert named and named <= here, named - here

@@ -221,9 +221,15 @@ def fact_text(sid: str, n: int, t: int, entity: str) -> str:
         raise TypeError(f"member fact {n!r}: n and t must be integers, got {n!r} and {t!r}")
     if not entity:
         raise ValueError(f"member fact {n}: the entity key is empty")
-    key = entity if _SAFE_TEXT.match(entity) else "hex:" + entity.encode().hex()
-    fact = {"sid": sid, "id": str(n), "kind": "member", "n": n, "t": t, "e": key, "one": 1}
+    fact = {"sid": sid, "id": str(n), "kind": "member", "n": n, "t": t, "e": entity_field(entity)}
+    fact["one"] = 1  # the sentinel every correlated $and ends with
     return orjson.dumps(fact).decode()
+
+
+def entity_field(entity: str) -> str:
+    """The entity key as durable_rules stores it byte for byte: as it is (keys are normalised
+    without quotes, backslashes or control characters), else hex-encoded."""
+    return entity if _SAFE_TEXT.match(entity) else "hex:" + entity.encode().hex()
 
 
 def shard_of(entity: str, shards: int = SHARDS) -> str:
@@ -305,7 +311,6 @@ class _Sequence:
     window_us: int
     live: deque[tuple[int, str, int]] = field(default_factory=deque)  # (t, fact, n)
     members: dict[int, Member] = field(default_factory=dict)  # n -> what its fact stands for
-    keys: dict[int, str] = field(default_factory=dict)  # n -> the fact's entity field
 
 
 class ReteCorrelator:
@@ -428,16 +433,15 @@ class ReteCorrelator:
             party_key(manifest.consignee),
             False,  # a sequence rule never reads new_consignees
         )
-        seq.keys[n] = orjson.loads(text)["e"]
         seq.live.append((t, text, n))
         if not _trigger(seq.engine.assert_fact(text), seq.chain, n):
             return None
         # The group: every fact of this entity in [t - window, t], from the shard itself.
-        start = t - seq.window_us
+        start, stored = t - seq.window_us, entity_field(key)
         numbers = sorted(
             f["n"]
             for f in seq.engine.facts(sid)
-            if f.get("kind") == "member" and f["e"] == seq.keys[n] and start <= f["t"] <= t
+            if f.get("kind") == "member" and f["e"] == stored and start <= f["t"] <= t
         )
         group = [seq.members[k] for k in numbers if k <= n]
         return make_alert(seq.rule, key, name, group, t, measure(seq.rule, group, t))
@@ -452,7 +456,6 @@ class ReteCorrelator:
             if seq.engine.retract_fact(text):
                 raise ReteCorrelationError(f"retracting member fact {n} fired a rule")
             del seq.members[n]
-            del seq.keys[n]
 
 
 # ------------------------------------------------------------------- the synchronous path
