@@ -319,8 +319,9 @@ class ReteCorrelator:
 
     ``push`` gives exactly the reference :class:`Correlator`'s alerts, in the same order.
     Its state is derived from the members inside each rule's window, so after a restart it is
-    rebuilt by pushing the manifests of the last window again (their alerts are the ones
-    already written, with the same ids)."""
+    rebuilt by pushing again the manifests filed within one window before the first new one,
+    discarding the alerts they raise (written before; alert ids are deterministic, so a
+    store keyed on them ignores any that slip through)."""
 
     def __init__(
         self,
