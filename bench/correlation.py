@@ -3,12 +3,13 @@
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
-of the manifests small express parcels of a cover good (members of the split-shipment
-rule), the rest sea freight of a cover good (tiles), each consignor mostly to its own two
-buyers, plus a planted burst of five parcels for every 50 consignors. Each section runs each evaluator in its own process (same seed, same stream), timing only
-the ``push`` calls, and prints manifests/s, the RSS growth over the pass (the evaluator's
-state; the stream is built before), the alerts (which must be equal) and the ratio
-rete/reference, all measured in the same run. Nothing here asserts a speed: read the figures.
+of the manifests small express parcels of a cover good (members of the split-shipment rule),
+the rest sea freight of a cover good (tiles), each consignor mostly to its own two buyers,
+plus a planted burst of five parcels for every 50 consignors. Each section runs each
+evaluator in its own process (same seed, same stream), timing only the ``push`` calls, and
+prints manifests/s, the RSS growth over the pass (the evaluator's state; the stream is built
+before), the alerts (which must be equal) and the ratio rete/reference, all measured in the
+same run. Nothing here asserts a speed: read the figures.
 
 Sections (add one by appending to ``SECTIONS``):
 
