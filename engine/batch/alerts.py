@@ -5,10 +5,12 @@ again, keeps the valid manifests that have a ``filed_at`` (records that are not 
 manifests are already error lines of the screening output; manifests without ``filed_at`` have
 no place on the data's clock and are counted as skipped), sorts them by ``(filed_at,
 manifest_id)`` whatever order the inputs hold them in, and runs the reference correlation
-evaluator (:mod:`engine.correlation.evaluator`). ``--workers`` and ``--dask`` parallelise the
-per-manifest screening only, so the alerts are the same whatever they are set to. Sorting
-holds the timed manifests in memory; standard input cannot be read twice, so ``--alerts``
-needs input files.
+evaluator (:mod:`engine.correlation.evaluator`), or with ``--engine rete`` the durable_rules
+one (:mod:`engine.correlation.rete`: its sequence rules in durable_rules, the others delegated
+to the reference and named in the summary; the alerts are the same bytes). ``--workers`` and
+``--dask`` parallelise the per-manifest screening only, so the alerts are the same whatever
+they are set to. Sorting holds the timed manifests in memory; standard input cannot be read
+twice, so ``--alerts`` needs input files.
 
 One JSON object per line per alert, in the order the alerts were raised; the file is written
 whole or not at all (a temporary file renamed into place).
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -27,7 +29,9 @@ import orjson
 from assay.engine.batch.readers import Format, read_inputs
 from assay.engine.batch.records import manifest_or_error
 from assay.engine.contracts import Manifest
-from assay.engine.correlation.evaluator import Correlator, order_key
+from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator, order_key
+from assay.engine.correlation.rete import ReteCorrelator
+from assay.engine.evaluators.base import EngineKind
 from assay.engine.ruleset import RuleSet
 
 
@@ -37,6 +41,8 @@ class AlertsSummary:
     manifests: int  # valid manifests with filed_at, in the pass
     skipped: int  # valid manifests without filed_at
     rules: int
+    # rule id -> why it ran in the reference evaluator although --engine rete was asked
+    delegated: dict[str, str] = field(default_factory=dict)
 
 
 def alerts_problem(inputs: Sequence[str], ruleset: RuleSet) -> str | None:
@@ -49,9 +55,14 @@ def alerts_problem(inputs: Sequence[str], ruleset: RuleSet) -> str | None:
 
 
 def write_alerts(
-    inputs: Sequence[str], input_format: Format | None, ruleset: RuleSet, target: str
+    inputs: Sequence[str],
+    input_format: Format | None,
+    ruleset: RuleSet,
+    target: str,
+    engine: EngineKind = "compiled",
 ) -> AlertsSummary:
-    """Correlate the manifests of ``inputs`` and write the alerts to ``target``."""
+    """Correlate the manifests of ``inputs`` and write the alerts to ``target``, with the
+    reference evaluator (``compiled``) or the durable_rules one (``rete``)."""
     timed: list[Manifest] = []
     skipped = 0
     for record in read_inputs(inputs, input_format):
@@ -63,12 +74,22 @@ def write_alerts(
             continue
         timed.append(manifest)
     timed.sort(key=order_key)
-    correlator = Correlator(ruleset)
-    lines = [
-        orjson.dumps(alert.to_json()) + b"\n"
-        for manifest in timed
-        for alert in correlator.push(manifest)
-    ]
+    delegated: dict[str, str] = {}
+    correlator: CorrelationEvaluator
+    if engine == "rete":
+        correlator = rete = ReteCorrelator(ruleset)
+        delegated = dict(rete.delegated)
+    else:
+        correlator = Correlator(ruleset)
+    try:
+        lines = [
+            orjson.dumps(alert.to_json()) + b"\n"
+            for manifest in timed
+            for alert in correlator.push(manifest)
+        ]
+    finally:
+        if engine == "rete":
+            rete.close()
     path = Path(target)
     if path.exists() and not path.is_file():  # a device such as /dev/null: written as a stream
         with path.open("wb") as out:
@@ -82,4 +103,4 @@ def write_alerts(
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-    return AlertsSummary(len(lines), len(timed), skipped, len(ruleset.correlations))
+    return AlertsSummary(len(lines), len(timed), skipped, len(ruleset.correlations), delegated)
