@@ -1,29 +1,36 @@
-"""Benchmark: the correlation stage (the reference evaluator) on a long stream of manifests.
+"""Benchmark: manifests per second through the correlation evaluators, and their memory.
 
-    python bench/correlation.py [--manifests 200000] [--consignors 10000]
+    python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
+                                [--year-manifests 200000] [--year-consignors 10000]
+                                [--sections "split rule,default pack,year"]
 
-The issue's figure is ``--manifests 1000000 --consignors 50000`` (about four minutes on two
-shared cores); measured once (2026-12-04, 2 cores shared with other work): 5,872 manifests/s
+A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
+of the manifests small express parcels of a cover good (members of the split-shipment rule),
+the rest sea freight of a cover good (tiles), each consignor mostly to its own two buyers,
+plus a planted burst of five parcels for every 50 consignors. Each section runs each
+evaluator in its own process (same seed, same stream), timing only the ``push`` calls, and
+prints manifests/s, the RSS growth over the pass (the evaluator's state; the stream is built
+before), the alerts (which must be equal) and the ratio rete/reference, all measured in the
+same run. Nothing here asserts a speed: read the figures.
+
+Sections (add one by appending to ``SECTIONS``):
+
+* ``split rule``    the sequence rule alone: durable_rules against the reference,
+* ``default pack``  the default rules: the rete evaluator runs the split rule in
+                    durable_rules and delegates the others to the reference.
+* ``year``          the issue's figure, on the reference evaluator: a stream of
+                    ``--year-manifests`` from ``--year-consignors`` over a year, made one
+                    manifest at a time (never held whole), with one manifest in a thousand
+                    seized (the repeat offenders' history); manifests/s through the
+                    correlation stage (making the stream timed on its own and taken off)
+                    against making it alone and against per-manifest screening, and the peak
+                    RSS against a process that only makes the stream.
+
+The ``year`` section at the issue's size (``--year-manifests 1000000 --year-consignors
+50000``, about four minutes on two shared cores) was measured once (2026-12-04, before the
+stream sections above were merged in, 2 cores shared with other work): 5,872 manifests/s
 through the correlation stage (170 s), 0.15x per-manifest screening's rate (38,882/s), peak
-RSS 443 MB against 87 MB to make the stream alone, 144,241 entities live at the end. The
-default is a fifth of it, to run in under a minute.
-
-A stream of ``--manifests`` manifests from ``--consignors`` distinct consignors over a year of
-filed_at, generated deterministically in filed_at order (seed 18): mostly sea freight of
-furniture, some tiles (cover goods, to fresh consignees: new receivers and volume jumps),
-bursts of small express parcels of solder paste (split shipments), and one manifest in a
-thousand seized (the repeat offenders' history). It goes through the default pack's
-correlation rules (:class:`engine.correlation.evaluator.Correlator`), one manifest at a time.
-
-Printed, from the same run: manifests per second through the correlation stage (the time to
-make the stream measured on its own and taken off), against the generation alone and against
-per-manifest screening (``Engine.screen``) of the same stream's first manifests, with ratios;
-the alerts per rule; the entities live at the end; and the peak RSS of a process that only
-makes the stream against one that also correlates it (each section runs in its own process,
-so the peaks are its own). Memory follows the live windows (a year of history for the
-repeat-offender and new-receiver rules), not the stream's length.
-
-The rete (durable_rules) evaluator of issue 18 adds its own section beside ``reference``.
+RSS 443 MB against 87 MB to make the stream alone, 144,241 entities live at the end.
 """
 
 from __future__ import annotations
@@ -36,27 +43,124 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from assay.engine import Engine  # noqa: E402
 from assay.engine.contracts import Manifest, Party  # noqa: E402
-from assay.engine.correlation.evaluator import Correlator  # noqa: E402
+from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator  # noqa: E402
+from assay.engine.correlation.rete import ReteCorrelator  # noqa: E402
 from assay.engine.rulefile import build_example_manifest  # noqa: E402
 from assay.engine.ruleset import RuleSet, compile_pack, default_pack_dir, read_sources  # noqa: E402
 
-SEED = 18
-START = datetime(2026, 1, 1, tzinfo=UTC)
-SPAN = timedelta(days=365)
-SCREENED = 20_000  # manifests screened per manifest for the screening baseline
-SECTIONS = ("generate", "reference", "screen")
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def _templates(pack: RuleSet) -> dict[str, Manifest]:
+def _template(pack: RuleSet, mode: str, hs_code: str, kg: float) -> Manifest:
+    data = build_example_manifest(
+        pack.example_base,
+        {
+            "manifest": {
+                "transport_mode": mode,
+                "country_of_export": "CN",
+                "port_of_loading": None,
+                "countries_of_routing": ["CN", "US"],
+            },
+            "item": {"hs_code": hs_code, "description": "SOLDER PASTE SAC305", "gross_mass_kg": kg},
+        },
+    )
+    return Manifest.model_validate(data)
+
+
+def stream(pack: RuleSet, manifests: int, consignors: int, days: int) -> list[Manifest]:
+    """The same stream for every evaluator (seeded), in (filed_at, manifest_id) order."""
+    rng = random.Random(7)
+    parcel = _template(pack, "express", "381010", 12)
+    freight = _template(pack, "sea", "690721", 4800)
+    parties = [Party(name=f"SHIPPER {n}", country="CN") for n in range(consignors)]
+    buyers = [Party(name=f"BUYER {n}", country="US") for n in range(max(consignors // 5, 1))]
+    span = days * 86400
+    plan: list[tuple[int, int, Manifest]] = []
+    for _ in range(manifests):
+        plan.append(
+            (
+                rng.randrange(span),
+                rng.randrange(consignors),
+                parcel if rng.random() < 0.6 else freight,
+            )
+        )
+    for who in range(0, consignors, 50):  # planted bursts: 5 parcels in 20 hours
+        start = rng.randrange(span - 86400)
+        plan += [(start + 4 * 3600 * k, who, parcel) for k in range(5)]
+    plan.sort(key=lambda p: p[0])
+    return [
+        template.model_copy(
+            update={
+                "manifest_id": f"B{n:08d}",
+                "filed_at": T0 + timedelta(seconds=second),
+                "consignor": parties[who],
+                # each consignor ships to its own two regular buyers, one time in ten to any
+                "consignee": buyers[
+                    (3 * who + rng.randrange(2)) % len(buyers)
+                    if rng.random() < 0.9
+                    else rng.randrange(len(buyers))
+                ],
+            }
+        )
+        for n, (second, who, template) in enumerate(plan)
+    ]
+
+
+def _worker(
+    kind: str, section: str, manifests: int, consignors: int, days: int
+) -> dict[str, object]:
+    pack = compile_pack(read_sources(default_pack_dir()), origin="")
+    rules = SECTIONS[section](pack)
+    timed = stream(pack, manifests, consignors, days)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    evaluator: CorrelationEvaluator = (
+        ReteCorrelator(pack, rules) if kind == "rete" else Correlator(pack, rules)
+    )
+    alerts = 0
+    started = time.perf_counter()
+    for manifest in timed:
+        alerts += len(evaluator.push(manifest))
+    seconds = time.perf_counter() - started
+    live = evaluator.live_facts() if isinstance(evaluator, ReteCorrelator) else {}
+    return {
+        "kind": kind,
+        "manifests": len(timed),
+        "seconds": seconds,
+        "alerts": alerts,
+        "rss_growth_mb": (process.memory_info().rss - before) / 2**20,
+        "rss_mb": process.memory_info().rss / 2**20,
+        "live_facts": live,
+    }
+
+
+SECTIONS: dict[str, Callable[[RuleSet], tuple]] = {  # type: ignore[type-arg]
+    "split rule": lambda pack: tuple(
+        r for r in pack.correlations if r.id == "split-shipment-small-parcels"
+    ),
+    "default pack": lambda pack: tuple(pack.correlations),
+}
+
+
+YEAR_SEED = 18
+YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+YEAR = timedelta(days=365)
+SCREENED = 20_000  # manifests screened for the screening baseline
+YEAR_PARTS = ("generate", "reference", "screen")
+
+
+def _year_templates(pack: RuleSet) -> dict[str, Manifest]:
     """The shapes of the stream: each manifest is one of these with its own id, time and
     parties (a shallow copy: making the stream costs little beside correlating it)."""
     base = pack.example_base
@@ -89,15 +193,15 @@ def _templates(pack: RuleSet) -> dict[str, Manifest]:
     }
 
 
-def stream(pack: RuleSet, manifests: int, consignors: int) -> Iterator[tuple[Manifest, bool]]:
+def year_stream(pack: RuleSet, manifests: int, consignors: int) -> Iterator[tuple[Manifest, bool]]:
     """``manifests`` (manifest, seized) pairs in filed_at order, the same in every run."""
-    shapes = _templates(pack)
-    rng = random.Random(SEED)
+    shapes = _year_templates(pack)
+    rng = random.Random(YEAR_SEED)
     senders = [
         Party(name=f"CONSIGNOR {n:06d}", country="CN" if n % 3 else "VN") for n in range(consignors)
     ]
     receivers = [Party(name=f"CONSIGNEE {n:06d}", country="US") for n in range(consignors // 2 + 1)]
-    step = SPAN / manifests
+    step = YEAR / manifests
     n = 0
     while n < manifests:
         sender = senders[rng.randrange(consignors)]
@@ -112,7 +216,7 @@ def stream(pack: RuleSet, manifests: int, consignors: int) -> Iterator[tuple[Man
             manifest = shape.model_copy(
                 update={
                     "manifest_id": f"B{n:08d}",
-                    "filed_at": START + step * n,
+                    "filed_at": YEAR_START + step * n,
                     "consignor": sender,
                     "consignee": receivers[rng.randrange(len(receivers))],
                 }
@@ -125,18 +229,18 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _section(name: str, manifests: int, consignors: int) -> dict[str, object]:
+def _year_part(name: str, manifests: int, consignors: int) -> dict[str, object]:
     """One section, in this process: its seconds, peak RSS and what it found."""
     pack = compile_pack(read_sources(default_pack_dir()))
     found: dict[str, object] = {"section": name}
     if name == "generate":
         started = time.perf_counter()
-        for _manifest, _seized in stream(pack, manifests, consignors):
+        for _manifest, _seized in year_stream(pack, manifests, consignors):
             pass
         found["seconds"] = time.perf_counter() - started
     elif name == "screen":
         engine = Engine(pack)
-        sample = [m for m, _ in stream(pack, min(SCREENED, manifests), consignors)]
+        sample = [m for m, _ in year_stream(pack, min(SCREENED, manifests), consignors)]
         started = time.perf_counter()
         for manifest in sample:
             engine.screen(manifest)
@@ -146,7 +250,7 @@ def _section(name: str, manifests: int, consignors: int) -> dict[str, object]:
         correlator = Correlator(pack)
         alerts: Counter[str] = Counter()
         started = time.perf_counter()
-        for manifest, seized in stream(pack, manifests, consignors):
+        for manifest, seized in year_stream(pack, manifests, consignors):
             for alert in correlator.push(manifest):
                 alerts[alert.rule_id] += 1
             if seized:
@@ -159,20 +263,18 @@ def _section(name: str, manifests: int, consignors: int) -> dict[str, object]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--manifests", type=int, default=200_000)
-    parser.add_argument("--consignors", type=int, default=10_000)
-    parser.add_argument("--section", choices=SECTIONS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.section:
-        print(json.dumps(_section(args.section, args.manifests, args.consignors)))
-        return
-    size = ["--manifests", str(args.manifests), "--consignors", str(args.consignors)]
+def _year(args: argparse.Namespace) -> None:
+    print("\nyear (reference evaluator, seizures as history)")
+    size = [
+        "--year-manifests",
+        str(args.year_manifests),
+        "--year-consignors",
+        str(args.year_consignors),
+    ]
     results = {}
-    for section in SECTIONS:
+    for section in YEAR_PARTS:
         done = subprocess.run(
-            [sys.executable, __file__, "--section", section, *size],
+            [sys.executable, __file__, "--year-part", section, *size],
             capture_output=True,
             text=True,
             check=True,
@@ -181,14 +283,14 @@ def main() -> None:
     made, ran = results["generate"], results["reference"]
     generate_s, total_s = float(made["seconds"]), float(ran["seconds"])
     correlate_s = max(total_s - generate_s, 1e-9)
-    rate = args.manifests / correlate_s
+    rate = args.year_manifests / correlate_s
     screen_rate = float(results["screen"]["screen_per_second"])
     made_mb, ran_mb = float(made["peak_mb"]), float(ran["peak_mb"])
     print(
-        f"stream: {args.manifests:,} manifests, {args.consignors:,} consignors, a year of"
+        f"stream: {args.year_manifests:,} manifests, {args.year_consignors:,} consignors, a year of"
         f" filed_at, {ran['rules']} correlation rules (the default pack)"
     )
-    print(f"generate only        {args.manifests / generate_s:>12,.0f} manifests/s")
+    print(f"generate only        {args.year_manifests / generate_s:>12,.0f} manifests/s")
     print(
         f"correlation stage    {rate:>12,.0f} manifests/s  ({correlate_s:.1f} s;"
         f" {correlate_s / generate_s:.2f}x the time to make the stream)"
@@ -203,6 +305,58 @@ def main() -> None:
     )
     print(f"live entities at the end: {ran['live_entities']:,}")
     print("alerts: " + ", ".join(f"{k} {v:,}" for k, v in ran["alerts"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifests", type=int, default=200_000)
+    parser.add_argument("--consignors", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--year-manifests", type=int, default=200_000)
+    parser.add_argument("--year-consignors", type=int, default=10_000)
+    parser.add_argument(
+        "--sections",
+        default=",".join([*SECTIONS, "year"]),
+        help="comma-separated: " + ", ".join([*SECTIONS, "year"]),
+    )
+    parser.add_argument("--year-part", choices=YEAR_PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--section", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.year_part:
+        print(json.dumps(_year_part(args.year_part, args.year_manifests, args.year_consignors)))
+        return
+    if args.worker:
+        result = _worker(args.worker, args.section, args.manifests, args.consignors, args.days)
+        print(json.dumps(result))
+        return
+    print(
+        f"{args.manifests:,} manifests (+ planted bursts), {args.consignors:,} consignors, "
+        f"{args.days} days, in filed_at order; one process per evaluator"
+    )
+    chosen = [name.strip() for name in args.sections.split(",")]
+    for section in [name for name in SECTIONS if name in chosen]:
+        figures = {}
+        for kind in ("reference", "rete"):
+            command = [sys.executable, __file__, "--worker", kind, "--section", section]
+            command += ["--manifests", str(args.manifests), "--consignors", str(args.consignors)]
+            command += ["--days", str(args.days)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            figures[kind] = json.loads(out.splitlines()[-1])
+        print(f"\n{section}")
+        for kind, f in figures.items():
+            rate = f["manifests"] / f["seconds"]
+            facts = f"  live facts at the end {f['live_facts']}" if f["live_facts"] else ""
+            print(
+                f"  {kind:<10} {rate:>10,.0f} manifests/s  {f['alerts']:>6,} alerts  "
+                f"RSS {f['rss_mb']:>6.0f} MB (+{f['rss_growth_mb']:.0f} MB over the pass){facts}"
+            )
+        ref, rete = figures["reference"], figures["rete"]
+        ratio = (rete["manifests"] / rete["seconds"]) / (ref["manifests"] / ref["seconds"])
+        same = "same alerts" if ref["alerts"] == rete["alerts"] else "ALERTS DIFFER"
+        print(f"  rete/reference speed {ratio:.2f}x  ({same})")
+    if "year" in chosen:
+        _year(args)
 
 
 if __name__ == "__main__":

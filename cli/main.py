@@ -252,7 +252,13 @@ def screen(
     _print_summary(summary, sample, output)
     if alerts is not None:
         with _stops_in_one_line(None):
-            found = write_alerts(paths, input_format, ruleset, str(alerts), seized)  # type: ignore[arg-type]
+            found = write_alerts(paths, input_format, ruleset, str(alerts), kind, seized)  # type: ignore[arg-type]
+        for rule_id, why in found.delegated.items():
+            err.print(
+                f"correlation rule {escape(rule_id)} runs in Python, not durable_rules: "
+                f"{escape(why)}",
+                highlight=False,
+            )
         err.print(
             f"{found.alerts:,} alert(s) from {found.rules} correlation rule(s) over "
             f"{found.manifests:,} manifests in filed_at order"

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from assay.cli.main import app
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.entities import party_key
-from assay.engine.correlation.evaluator import Correlator, correlate
+from assay.engine.correlation.evaluator import Correlator, correlate, order_key
+from assay.engine.correlation.rete import ReteCorrelator
 from assay.engine.errors import AssayError
 from assay.engine.rulefile import build_example_manifest
 from assay.engine.ruleset import RuleSet, compile_pack, default_pack_dir, read_sources
@@ -278,3 +279,27 @@ def test_splitting_by_consignor_keeps_the_consignor_rules_alerts_with_seizures(
         partitions[zlib.crc32(party_key(manifest.consignor).encode()) % parts].append(manifest)
     split = [a for part in partitions for a in correlate(PACK, part, (OFFENDER,), seized)]
     assert _lines(split) == _lines(correlate(PACK, manifests, (OFFENDER,), seized))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams)
+def test_the_durable_rules_evaluator_passes_the_seizures_to_the_rules_it_delegates(
+    spec: list[tuple[int, int, int, bool]],
+) -> None:
+    """history.seizures is outside any window the Rete network keeps: the repeat-offender
+    rules are delegated to the reference, with the seizures, and give its alerts."""
+    manifests = sorted(
+        (
+            _manifest(f"M{n}", T0 + timedelta(hours=hours), f"C{who}", consignee=f"B{to}")
+            for n, (who, hours, to, _seized) in enumerate(spec)
+        ),
+        key=order_key,
+    )
+    seized = {f"M{n}" for n, spec_row in enumerate(spec) if spec_row[3]}
+    rete = ReteCorrelator(PACK, seized=seized)
+    try:
+        pushed = [alert for manifest in manifests for alert in rete.push(manifest)]
+    finally:
+        rete.close()
+    assert "repeat-offender" in rete.delegated
+    assert _lines(pushed) == _lines(correlate(PACK, manifests, seized=seized))

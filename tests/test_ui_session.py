@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from starlette.requests import Request
 
 from assay.api.settings import Settings
@@ -240,7 +240,8 @@ def test_the_workbench_is_used_with_the_keyboard_alone(api: LiveApi) -> None:
     with browsing(api.url) as browser:
         page = browser.page()
         page.goto(api.url + "/ui")
-        page.keyboard.type(key)  # the key field has the focus from the start
+        expect(page.get_by_label("API key")).to_be_focused()  # from the start (autofocus)
+        page.keyboard.type(key)
         page.keyboard.press("Enter")
         page.wait_for_url(api.url + "/ui/rules")
         page.keyboard.press("Tab")

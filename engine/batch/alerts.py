@@ -5,10 +5,12 @@ again, keeps the valid manifests that have a ``filed_at`` (records that are not 
 manifests are already error lines of the screening output; manifests without ``filed_at`` have
 no place on the data's clock and are counted as skipped), sorts them by ``(filed_at,
 manifest_id)`` whatever order the inputs hold them in, and runs the reference correlation
-evaluator (:mod:`engine.correlation.evaluator`). ``--workers`` and ``--dask`` parallelise the
-per-manifest screening only, so the alerts are the same whatever they are set to. Sorting
-holds the timed manifests in memory; standard input cannot be read twice, so ``--alerts``
-needs input files.
+evaluator (:mod:`engine.correlation.evaluator`), or with ``--engine rete`` the durable_rules
+one (:mod:`engine.correlation.rete`: its sequence rules in durable_rules, the others delegated
+to the reference and named in the summary; the alerts are the same bytes). ``--workers`` and
+``--dask`` parallelise the per-manifest screening only, so the alerts are the same whatever
+they are set to. Sorting holds the timed manifests in memory; standard input cannot be read
+twice, so ``--alerts`` needs input files.
 
 ``--outcomes FILE`` (inspection outcomes, CSV or JSON Lines, as ``assay backtest`` reads
 them: :func:`engine.inspections.read_inspections`) gives the seizures that rules reading
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -33,8 +35,10 @@ import orjson
 from assay.engine.batch.readers import Format, read_inputs
 from assay.engine.batch.records import manifest_or_error
 from assay.engine.contracts import Manifest
-from assay.engine.correlation.evaluator import Correlator, order_key
+from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator, order_key
 from assay.engine.correlation.measures import SEIZURES
+from assay.engine.correlation.rete import ReteCorrelator
+from assay.engine.evaluators.base import EngineKind
 from assay.engine.inspections import Inspection
 from assay.engine.ruleset import RuleSet
 
@@ -45,6 +49,8 @@ class AlertsSummary:
     manifests: int  # valid manifests with filed_at, in the pass
     skipped: int  # valid manifests without filed_at
     rules: int
+    # rule id -> why it ran in the reference evaluator although --engine rete was asked
+    delegated: dict[str, str] = field(default_factory=dict)
     seizure_rules: tuple[str, ...] = ()  # rules reading history.seizures
     seizures: int | None = None  # seizures given (None: no outcomes were given)
 
@@ -79,10 +85,12 @@ def write_alerts(
     input_format: Format | None,
     ruleset: RuleSet,
     target: str,
+    engine: EngineKind = "compiled",
     seized: Collection[str] | None = None,
 ) -> AlertsSummary:
-    """Correlate the manifests of ``inputs`` and write the alerts to ``target``; ``seized``:
-    the manifest ids with a confirmed seizure (None: no outcomes were given)."""
+    """Correlate the manifests of ``inputs`` and write the alerts to ``target``, with the
+    reference evaluator (``compiled``) or the durable_rules one (``rete``); ``seized``: the
+    manifest ids with a confirmed seizure (None: no outcomes were given)."""
     timed: list[Manifest] = []
     skipped = 0
     for record in read_inputs(inputs, input_format):
@@ -94,12 +102,22 @@ def write_alerts(
             continue
         timed.append(manifest)
     timed.sort(key=order_key)
-    correlator = Correlator(ruleset, seized=seized or ())
-    lines = [
-        orjson.dumps(alert.to_json()) + b"\n"
-        for manifest in timed
-        for alert in correlator.push(manifest)
-    ]
+    delegated: dict[str, str] = {}
+    correlator: CorrelationEvaluator
+    if engine == "rete":
+        correlator = rete = ReteCorrelator(ruleset, seized=seized or ())
+        delegated = dict(rete.delegated)
+    else:
+        correlator = Correlator(ruleset, seized=seized or ())
+    try:
+        lines = [
+            orjson.dumps(alert.to_json()) + b"\n"
+            for manifest in timed
+            for alert in correlator.push(manifest)
+        ]
+    finally:
+        if engine == "rete":
+            rete.close()
     path = Path(target)
     if path.exists() and not path.is_file():  # a device such as /dev/null: written as a stream
         with path.open("wb") as out:
@@ -118,6 +136,7 @@ def write_alerts(
         len(timed),
         skipped,
         len(ruleset.correlations),
+        delegated,
         tuple(rule.id for rule in ruleset.correlations if SEIZURES in rule.measures),
         None if seized is None else len(seized),
     )

@@ -5,6 +5,8 @@
 ``entities``   entity keys: consignor, consignee, route, HS heading
 ``evaluator``  the plain-Python reference evaluator (per-entity windows in memory), the oracle
 ``alerts``     the alert record and the explanation an officer reads aloud
+``rete``       the durable_rules evaluator: sequence rules (``group.count >= N``) in a Rete
+               network, the others delegated to the reference, loudly
 
 Per-manifest screening (``Engine.screen``, the API) does not evaluate correlation rules yet;
 ``assay screen --alerts FILE`` and the rule examples do.

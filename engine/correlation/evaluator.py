@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -176,6 +176,70 @@ def measure(
     }
 
 
+def member_joins(
+    rule: CorrelationRule,
+    each: Callable[[View, View], bool],
+    manifest: Manifest,
+    manifest_view: View,
+    item_views: list[View],
+) -> dict[tuple[str, str], float]:
+    """(entity key, name) -> the mass with which ``manifest`` joins that entity's group under
+    ``rule`` (``each`` is the rule's compiled ``each``); shared with the durable_rules
+    evaluator, which asserts one fact per join."""
+    joins: dict[tuple[str, str], float] = {}
+    if rule.scope == "manifest":
+        if each({}, manifest_view):
+            joins[entity_key(rule.group_by, manifest)] = manifest_view["total_gross_mass_kg"]
+        return joins
+    by_heading = "hs_heading" in rule.group_by
+    for item in item_views:
+        if each(item, manifest_view):
+            heading = item.source.hs_code[:4] if by_heading else None  # type: ignore[attr-defined]
+            key = entity_key(rule.group_by, manifest, heading)
+            joins[key] = joins.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
+    return joins
+
+
+def make_alert(
+    rule: CorrelationRule,
+    key: str,
+    name: str,
+    members: Iterable[Member],
+    t: int,
+    measures: dict[str, float | None],
+) -> Alert:
+    """The alert of the group ending at ``t`` (``members`` in order, none after ``t``); shared
+    with the durable_rules evaluator so that both write the same alert."""
+    start = t - rule.window * _SECOND
+    group = [m for m in members if m.t >= start]
+    trigger = group[-1]
+    values: dict[str, object] = {
+        **measures,
+        **{f"params.{k}": v for k, v in rule.params.items()},
+        "entity": name,
+        "entity_key": key,
+        "window": spoken_duration(rule.window_text),
+        "baseline_window": spoken_duration(rule.baseline_text),
+        "first_filed_at": group[0].filed_at,
+        "last_filed_at": trigger.filed_at,
+    }
+    return Alert(
+        alert_id=alert_id(rule.id, key, trigger.manifest_id),
+        rule_id=rule.id,
+        pattern=rule.pattern,
+        severity=rule.severity,
+        group_by=rule.group_by,
+        entity_key=key,
+        entity=name,
+        trigger_manifest_id=trigger.manifest_id,
+        manifest_ids=tuple(m.manifest_id for m in group),
+        first_filed_at=group[0].filed_at,
+        last_filed_at=trigger.filed_at,
+        measures={k: v for k, v in measures.items() if k in rule.measures},
+        explanation=render(rule.explain, values),
+    )
+
+
 class Correlator:
     """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given).
 
@@ -254,20 +318,9 @@ class Correlator:
     def _joins(
         self, index: int, manifest: Manifest, manifest_view: View, item_views: list[View]
     ) -> dict[tuple[str, str], float]:
-        """(entity key, name) -> the mass that joins that entity's group."""
-        rule, each = self._rules[index], self._each[index]
-        joins: dict[tuple[str, str], float] = {}
-        if rule.scope == "manifest":
-            if each({}, manifest_view):
-                joins[entity_key(rule.group_by, manifest)] = manifest_view["total_gross_mass_kg"]
-            return joins
-        by_heading = "hs_heading" in rule.group_by
-        for item in item_views:
-            if each(item, manifest_view):
-                heading = item.source.hs_code[:4] if by_heading else None  # type: ignore[attr-defined]
-                key = entity_key(rule.group_by, manifest, heading)
-                joins[key] = joins.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
-        return joins
+        return member_joins(
+            self._rules[index], self._each[index], manifest, manifest_view, item_views
+        )
 
     def _apply(
         self,
@@ -339,43 +392,7 @@ class Correlator:
         self._since_sweep = 0
         self._swept_left = self.live_entities()
 
-    @staticmethod
-    def _alert(
-        rule: CorrelationRule,
-        key: str,
-        name: str,
-        members: Iterable[Member],
-        t: int,
-        measures: dict[str, float | None],
-    ) -> Alert:
-        start = t - rule.window * _SECOND
-        group = [m for m in members if m.t >= start]
-        trigger = group[-1]
-        values: dict[str, object] = {
-            **measures,
-            **{f"params.{k}": v for k, v in rule.params.items()},
-            "entity": name,
-            "entity_key": key,
-            "window": spoken_duration(rule.window_text),
-            "baseline_window": spoken_duration(rule.baseline_text),
-            "first_filed_at": group[0].filed_at,
-            "last_filed_at": trigger.filed_at,
-        }
-        return Alert(
-            alert_id=alert_id(rule.id, key, trigger.manifest_id),
-            rule_id=rule.id,
-            pattern=rule.pattern,
-            severity=rule.severity,
-            group_by=rule.group_by,
-            entity_key=key,
-            entity=name,
-            trigger_manifest_id=trigger.manifest_id,
-            manifest_ids=tuple(m.manifest_id for m in group),
-            first_filed_at=group[0].filed_at,
-            last_filed_at=trigger.filed_at,
-            measures={k: v for k, v in measures.items() if k in rule.measures},
-            explanation=render(rule.explain, values),
-        )
+    _alert = staticmethod(make_alert)
 
 
 def correlate(

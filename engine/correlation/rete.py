@@ -1,0 +1,531 @@
+"""The durable_rules evaluator of correlation rules: sequence patterns joined in a Rete network.
+
+A **sequence rule** is one whose ``alert_when`` is a count threshold, ``group.count >= N``
+(or ``>``, or the mirrored forms, with a number or a param), and whose measures (in
+``alert_when`` and the explanation) are read from the group alone. Such a rule is "N members
+of one entity within the window", which durable_rules expresses as a chain of N facts. Every
+other rule (sums such as the volume jump, distinct counts such as the new receivers, anything
+reading the baseline window) is **delegated to the reference Python evaluator**, loudly: a
+warning is logged when the evaluator is built, :attr:`ReteCorrelator.delegated` names each
+such rule with the reason, and ``assay screen --alerts --engine rete`` prints it.
+
+How it goes around durable_rules' traps (``docs/durable_rules.md``, ``CORRELATION_NOTES``):
+
+* **One driver, no background threads.** The raw C module (``durable_rules_engine``) only:
+  assert, then drain every action of that session at once. Never ``durable.engine.Host``
+  (its dispatcher thread crashes ``delete_state``), never timers.
+* **Shards, not a session per entity.** A member's session is ``crc32(entity key) % 64``
+  (at most 1,024 sessions exist per ruleset); the hashed ``==`` join on the entity key keeps
+  entities apart inside a shard.
+* **Facts only**, never events: facts stay until retracted and fire each match once.
+* **The consecutive form.** ``m1 .. mN``, each the next member of ``m1``'s entity after the
+  previous one (a ``none`` forbids a member between neighbours), ``mN`` filed at most the
+  window after ``m1``: one match per member that completes N, not C(n, N).
+  Order is a per-evaluator sequence number ``n`` (members filed at the same microsecond stay
+  in ``(filed_at, manifest_id)`` order); time is ``t``, integer **microseconds** since the
+  epoch, the reference's own unit: durable_rules compares and adds integers exactly (64-bit),
+  so the window's bound is exact to the microsecond (a test proves it from year 1 to 9999).
+* **A sentinel join last in every correlated** ``$and`` (``one == m1.one``, every fact has
+  ``one: 1``): a beta ``$and`` whose last test is false walks past its end in durable_rules'
+  C core (SIGSEGV), and so does an entity join whose two keys share a 32-bit hash
+  (``EX0324246`` and ``EX1065780``). The sentinel is never false, so the scan never runs on.
+* **Input hygiene.** Every fact is built here from checked values: ``n`` and ``t`` integers,
+  the entity key a non-empty text durable_rules stores byte for byte (keys are normalised
+  without ``"``, ``\\`` or control characters; any other is sent hex-encoded). One fact
+  missing a field would poison its whole shard.
+* **Retraction by a data-time watermark.** Before a member of time ``t`` is asserted, the
+  facts filed before ``t - window`` are retracted: live facts follow the window, not the
+  stream. Shard sessions are never deleted.
+* **Throwaway sessions** (:class:`ReteWindowJudge`) replay a window without firing, assert
+  the new member, drain, then fire the ``session_open`` rule before ``delete_state``:
+  deleting a session in which no action ever completed crashes durable_rules.
+
+The Rete network decides *whether* (and on which members) a rule alerts; the alert itself
+(ids, member list, measures, explanation) is written by the reference's own
+:func:`~assay.engine.correlation.evaluator.make_alert`, from the members the shard's facts
+stand for, so both evaluators write the same bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+import threading
+import uuid
+import weakref
+import zlib
+from collections import deque
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import durable_rules_engine as dre
+import orjson
+
+from assay.engine import conditions as c
+from assay.engine.contracts import Manifest
+from assay.engine.correlation.alerts import Alert
+from assay.engine.correlation.entities import party_key
+from assay.engine.correlation.evaluator import (
+    Correlator,
+    Member,
+    OutOfOrderError,
+    holds,
+    make_alert,
+    measure,
+    member_joins,
+    order_key,
+)
+from assay.engine.correlation.language import CorrelationRule
+from assay.engine.evaluators.closures import Predicate, predicate
+from assay.engine.features import Enricher
+from assay.engine.ruleset import RuleSet
+
+log = logging.getLogger("assay.correlation.rete")
+
+SHARDS = 64  # sessions per rule: far under durable_rules' 1,024, facts per shard in the hundreds
+MAX_CHAIN = 16  # the longest "N members" chain compiled: 2N-1 patterns in one rule
+_SECOND = 1_000_000  # microseconds
+# Measures a sequence rule may read: all are computed from the group's own members.
+_GROUP_ONLY = frozenset(
+    {
+        "group.count",
+        "group.mass_kg",
+        "group.max_mass_kg",
+        "group.first_mass_kg",
+        "group.last_mass_kg",
+        "group.span_hours",
+        "group.distinct_consignors",
+        "group.distinct_consignees",
+    }
+)
+_SAFE_TEXT = re.compile(r'^[^"\\\x00-\x1f\x7f]+$')
+
+
+class ReteCorrelationError(RuntimeError):
+    """durable_rules answered in a way the sequence form rules out (a bug, never data)."""
+
+
+# ------------------------------------------------------------------ which rules it takes
+
+
+def chain_length(rule: CorrelationRule) -> int | str:
+    """N for a rule durable_rules can evaluate as "N members within the window", else the
+    reason it cannot (said in the log, the listing and the docs)."""
+    reads = set(rule.measures)
+    sums = sorted(reads & {"group.mass_kg", "baseline.mass_kg"})
+    threshold = _count_threshold(rule.alert_when)
+    if threshold is None:
+        alert_reads = _measures_in(rule.alert_when)
+        if sums and set(sums) & alert_reads:
+            return f"durable_rules cannot sum over a window ({', '.join(sums)})"
+        distinct = sorted(m for m in alert_reads if "distinct" in m or "new_" in m)
+        if distinct:
+            return f"durable_rules cannot count distinct values ({', '.join(distinct)})"
+        if "history.seizures" in alert_reads:
+            return (
+                "it reads history.seizures, the entity's seizures over its history, outside the"
+                " window the Rete network keeps"
+            )
+        return (
+            "alert_when is not a count threshold (group.count >= N), the one shape durable_rules"
+            " expresses as a sequence"
+        )
+    outside = sorted(reads - _GROUP_ONLY)
+    if outside:
+        return (
+            f"it reads {', '.join(outside)}, which needs members or history outside the window "
+            "the Rete network keeps"
+        )
+    if threshold > MAX_CHAIN:
+        return f"a chain of {threshold} members is longer than the {MAX_CHAIN} compiled"
+    return threshold
+
+
+def _measures_in(node: c.Condition | c.Value) -> set[str]:
+    if isinstance(node, c.Field):
+        return {node.path}
+    found: set[str] = set()
+    for name in ("items", "item", "left", "right", "operand"):
+        child = getattr(node, name, None)
+        if isinstance(child, tuple):
+            for sub in child:
+                found |= _measures_in(sub)
+        elif child is not None and not isinstance(child, str | float | int | bool):
+            found |= _measures_in(child)
+    return found
+
+
+def _count_threshold(node: c.Condition) -> int | None:
+    """N when ``node`` is ``group.count >= N`` (``>``, or mirrored), else None."""
+    if not isinstance(node, c.Compare):
+        return None
+    left, right = node.left, node.right
+    op: str = node.op
+    if isinstance(left, c.Const) and isinstance(right, c.Field):
+        mirror = {"<=": ">=", "<": ">"}
+        if op not in mirror:
+            return None
+        left, op, right = right, mirror[op], left
+    if not (isinstance(left, c.Field) and left.path == "group.count"):
+        return None
+    if op not in (">=", ">") or not isinstance(right, c.Const):
+        return None
+    bound = right.value
+    if not isinstance(bound, float) or not math.isfinite(bound):
+        return None
+    # Counts are whole numbers: count >= 3.5 is count >= 4, count > 3 is count >= 4.
+    n = math.floor(bound) + 1 if op == ">" else math.ceil(bound)
+    return max(n, 1)
+
+
+def ruleset_definition(chain: int, window_us: int) -> dict[str, Any]:
+    """The durable_rules ruleset of "``chain`` consecutive members of one entity, the last
+    at most ``window_us`` after the first", plus the ``session_open`` rule."""
+
+    def later(previous: str) -> dict[str, Any]:
+        # The entity join, then the sentinel join, LAST: see the module docstring.
+        return {
+            "$and": [
+                {"kind": "member"},
+                {"$gt": {"n": {previous: "n"}}},
+                {"$lte": {"t": {"$add": {"$l": {"m1": "t"}, "$r": window_us}}}},
+                {"e": {"m1": "e"}},
+                {"one": {"m1": "one"}},
+            ]
+        }
+
+    def between(first: str, second: str) -> dict[str, Any]:
+        return {
+            "$and": [
+                {"kind": "member"},
+                {"$gt": {"n": {first: "n"}}},
+                {"$lt": {"n": {second: "n"}}},
+                {"e": {"m1": "e"}},
+                {"one": {"m1": "one"}},
+            ]
+        }
+
+    patterns: list[dict[str, Any]] = [{"m1": {"kind": "member"}}]
+    for k in range(2, chain + 1):
+        patterns.append({f"m{k}": later(f"m{k - 1}")})
+        patterns.append({f"gap{k}$not": between(f"m{k - 1}", f"m{k}")})
+    return {
+        "sequence": {"all": patterns},
+        "session_open": {"all": [{"s": {"kind": "session_open"}}]},
+    }
+
+
+def fact_text(sid: str, n: int, t: int, entity: str) -> str:
+    """One member fact, every field present and typed: a fact missing a correlated field, or
+    with a null or text where a number is compared, poisons its whole shard."""
+    if type(n) is not int or type(t) is not int:
+        raise TypeError(f"member fact {n!r}: n and t must be integers, got {n!r} and {t!r}")
+    if not entity:
+        raise ValueError(f"member fact {n}: the entity key is empty")
+    fact = {"sid": sid, "id": str(n), "kind": "member", "n": n, "t": t, "e": entity_field(entity)}
+    fact["one"] = 1  # the sentinel every correlated $and ends with
+    return orjson.dumps(fact).decode()
+
+
+def entity_field(entity: str) -> str:
+    """The entity key as durable_rules stores it byte for byte: as it is (keys are normalised
+    without quotes, backslashes or control characters), else hex-encoded."""
+    return entity if _SAFE_TEXT.match(entity) else "hex:" + entity.encode().hex()
+
+
+def shard_of(entity: str, shards: int = SHARDS) -> str:
+    return str(zlib.crc32(entity.encode()) % shards)
+
+
+# ------------------------------------------------------------------------------ the driver
+
+
+class ChainRuleset:
+    """One durable_rules ruleset driven through the raw C module, on the caller's thread:
+    every call asserts or retracts, then drains that session's actions to the end (an action
+    left started locks its session for 30 s of wall time)."""
+
+    def __init__(self, rule_id: str, chain: int, window_us: int) -> None:
+        definition = orjson.dumps(ruleset_definition(chain, window_us)).decode()
+        name = f"assay-correlation-{rule_id}-{uuid.uuid4().hex[:12]}"
+        self.handle: int = dre.create_ruleset(name, definition)
+        self._finalizer = weakref.finalize(self, dre.delete_ruleset, self.handle)
+
+    def assert_fact(self, text: str) -> list[dict[str, Any]]:
+        return self._drain(dre.assert_fact(self.handle, text)[1])
+
+    def retract_fact(self, text: str) -> list[dict[str, Any]]:
+        return self._drain(dre.retract_fact(self.handle, text)[1])
+
+    def _drain(self, state: int) -> list[dict[str, Any]]:
+        fired: list[dict[str, Any]] = []
+        action = dre.start_action_for_state(self.handle, state)
+        while action:
+            fired.append(orjson.loads(action[1]))
+            action = dre.complete_and_start_action(self.handle, state)
+        return fired
+
+    def facts(self, sid: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = orjson.loads(dre.get_facts(self.handle, sid))
+        return found
+
+    def replay(self, sid: str, facts: Sequence[str]) -> None:
+        """Load facts into ``sid`` without firing anything (durable_rules' restore path)."""
+        messages = ",".join(f"1,{text}" for text in facts)
+        dre.complete_get_idle_state(self.handle, sid, f"[{messages}]")
+
+    def discard(self, sid: str) -> None:
+        """Delete a throwaway session, after firing ``session_open`` in it: deleting one in
+        which no action ever completed frees pointers it never set (abort or SIGSEGV)."""
+        opened = orjson.dumps({"sid": sid, "id": "session_open", "kind": "session_open"})
+        self.assert_fact(opened.decode())
+        dre.delete_state(self.handle, sid)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _trigger(fired: list[dict[str, Any]], chain: int, n: int) -> bool:
+    """Whether the member ``n`` just asserted completed a chain (at most one can)."""
+    matches = [f["sequence"] for f in fired if "sequence" in f]
+    if not matches:
+        return False
+    last = matches[0][f"m{chain}"]["n"]
+    if len(matches) > 1 or last != n:
+        raise ReteCorrelationError(
+            f"durable_rules fired {len(matches)} chain(s) ending at member {last} on the "
+            f"arrival of member {n}; the consecutive form allows one, ending at the new member"
+        )
+    return True
+
+
+# ---------------------------------------------------------------------------- the stream
+
+
+@dataclass
+class _Sequence:
+    rule: CorrelationRule
+    each: Predicate
+    chain: int
+    engine: ChainRuleset
+    shards: int
+    window_us: int
+    live: deque[tuple[int, str, int]] = field(default_factory=deque)  # (t, fact, n)
+    members: dict[int, Member] = field(default_factory=dict)  # n -> what its fact stands for
+
+
+class ReteCorrelator:
+    """The correlation rules of a ruleset over one ordered stream, sequence rules in
+    durable_rules and the rest in the reference evaluator (:attr:`delegated`).
+
+    ``push`` gives exactly the reference :class:`Correlator`'s alerts, in the same order.
+    Its state is derived from the members inside each rule's window, so after a restart it is
+    rebuilt by pushing again the manifests filed within one window before the first new one,
+    discarding the alerts they raise (written before; alert ids are deterministic, so a
+    store keyed on them ignores any that slip through)."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        rules: Sequence[CorrelationRule] | None = None,
+        shards: int = SHARDS,
+        seized: Collection[str] = (),
+    ) -> None:
+        if not 1 <= shards <= 1000:
+            raise ValueError(f"shards={shards}: durable_rules holds at most 1,024 sessions")
+        self._rules = tuple(ruleset.correlations if rules is None else rules)
+        self._sequences: dict[str, _Sequence] = {}
+        self.delegated: dict[str, str] = {}  # rule id -> why it runs in Python
+        for rule in self._rules:
+            chain = chain_length(rule)
+            if isinstance(chain, str):
+                self.delegated[rule.id] = chain
+                log.warning(
+                    "correlation rule %s runs in the Python reference evaluator, not "
+                    "durable_rules: %s",
+                    rule.id,
+                    chain,
+                )
+                continue
+            window_us = rule.window * _SECOND
+            self._sequences[rule.id] = _Sequence(
+                rule,
+                predicate(rule.each),
+                chain,
+                ChainRuleset(rule.id, chain, window_us),
+                shards,
+                window_us,
+            )
+        python_rules = [rule for rule in self._rules if rule.id in self.delegated]
+        # Seizures (history.seizures) are read by delegated rules only: passed to them.
+        self._python = Correlator(ruleset, python_rules, seized) if python_rules else None
+        reads = {p for s in self._sequences.values() for p in s.rule.reads}
+        self._enricher = Enricher(ruleset, reads)
+        self._numbers = itertools.count(1)
+        self._watermark: tuple[int, str] | None = None
+        self.skipped = 0  # manifests without filed_at
+
+    @property
+    def rules(self) -> tuple[CorrelationRule, ...]:
+        return self._rules
+
+    def live_facts(self) -> dict[str, int]:
+        """Rule id -> member facts durable_rules holds now, counted with ``get_facts`` over
+        every shard (what memory grows with)."""
+        counts: dict[str, int] = {}
+        for rule_id, seq in self._sequences.items():
+            total = 0
+            for shard in range(seq.shards):
+                try:
+                    total += len(seq.engine.facts(str(shard)))
+                except dre.error:  # a shard no member reached has no session (error 309)
+                    continue
+            counts[rule_id] = total
+        return counts
+
+    def seize(self, manifest: Manifest) -> None:
+        """A seizure recorded at ``manifest`` (see :meth:`Correlator.seize`): the rules that
+        read it are all delegated, so it goes to the reference evaluator."""
+        if self._python is not None:
+            self._python.seize(manifest)
+
+    def close(self) -> None:
+        """Free the durable_rules rulesets (also done when the evaluator is collected)."""
+        for seq in self._sequences.values():
+            seq.engine.close()
+
+    def push(self, manifest: Manifest) -> list[Alert]:
+        """Take the next manifest of a stream in filed_at order; the alerts it completes."""
+        if manifest.filed_at is None:
+            self.skipped += 1
+            return []
+        position = order_key(manifest)
+        if self._watermark is not None and position < self._watermark:
+            raise OutOfOrderError(
+                f"manifest {manifest.manifest_id} (filed {manifest.filed_at.isoformat()}) "
+                "comes after a later one; feed manifests in filed_at order, or use correlate()"
+            )
+        self._watermark = position
+        python: dict[str, list[Alert]] = {}
+        if self._python is not None:
+            for alert in self._python.push(manifest):
+                python.setdefault(alert.rule_id, []).append(alert)
+        if not self._sequences:
+            return [a for rule in self._rules for a in python.get(rule.id, [])]
+        t = position[0]
+        manifest_view, item_views = self._enricher.enrich(manifest, date(1970, 1, 1))
+        alerts: list[Alert] = []
+        for rule in self._rules:
+            seq = self._sequences.get(rule.id)
+            if seq is None:
+                alerts += python.get(rule.id, [])
+                continue
+            self._expire(seq, t)
+            joins = member_joins(rule, seq.each, manifest, manifest_view, item_views)
+            for (key, name), mass in joins.items():
+                raised = self._assert(seq, manifest, key, name, mass, t)
+                if raised is not None:
+                    alerts.append(raised)
+        return alerts
+
+    def _assert(
+        self, seq: _Sequence, manifest: Manifest, key: str, name: str, mass: float, t: int
+    ) -> Alert | None:
+        n = next(self._numbers)
+        sid = shard_of(key, seq.shards)
+        text = fact_text(sid, n, t, key)
+        seq.members[n] = Member(
+            t,
+            manifest.manifest_id,
+            manifest.filed_at,  # type: ignore[arg-type]  # push() skipped the None
+            mass,
+            party_key(manifest.consignor),
+            party_key(manifest.consignee),
+            False,  # a sequence rule never reads new_consignees
+        )
+        seq.live.append((t, text, n))
+        if not _trigger(seq.engine.assert_fact(text), seq.chain, n):
+            return None
+        # The group: every fact of this entity in [t - window, t], from the shard itself.
+        start, stored = t - seq.window_us, entity_field(key)
+        numbers = sorted(
+            f["n"]
+            for f in seq.engine.facts(sid)
+            if f.get("kind") == "member" and f["e"] == stored and start <= f["t"] <= t
+        )
+        group = [seq.members[k] for k in numbers if k <= n]
+        return make_alert(seq.rule, key, name, group, t, measure(seq.rule, group, t))
+
+    @staticmethod
+    def _expire(seq: _Sequence, t: int) -> None:
+        """Retract the facts filed before the window of a member at ``t``: they can never be
+        in a group again, as the stream is in filed_at order."""
+        start = t - seq.window_us
+        while seq.live and seq.live[0][0] < start:
+            _, text, n = seq.live.popleft()
+            if seq.engine.retract_fact(text):
+                raise ReteCorrelationError(f"retracting member fact {n} fired a rule")
+            del seq.members[n]
+
+
+# ------------------------------------------------------------------- the synchronous path
+
+
+class ReteWindowJudge:
+    """One entity's window judged on demand, for the API's synchronous path (no state kept
+    between calls; CORRELATION_NOTES §5 option iii): the members of the window are replayed
+    into a throwaway session without firing, the new member is asserted, the session drained,
+    ``session_open`` fired and the session deleted. Calls are serialised (one lock), as
+    durable_rules' sessions are not safe to share between threads.
+
+    A rule the Rete network cannot express is judged by the reference's own measures, as
+    :class:`ReteCorrelator` does with it (logged once per rule)."""
+
+    def __init__(self) -> None:
+        self._engines: dict[tuple[str, int, int], ChainRuleset] = {}  # (rule, N, window)
+        self._told: set[str] = set()
+        self._lock = threading.Lock()
+        self._sessions = itertools.count(1)
+
+    def judge(
+        self, rule: CorrelationRule, key: str, name: str, window: Sequence[Member], member: Member
+    ) -> Alert | None:
+        """The alert ``member`` raises for entity ``key`` given the entity's earlier members
+        ``window`` (in filed_at order; for a delegated rule all of ``rule.retention``, with
+        ``new_consignee`` set), or None."""
+        earlier = [m for m in window if m.t <= member.t]
+        chain = chain_length(rule)
+        if isinstance(chain, str):
+            if rule.id not in self._told:
+                self._told.add(rule.id)
+                log.warning("correlation rule %s is judged in Python: %s", rule.id, chain)
+            members = [*earlier, member]
+            measures = measure(rule, members, member.t)
+            if not holds(rule.alert_when, measures):
+                return None
+            return make_alert(rule, key, name, members, member.t, measures)
+        start = member.t - rule.window * _SECOND
+        inside = [m for m in earlier if m.t >= start]
+        with self._lock:
+            engine = self._engine(rule, chain)
+            sid = f"judge-{next(self._sessions)}"
+            try:
+                engine.replay(sid, [fact_text(sid, n, m.t, key) for n, m in enumerate(inside, 1)])
+                n = len(inside) + 1
+                fired = _trigger(engine.assert_fact(fact_text(sid, n, member.t, key)), chain, n)
+            finally:
+                engine.discard(sid)
+        if not fired:
+            return None
+        group = [*inside, member]
+        return make_alert(rule, key, name, group, member.t, measure(rule, group, member.t))
+
+    def _engine(self, rule: CorrelationRule, chain: int) -> ChainRuleset:
+        shape = (rule.id, chain, rule.window * _SECOND)
+        if shape not in self._engines:
+            self._engines[shape] = ChainRuleset(rule.id, chain, shape[2])
+        return self._engines[shape]
