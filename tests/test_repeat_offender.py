@@ -219,6 +219,12 @@ def test_screen_alerts_with_outcomes_counts_the_seizures(tmp_path: Path) -> None
         ("repeat-offender-consignee", "AGAIN"),  # the pack's order: by file name
         ("repeat-offender", "AGAIN"),
     ]
+    rete = tmp_path / "alerts-rete.jsonl"
+    command = ["screen", str(inputs), "-o", str(tmp_path / "o2.jsonl"), "--engine", "rete"]
+    result = runner.invoke(app, [*command, "--alerts", str(rete), "--outcomes", str(outcomes)])
+    assert result.exit_code == 0, result.output
+    assert "correlation rule repeat-offender runs in Python" in " ".join(result.output.split())
+    assert rete.read_bytes() == alerts.read_bytes()  # durable_rules or not, the same alerts
 
 
 def test_screen_alerts_without_outcomes_says_the_repeat_offender_rules_had_none(
