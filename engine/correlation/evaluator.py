@@ -36,7 +36,7 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration, utc
 from assay.engine.correlation.entities import entity_key, party_key
 from assay.engine.correlation.language import CorrelationRule
-from assay.engine.evaluators.closures import predicate
+from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import Enricher, View
 from assay.engine.ruleset import RuleSet
 
@@ -152,6 +152,76 @@ def measure(rule: CorrelationRule, members: Sequence[Member], t: int) -> dict[st
     }
 
 
+def joins(
+    rule: CorrelationRule,
+    each: Predicate,
+    manifest: Manifest,
+    manifest_view: View,
+    item_views: list[View],
+) -> dict[tuple[str, str], float]:
+    """(entity key, name) -> the mass with which ``manifest`` joins that entity's group under
+    ``rule`` (``each`` is the rule's compiled condition); empty when it joins none. Shared by
+    every evaluator, so that membership means the same in each."""
+    joined: dict[tuple[str, str], float] = {}
+    if rule.scope == "manifest":
+        if each({}, manifest_view):
+            joined[entity_key(rule.group_by, manifest)] = manifest_view["total_gross_mass_kg"]
+        return joined
+    by_heading = "hs_heading" in rule.group_by
+    for item in item_views:
+        if each(item, manifest_view):
+            heading = item.source.hs_code[:4] if by_heading else None  # type: ignore[attr-defined]
+            key = entity_key(rule.group_by, manifest, heading)
+            joined[key] = joined.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
+    return joined
+
+
+def history_keys(rule: CorrelationRule, manifest: Manifest) -> set[tuple[str, str]]:
+    """Every entity a manifest belongs to, member or not: its history counts."""
+    if "hs_heading" not in rule.group_by:
+        return {entity_key(rule.group_by, manifest)}
+    return {entity_key(rule.group_by, manifest, item.hs_code[:4]) for item in manifest.items}
+
+
+def make_alert(
+    rule: CorrelationRule,
+    key: str,
+    name: str,
+    members: Iterable[Member],
+    t: int,
+    measures: dict[str, float | None],
+) -> Alert:
+    """The alert of the group ending at ``t`` (its last member completed the pattern)."""
+    start = t - rule.window * _SECOND
+    group = [m for m in members if m.t >= start]
+    trigger = group[-1]
+    values: dict[str, object] = {
+        **measures,
+        **{f"params.{k}": v for k, v in rule.params.items()},
+        "entity": name,
+        "entity_key": key,
+        "window": spoken_duration(rule.window_text),
+        "baseline_window": spoken_duration(rule.baseline_text),
+        "first_filed_at": group[0].filed_at,
+        "last_filed_at": trigger.filed_at,
+    }
+    return Alert(
+        alert_id=alert_id(rule.id, key, trigger.manifest_id),
+        rule_id=rule.id,
+        pattern=rule.pattern,
+        severity=rule.severity,
+        group_by=rule.group_by,
+        entity_key=key,
+        entity=name,
+        trigger_manifest_id=trigger.manifest_id,
+        manifest_ids=tuple(m.manifest_id for m in group),
+        first_filed_at=group[0].filed_at,
+        last_filed_at=trigger.filed_at,
+        measures={k: v for k, v in measures.items() if k in rule.measures},
+        explanation=render(rule.explain, values),
+    )
+
+
 class Correlator:
     """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given)."""
 
@@ -198,19 +268,7 @@ class Correlator:
         self, index: int, manifest: Manifest, manifest_view: View, item_views: list[View]
     ) -> dict[tuple[str, str], float]:
         """(entity key, name) -> the mass that joins that entity's group."""
-        rule, each = self._rules[index], self._each[index]
-        joins: dict[tuple[str, str], float] = {}
-        if rule.scope == "manifest":
-            if each({}, manifest_view):
-                joins[entity_key(rule.group_by, manifest)] = manifest_view["total_gross_mass_kg"]
-            return joins
-        by_heading = "hs_heading" in rule.group_by
-        for item in item_views:
-            if each(item, manifest_view):
-                heading = item.source.hs_code[:4] if by_heading else None  # type: ignore[attr-defined]
-                key = entity_key(rule.group_by, manifest, heading)
-                joins[key] = joins.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
-        return joins
+        return joins(self._rules[index], self._each[index], manifest, manifest_view, item_views)
 
     def _apply(
         self,
@@ -224,8 +282,8 @@ class Correlator:
         state = self._state[index]
         consignee = party_key(manifest.consignee)
         alerts: list[Alert] = []
-        joins = self._joins(index, manifest, manifest_view, item_views)
-        for (key, name), mass in joins.items():
+        joined = self._joins(index, manifest, manifest_view, item_views)
+        for (key, name), mass in joined.items():
             entity = state.setdefault(key, _Entity())
             self._expire(rule, entity, t)
             seen = entity.last_shipped.get(consignee)
@@ -241,19 +299,12 @@ class Correlator:
             entity.members.append(member)
             measures = measure(rule, entity.members, t)
             if holds(rule.alert_when, measures):
-                alerts.append(self._alert(rule, key, name, entity.members, t, measures))
+                alerts.append(make_alert(rule, key, name, entity.members, t, measures))
         if rule.history is not None:
-            for key, _name in set(joins) | self._history_keys(rule, manifest):
+            for key, _name in set(joined) | history_keys(rule, manifest):
                 entity = state.setdefault(key, _Entity())
                 entity.last_shipped[consignee] = t
         return alerts
-
-    @staticmethod
-    def _history_keys(rule: CorrelationRule, manifest: Manifest) -> set[tuple[str, str]]:
-        """Every entity a manifest belongs to, member or not: its history counts."""
-        if "hs_heading" not in rule.group_by:
-            return {entity_key(rule.group_by, manifest)}
-        return {entity_key(rule.group_by, manifest, item.hs_code[:4]) for item in manifest.items}
 
     @staticmethod
     def _expire(rule: CorrelationRule, entity: _Entity, t: int) -> None:
@@ -275,44 +326,6 @@ class Correlator:
                     del state[key]
         shortest = min((rule.window for rule in self._rules), default=3600)
         self._next_sweep = t + shortest * _SECOND
-
-    @staticmethod
-    def _alert(
-        rule: CorrelationRule,
-        key: str,
-        name: str,
-        members: Iterable[Member],
-        t: int,
-        measures: dict[str, float | None],
-    ) -> Alert:
-        start = t - rule.window * _SECOND
-        group = [m for m in members if m.t >= start]
-        trigger = group[-1]
-        values: dict[str, object] = {
-            **measures,
-            **{f"params.{k}": v for k, v in rule.params.items()},
-            "entity": name,
-            "entity_key": key,
-            "window": spoken_duration(rule.window_text),
-            "baseline_window": spoken_duration(rule.baseline_text),
-            "first_filed_at": group[0].filed_at,
-            "last_filed_at": trigger.filed_at,
-        }
-        return Alert(
-            alert_id=alert_id(rule.id, key, trigger.manifest_id),
-            rule_id=rule.id,
-            pattern=rule.pattern,
-            severity=rule.severity,
-            group_by=rule.group_by,
-            entity_key=key,
-            entity=name,
-            trigger_manifest_id=trigger.manifest_id,
-            manifest_ids=tuple(m.manifest_id for m in group),
-            first_filed_at=group[0].filed_at,
-            last_filed_at=trigger.filed_at,
-            measures={k: v for k, v in measures.items() if k in rule.measures},
-            explanation=render(rule.explain, values),
-        )
 
 
 def correlate(
