@@ -47,9 +47,22 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, RowMapping, and_, case, delete, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    RowMapping,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assay.engine.correlation.alerts import Alert
@@ -68,6 +81,25 @@ _SECOND = 1_000_000  # microseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Shipments kept in memory by note() beyond which the next note writes them at once.
 _MAX_PENDING = 4096
+
+
+_M = correlation_members.c
+_BY_ENTITY = (_M.rule_id == bindparam("rule_id"), _M.entity_key == bindparam("entity_key"))
+# Built once: a statement built per call costs more than the query (SQLAlchemy's expression
+# building and cache key).
+_WINDOW = (
+    select(_M.t, _M.manifest_id, _M.mass_kg, _M.consignor, _M.consignee, _M.new_consignee)
+    .where(*_BY_ENTITY, _M.t >= bindparam("start"), _M.t <= bindparam("t"))
+    .order_by(_M.t, _M.manifest_id)
+)
+_OWN = select(_M.new_consignee).where(*_BY_ENTITY, _M.manifest_id == bindparam("manifest_id"))
+_S = correlation_shipped.c
+_SEEN = select(_S.last_t).where(
+    _S.rule_id == bindparam("rule_id"),
+    _S.entity_key == bindparam("entity_key"),
+    _S.consignee == bindparam("consignee"),
+)
+_INSERT = insert(correlation_members)
 
 
 def lock_key(rule_id: str, entity_key: str) -> int:
@@ -160,43 +192,34 @@ class CorrelationStore:
 
     def _member(self, connection: Connection, joining: Joining, part: Contribution) -> Alert | None:
         rule, t = part.rule, joining.t
-        table = correlation_members
-        where = and_(table.c.rule_id == rule.id, table.c.entity_key == part.entity_key)
+        keys = {"rule_id": rule.id, "entity_key": part.entity_key}
         rows = connection.execute(
-            select(
-                table.c.t,
-                table.c.manifest_id,
-                table.c.mass_kg,
-                table.c.consignor,
-                table.c.consignee,
-                table.c.new_consignee,
-            )
-            .where(where, table.c.t >= t - rule.retention * _SECOND, table.c.t <= t)
-            .order_by(table.c.t, table.c.manifest_id)
+            _WINDOW, {**keys, "start": t - rule.retention * _SECOND, "t": t}
         ).all()
         earlier = [
             Member(at, manifest_id, _moment(at), mass, consignor, consignee, bool(new))
             for at, manifest_id, mass, consignor, consignee, new in rows
             if (at, manifest_id) < (t, joining.manifest_id)
         ]
-        own = connection.execute(
-            select(table.c.new_consignee).where(where, table.c.manifest_id == joining.manifest_id)
-        ).first()
+        own = connection.execute(_OWN, {**keys, "manifest_id": joining.manifest_id}).first()
         if own is not None:  # screened before (a retry): judged as it was then
-            new = bool(own.new_consignee)
+            new = bool(own[0])
         else:
-            new = not self._seen(connection, rule, part.entity_key, joining.consignee, t)
+            new = True
+            if rule.history is not None:  # else every consignee is new, as in the reference
+                last = connection.execute(_SEEN, {**keys, "consignee": joining.consignee}).scalar()
+                new = last is None or last < t - rule.history * _SECOND
             connection.execute(
-                insert(table).values(
-                    rule_id=rule.id,
-                    entity_key=part.entity_key,
-                    t=t,
-                    manifest_id=joining.manifest_id,
-                    mass_kg=part.mass_kg,
-                    consignor=joining.consignor,
-                    consignee=joining.consignee,
-                    new_consignee=new,
-                )
+                _INSERT,
+                {
+                    **keys,
+                    "t": t,
+                    "manifest_id": joining.manifest_id,
+                    "mass_kg": part.mass_kg,
+                    "consignor": joining.consignor,
+                    "consignee": joining.consignee,
+                    "new_consignee": new,
+                },
             )
         members = [
             *earlier,
@@ -214,24 +237,6 @@ class CorrelationStore:
         if measures is None:
             return None
         return make_alert(rule, part.entity_key, part.entity, members, t, dict(measures))
-
-    @staticmethod
-    def _seen(
-        connection: Connection, rule: CorrelationRule, key: str, consignee: str, t: int
-    ) -> bool:
-        """Whether the entity shipped to ``consignee`` within ``history`` before ``t`` (a
-        rule without history keeps none: every consignee is new, as in the reference)."""
-        if rule.history is None:
-            return False
-        table = correlation_shipped
-        last = connection.execute(
-            select(table.c.last_t).where(
-                table.c.rule_id == rule.id,
-                table.c.entity_key == key,
-                table.c.consignee == consignee,
-            )
-        ).scalar()
-        return last is not None and last >= t - rule.history * _SECOND
 
     # ------------------------------------------------------------------ expiry
 
@@ -321,49 +326,66 @@ class CorrelationStore:
             raise
 
 
+def _upsert_shipments(dialect: Any) -> Executable:
+    """Each (rule, entity, consignee)'s last shipment: the later of the stored and the new."""
+    table = correlation_shipped
+    statement = dialect.insert(table)
+    later = case(
+        (statement.excluded.last_t > table.c.last_t, statement.excluded.last_t),
+        else_=table.c.last_t,
+    )
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[table.c.rule_id, table.c.entity_key, table.c.consignee],
+        set_={"last_t": later},
+    )
+    return upsert
+
+
+def _insert_alert(dialect: Any) -> Executable:
+    """An alert, unless its id is stored already (a retry, or another worker)."""
+    statement: Executable = dialect.insert(alerts).on_conflict_do_nothing(
+        index_elements=[alerts.c.alert_id]
+    )
+    return statement
+
+
+# Per dialect, built once (see _WINDOW).
+_UPSERT_SHIPMENTS = MappingProxyType(
+    {"sqlite": _upsert_shipments(sqlite), "postgresql": _upsert_shipments(postgresql)}
+)
+_INSERT_ALERT = MappingProxyType(
+    {"sqlite": _insert_alert(sqlite), "postgresql": _insert_alert(postgresql)}
+)
+
+
 def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str], int]) -> None:
-    """Upsert each (rule, entity, consignee)'s last shipment (the later of the two)."""
     if not shipments:
         return
     rows = [
         {"rule_id": r, "entity_key": e, "consignee": c, "last_t": t}
         for (r, e, c), t in sorted(shipments.items())
     ]
-    table = correlation_shipped
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    later = case(
-        (statement.excluded.last_t > table.c.last_t, statement.excluded.last_t),
-        else_=table.c.last_t,
-    )
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.rule_id, table.c.entity_key, table.c.consignee],
-            set_={"last_t": later},
-        ),
-        rows,
-    )
+    connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
 
 
 def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(alerts).values(
-        alert_id=alert.alert_id,
-        rule_id=alert.rule_id,
-        pattern=alert.pattern,
-        severity=alert.severity,
-        entity_key=alert.entity_key,
-        entity=alert.entity,
-        trigger_manifest_id=alert.trigger_manifest_id,
-        manifest_ids=orjson.dumps(list(alert.manifest_ids)).decode(),
-        first_filed_at=alert.first_filed_at,
-        last_filed_at=alert.last_filed_at,
-        measures=orjson.dumps(dict(alert.measures)).decode(),
-        explanation=alert.explanation,
-        created_at=datetime.now(UTC),
-        decision_id=decision_id,
-    )
-    connection.execute(statement.on_conflict_do_nothing(index_elements=[alerts.c.alert_id]))
+    row = {
+        "alert_id": alert.alert_id,
+        "rule_id": alert.rule_id,
+        "pattern": alert.pattern,
+        "severity": alert.severity,
+        "entity_key": alert.entity_key,
+        "entity": alert.entity,
+        "trigger_manifest_id": alert.trigger_manifest_id,
+        "manifest_ids": orjson.dumps(list(alert.manifest_ids)).decode(),
+        "first_filed_at": alert.first_filed_at,
+        "last_filed_at": alert.last_filed_at,
+        "measures": orjson.dumps(dict(alert.measures)).decode(),
+        "explanation": alert.explanation,
+        "created_at": datetime.now(UTC),
+        "decision_id": decision_id,
+    }
+    connection.execute(_INSERT_ALERT[connection.dialect.name], row)
 
 
 def _stored(row: RowMapping) -> StoredAlert:
