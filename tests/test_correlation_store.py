@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
 from assay.engine.contracts import Manifest
@@ -128,3 +129,27 @@ def test_members_and_shipments_expire_by_data_time(db: Engine) -> None:
     later = T0 + timedelta(days=60 + 366)
     store.sweep(order_key(_manifest("X", later))[0], (SPLIT, receivers))
     assert store.rows() == (0, 0)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.permutations(range(6)))
+def test_whatever_the_arrival_order_a_burst_raises_the_reference_alerts(
+    db: Engine, order: list[int]
+) -> None:
+    """Workers answer manifests as they come, not in filed_at order: a manifest arriving
+    after later-filed members completes their alerts (with the members known then)."""
+    _empty(db)
+    joiner = Joiner((SPLIT,), PACK.lanes)
+    parcels = [_manifest(f"B{n}", T0 + timedelta(hours=8 * n)) for n in range(6)]
+    expected = correlate(PACK, parcels, (SPLIT,))
+    store = CorrelationStore(db)
+    raised = [a for n in order for a in _screened(store, parcels[n], joiner=joiner)]
+    assert sorted(a.alert_id for a in raised) == sorted(a.alert_id for a in expected)
+    by_id = {a.alert_id: set(a.manifest_ids) for a in expected}
+    stored = store.alerts()
+    assert {s.alert.alert_id for s in stored} == set(by_id)
+    assert all(set(s.alert.manifest_ids) <= by_id[s.alert.alert_id] for s in stored)

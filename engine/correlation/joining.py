@@ -101,9 +101,9 @@ class Joiner:
         )
 
 
-def alert_flag(alert: Alert, rule: CorrelationRule) -> Flag:
-    """The flag the completing manifest carries: the alert in a result's own terms, with the
-    other members' manifest ids in its evidence."""
+def alert_flag(alert: Alert, rule: CorrelationRule, manifest_id: str) -> Flag:
+    """The flag the completing manifest (``manifest_id``) carries: the alert in a result's
+    own terms, with the other members' manifest ids in its evidence."""
     return Flag(
         rule_id=alert.rule_id,
         title=rule.title,
@@ -116,7 +116,8 @@ def alert_flag(alert: Alert, rule: CorrelationRule) -> Flag:
         evidence={
             "alert_id": alert.alert_id,
             "entity_key": alert.entity_key,
-            "manifest_ids": [m for m in alert.manifest_ids if m != alert.trigger_manifest_id],
+            "manifest_ids": [m for m in alert.manifest_ids if m != manifest_id],
+            "trigger_manifest_id": alert.trigger_manifest_id,
             "first_filed_at": timestamp(alert.first_filed_at),
             "last_filed_at": timestamp(alert.last_filed_at),
             **dict(sorted(alert.measures.items())),
@@ -132,7 +133,10 @@ def with_alerts(
     if not alerts:
         return result
     rules = {rule.id: rule for rule in joining.rules}
-    flags = [*result.flags, *(alert_flag(alert, rules[alert.rule_id]) for alert in alerts)]
+    flags = [
+        *result.flags,
+        *(alert_flag(alert, rules[alert.rule_id], result.manifest_id) for alert in alerts),
+    ]
     risk, channel = joining.lanes.decide(
         [(flag.rule_id, flag.score, flag.severity, flag.role) for flag in flags]
     )

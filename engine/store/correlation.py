@@ -89,7 +89,7 @@ _BY_ENTITY = (_M.rule_id == bindparam("rule_id"), _M.entity_key == bindparam("en
 # building and cache key).
 _WINDOW = (
     select(_M.t, _M.manifest_id, _M.mass_kg, _M.consignor, _M.consignee, _M.new_consignee)
-    .where(*_BY_ENTITY, _M.t >= bindparam("start"), _M.t <= bindparam("t"))
+    .where(*_BY_ENTITY, _M.t >= bindparam("start"), _M.t <= bindparam("end"))
     .order_by(_M.t, _M.manifest_id)
 )
 _OWN = select(_M.new_consignee).where(*_BY_ENTITY, _M.manifest_id == bindparam("manifest_id"))
@@ -176,10 +176,12 @@ class CorrelationStore:
                 for key in keys:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             for member in joining.members:
-                alert = self._member(connection, joining, member)
-                if alert is not None:
-                    _store_alert(connection, alert, decision_id)
-                    found.append(alert)
+                own, late = self._member(connection, joining, member)
+                if own is not None:
+                    _store_alert(connection, own, decision_id)
+                    found.append(own)
+                # Alerts of later-filed members this late manifest completes: new ones only.
+                found += [a for a in late if _store_alert(connection, a, decision_id)]
             _write_shipments(
                 connection,
                 {
@@ -190,16 +192,20 @@ class CorrelationStore:
         self._maybe_sweep()
         return found
 
-    def _member(self, connection: Connection, joining: Joining, part: Contribution) -> Alert | None:
+    def _member(
+        self, connection: Connection, joining: Joining, part: Contribution
+    ) -> tuple[Alert | None, list[Alert]]:
+        """Insert one member and judge its group; the alert it completes, if any, and those
+        of members filed after it (already stored: it arrived late) that it completes."""
         rule, t = part.rule, joining.t
         keys = {"rule_id": rule.id, "entity_key": part.entity_key}
-        rows = connection.execute(
-            _WINDOW, {**keys, "start": t - rule.retention * _SECOND, "t": t}
-        ).all()
-        earlier = [
+        reach = rule.retention * _SECOND
+        rows = connection.execute(_WINDOW, {**keys, "start": t - reach, "end": t + reach}).all()
+        position = (t, joining.manifest_id)
+        stored = [
             Member(at, manifest_id, _moment(at), mass, consignor, consignee, bool(new))
             for at, manifest_id, mass, consignor, consignee, new in rows
-            if (at, manifest_id) < (t, joining.manifest_id)
+            if manifest_id != joining.manifest_id
         ]
         own = connection.execute(_OWN, {**keys, "manifest_id": joining.manifest_id}).first()
         if own is not None:  # screened before (a retry): judged as it was then
@@ -221,18 +227,32 @@ class CorrelationStore:
                     "new_consignee": new,
                 },
             )
-        members = [
-            *earlier,
-            Member(
-                t,
-                joining.manifest_id,
-                joining.filed_at,
-                part.mass_kg,
-                joining.consignor,
-                joining.consignee,
-                new,
-            ),
-        ]
+        this = Member(
+            t,
+            joining.manifest_id,
+            joining.filed_at,
+            part.mass_kg,
+            joining.consignor,
+            joining.consignee,
+            new,
+        )
+        earlier = [m for m in stored if (m.t, m.manifest_id) < position]
+        later = [m for m in stored if (m.t, m.manifest_id) > position]
+        alert = self._judged(rule, part, [*earlier, this])
+        members = [*earlier, this, *later]
+        late: list[Alert] = []
+        for index, member in enumerate(members[len(earlier) + 1 :], start=len(earlier) + 1):
+            group = [m for m in members[: index + 1] if m.t >= member.t - reach]
+            found = self._judged(rule, part, group)
+            if found is not None:
+                late.append(found)
+        return alert, late
+
+    def _judged(
+        self, rule: CorrelationRule, part: Contribution, members: list[Member]
+    ) -> Alert | None:
+        """The alert of the group ending with its last member, if the judge says so."""
+        t = members[-1].t
         measures = self._judge.judge(rule, members, t)
         if measures is None:
             return None
@@ -343,8 +363,10 @@ def _upsert_shipments(dialect: Any) -> Executable:
 
 def _insert_alert(dialect: Any) -> Executable:
     """An alert, unless its id is stored already (a retry, or another worker)."""
-    statement: Executable = dialect.insert(alerts).on_conflict_do_nothing(
-        index_elements=[alerts.c.alert_id]
+    statement: Executable = (
+        dialect.insert(alerts)
+        .on_conflict_do_nothing(index_elements=[alerts.c.alert_id])
+        .returning(alerts.c.alert_id)  # a row when stored now (psycopg's rowcount is -1)
     )
     return statement
 
@@ -368,7 +390,8 @@ def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str
     connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
 
 
-def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) -> None:
+def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) -> bool:
+    """Store ``alert`` unless stored already; whether it was stored now."""
     row = {
         "alert_id": alert.alert_id,
         "rule_id": alert.rule_id,
@@ -385,7 +408,7 @@ def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) 
         "created_at": datetime.now(UTC),
         "decision_id": decision_id,
     }
-    connection.execute(_INSERT_ALERT[connection.dialect.name], row)
+    return connection.execute(_INSERT_ALERT[connection.dialect.name], row).first() is not None
 
 
 def _stored(row: RowMapping) -> StoredAlert:
