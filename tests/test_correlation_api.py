@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from assay.api.settings import Settings
 from assay.engine.contracts import Manifest
@@ -154,3 +155,17 @@ def test_the_alerts_endpoint_is_in_the_openapi(tmp_path: Path) -> None:
             "until",
             "limit",
         }
+
+
+def test_a_database_that_does_not_answer_leaves_screening_without_correlation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def down(*_: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        monkeypatch.setattr(api.service.correlation, "record", down)
+        answer = client.post("/v1/screen", content=_body(_parcels("DOWN")[0]), headers=JSON)
+        assert answer.status_code == 200
+        assert _split(answer.json()) == []  # answered, with the manifest rules alone
+    assert "DOWN-0 was screened without its correlation rules" in caplog.text

@@ -3,7 +3,9 @@ the database (SQLite and PostgreSQL), across restarts, retries and data time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
@@ -153,3 +155,26 @@ def test_whatever_the_arrival_order_a_burst_raises_the_reference_alerts(
     stored = store.alerts()
     assert {s.alert.alert_id for s in stored} == set(by_id)
     assert all(set(s.alert.manifest_ids) <= by_id[s.alert.alert_id] for s in stored)
+
+
+def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(
+    db: Engine,
+) -> None:
+    """The per-entity lock (PostgreSQL's advisory lock, SQLite's writer): eight workers
+    recording one consignor's parcels at the same moment raise the reference's alerts, as
+    one at a time in any order would."""
+    _empty(db)
+    joiner = Joiner((SPLIT,), PACK.lanes)
+    parcels = [_manifest(f"C{n}", T0 + timedelta(hours=5 * n)) for n in range(8)]
+    expected = {a.alert_id for a in correlate(PACK, parcels, (SPLIT,))}
+    store = CorrelationStore(db)
+    start = threading.Barrier(len(parcels))
+
+    def screen(manifest: Manifest) -> list[Alert]:
+        start.wait()
+        return _screened(store, manifest, joiner=joiner)
+
+    with ThreadPoolExecutor(len(parcels)) as pool:
+        raised = [a for found in pool.map(screen, parcels) for a in found]
+    assert {a.alert_id for a in raised} == expected == {s.alert.alert_id for s in store.alerts()}
+    assert len(raised) == len(expected)
