@@ -7,7 +7,7 @@ For one screened manifest's :class:`~engine.correlation.joining.Joining`, in one
    (rule, entity) the manifest joins, taken in sorted order (two manifests joining the same
    two entities cannot deadlock); two workers screening members of one entity take turns,
    members of different entities do not wait for each other. SQLite has a single writer: the
-   transaction's first statement is a write, so it holds the write lock from its start.
+   transaction begins with ``BEGIN IMMEDIATE``, so it holds the write lock from its start.
 2. **Per member** (rule, entity): whether its consignee is new (``correlation_shipped``:
    the entity's last shipment to it within ``history``), insert it into
    ``correlation_members`` (once per manifest: a retry finds its row and keeps its values),
@@ -158,7 +158,10 @@ class CorrelationStore:
             self.flush()
 
     def flush(self) -> None:
-        """Write the shipments :meth:`note` kept."""
+        """Write the shipments :meth:`note` kept (no transaction when there are none)."""
+        with self._lock:
+            if not self._pending:
+                return
         with self._taken() as pending, self._db.begin() as connection:
             _write_shipments(connection, pending)
         self._maybe_sweep()
@@ -170,11 +173,15 @@ class CorrelationStore:
             self._meet(joining)
         found: list[Alert] = []
         with self._taken() as pending, self._db.begin() as connection:
-            _write_shipments(connection, pending)  # first: SQLite's write lock from here on
-            if connection.dialect.name == "postgresql":
+            if connection.dialect.name == "sqlite":
+                # The write lock before the first read: the sqlite3 module would begin the
+                # transaction only at the first write, after the window was read.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
                 keys = sorted({lock_key(m.rule.id, m.entity_key) for m in joining.members})
                 for key in keys:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            _write_shipments(connection, pending)
             for member in joining.members:
                 own, late = self._member(connection, joining, member)
                 if own is not None:
