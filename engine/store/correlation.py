@@ -418,6 +418,16 @@ def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) 
     return connection.execute(_INSERT_ALERT[connection.dialect.name], row).first() is not None
 
 
+def _group_by(key: str) -> tuple[str, ...]:
+    """The key parts of an entity key (``consignor=…;hs_heading=…``); a name holding ``;``
+    adds no part."""
+    parts = (part.split("=", 1)[0] for part in key.split(";") if "=" in part)
+    return tuple(dict.fromkeys(p for p in parts if p in _KEY_PARTS))
+
+
+_KEY_PARTS = frozenset(("consignor", "consignee", "route", "hs_heading"))
+
+
 def _stored(row: RowMapping) -> StoredAlert:
     get = row.__getitem__
     alert = Alert(
@@ -425,7 +435,7 @@ def _stored(row: RowMapping) -> StoredAlert:
         rule_id=get("rule_id"),
         pattern=get("pattern"),
         severity=get("severity"),
-        group_by=tuple(part.split("=", 1)[0] for part in get("entity_key").split(";")),
+        group_by=_group_by(get("entity_key")),
         entity_key=get("entity_key"),
         entity=get("entity"),
         trigger_manifest_id=get("trigger_manifest_id"),
