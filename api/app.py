@@ -20,7 +20,17 @@ from assay.api.bodies import ApiError, json_response
 from assay.api.dispatch import Direct, Handler
 from assay.api.guard import ERROR_HEADERS, Guard
 from assay.api.metrics import Metrics, MetricsMiddleware
-from assay.api.routes import backtests, decisions, health, keys, rules, rulesets, screening, shadow
+from assay.api.routes import (
+    alerts,
+    backtests,
+    decisions,
+    health,
+    keys,
+    rules,
+    rulesets,
+    screening,
+    shadow,
+)
 from assay.api.service import Service
 from assay.api.settings import Settings
 from assay.engine.store.redact import database_problem
@@ -83,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rules.router,
         rulesets.router,
         decisions.router,
+        alerts.router,
         backtests.router,
         shadow.router,
         keys.router,

@@ -37,6 +37,7 @@ from assay.engine.ruleset import (
     sources_sha256,
 )
 from assay.engine.store.backtests import BacktestStore
+from assay.engine.store.correlation import CorrelationStore
 from assay.engine.store.database import connect
 from assay.engine.store.decisions import DecisionLog
 from assay.engine.store.inspections import InspectionStore
@@ -72,6 +73,7 @@ class Service:
     inspections: InspectionStore
     shadows: ShadowStore
     sessions: SessionStore  # the workbench's sign-ins (api/ui)
+    correlation: CorrelationStore  # correlation windows and alerts (engine.store.correlation)
     active: tuple[int, str]  # (version id, sha256) the store says is active; NOT_FROM_STORE
     loaded: Loaded  # what the engine screens with, and why when it is not the active version
     offline: OfflineCopy  # the copies kept for a start without the database
@@ -130,6 +132,7 @@ class Service:
             inspections=InspectionStore(db),
             shadows=ShadowStore(db),
             sessions=SessionStore(db),
+            correlation=CorrelationStore(db),
             active=marker,
             loaded=loaded,
             offline=offline,
@@ -149,6 +152,12 @@ class Service:
                 log.exception("could not check the decision writer")
             if not await self.reach_store():
                 continue
+            try:
+                # Shipments of manifests that joined no group, kept since the last tick.
+                await run_in_threadpool(self.correlation.flush)
+            except Exception as exc:
+                if not self.lost_store(exc):
+                    log.exception("could not write the correlation history")
             try:
                 if await self.refresh():
                     await run_in_threadpool(self.keep_ruleset)
@@ -283,6 +292,10 @@ class Service:
         return True
 
     def stop(self) -> None:
+        try:
+            self.correlation.flush()
+        except Exception:
+            log.exception("could not write the last correlation history")
         if self.shadow is not None:
             try:
                 self.shadows.record(self.shadow.take())

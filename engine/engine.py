@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from assay.engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
+from assay.engine.correlation.joining import Joiner, Joining
 from assay.engine.evaluators.base import EngineKind, Evaluator
 from assay.engine.evaluators.compiled import CompiledEvaluator
 from assay.engine.evaluators.rete import DEFAULT_VERSIONS_PER_PROCESS, ReteEvaluator, ReteHost
@@ -34,6 +35,7 @@ class _Active:
     enricher: Enricher
     explainer: Explainer
     info: RulesetInfo
+    joiner: Joiner | None  # None: the ruleset has no correlation rules
 
 
 class Engine:
@@ -93,6 +95,7 @@ class Engine:
                 sha256=ruleset.sha256,
                 version_id=version_id,
             ),
+            Joiner(ruleset.correlations, ruleset.lanes) if ruleset.correlations else None,
         )
 
     @property
@@ -132,23 +135,44 @@ class Engine:
 
     def screen(self, manifest: Manifest, *, today: date | None = None) -> ScreeningResult:
         """Screen one validated manifest. ``today`` dates ages when it has no ``filed_at``."""
+        return self._run(manifest, today, joining=False)[0]
+
+    def screen_joining(
+        self, manifest: Manifest, *, today: date | None = None
+    ) -> tuple[ScreeningResult, Joining | None]:
+        """Screen one manifest, and say what it brings to the ruleset's correlation rules
+        (None: no correlation rules, no ``filed_at``, or it joins no group and adds to no
+        history). Found from the views the screening built: the rules' ``each`` conditions
+        are its only extra cost. The correlation stage (:mod:`engine.store.correlation`) then
+        judges the windows; :func:`engine.correlation.joining.with_alerts` adds its alerts'
+        flags to the result."""
+        return self._run(manifest, today, joining=True)
+
+    def _run(
+        self, manifest: Manifest, today: date | None, *, joining: bool
+    ) -> tuple[ScreeningResult, Joining | None]:
         started = time.perf_counter()
         if self._host is None:
             active = self._active
-            return self._screen(active, manifest, today, started)
+            return self._screen(active, manifest, today, started, joining)
         with self._swap:
             active = self._active
             evaluator = active.evaluator
             assert isinstance(evaluator, ReteEvaluator)
             evaluator.acquire()
         try:
-            return self._screen(active, manifest, today, started)
+            return self._screen(active, manifest, today, started, joining)
         finally:
             evaluator.release()
 
     def _screen(
-        self, active: _Active, manifest: Manifest, today: date | None, started: float
-    ) -> ScreeningResult:
+        self,
+        active: _Active,
+        manifest: Manifest,
+        today: date | None,
+        started: float,
+        joining: bool,
+    ) -> tuple[ScreeningResult, Joining | None]:
         on = today if today is not None else datetime.now(UTC).date()
         manifest_view, item_views = active.enricher.enrich(manifest, on)
         hits = active.evaluator.evaluate(manifest_view, item_views)
@@ -156,7 +180,12 @@ class Engine:
         risk, channel = active.ruleset.lanes.decide(
             [(flag.rule_id, flag.score, flag.severity, flag.role) for flag in flags]
         )
-        return trusted(
+        joined = (
+            active.joiner.joining(manifest, manifest_view, item_views)
+            if joining and active.joiner is not None
+            else None
+        )
+        result = trusted(
             ScreeningResult,
             {
                 "manifest_id": manifest.manifest_id,
@@ -167,6 +196,7 @@ class Engine:
                 "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 3),
             },
         )
+        return result, joined
 
     def close(self) -> None:
         """Release the evaluator's resources (durable_rules rulesets and host processes)."""

@@ -315,7 +315,7 @@ def test_a_failing_screening_is_a_500_with_a_json_body_and_counted(
         raise RuntimeError("the engine broke")
 
     with live_api(Settings(data_dir=tmp_path)) as server:
-        monkeypatch.setattr(server.service.engine, "screen", broken)
+        monkeypatch.setattr(server.service.engine, "screen_joining", broken)
         with server.client() as c:
             answer = c.post("/v1/screen", content=SAMPLES["water-heavy"], headers=JSON)
         assert answer.status_code == 500

@@ -150,13 +150,13 @@ def test_healthz_is_answered_while_a_rete_screening_waits_for_the_host(
         host = engine.rete_host
         assert host is not None
         started = threading.Event()
-        original = engine.screen
+        original = engine.screen_joining
 
-        def screen(manifest: Manifest, **kw: Any) -> ScreeningResult:
+        def screen(manifest: Manifest, **kw: Any) -> tuple[ScreeningResult, Any]:
             started.set()
             return original(manifest, **kw)
 
-        monkeypatch.setattr(engine, "screen", screen)
+        monkeypatch.setattr(engine, "screen_joining", screen)
         answers: list[httpx.Response] = []
         waiting = threading.Thread(
             target=lambda: answers.append(lane.post("/v1/screen", json=HEAVY))

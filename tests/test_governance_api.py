@@ -36,6 +36,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/v1/rules/{rule_id}/stats"): READ,
     ("GET", "/v1/decisions"): READ,
     ("GET", "/v1/decisions/{decision_id}"): READ,
+    ("GET", "/v1/alerts"): frozenset({"author", "reviewer", "admin"}),
     ("GET", "/v1/rulesets"): READ,
     ("GET", "/v1/rulesets/{version_id}"): READ,
     ("GET", "/v1/rulesets/{version_id}/files/{path}"): READ,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -9,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -19,9 +21,11 @@ from assay.api.service import Service, service
 from assay.engine import Engine
 from assay.engine.batch import Record, manifest_or_error
 from assay.engine.contracts import ErrorLine, Manifest, ScreeningResult
+from assay.engine.correlation.joining import Joining, with_alerts
 from assay.engine.store.decisions import DecisionLogError, decision_row, new_decision_id
 
 router = APIRouter(tags=["screening"])
+log = logging.getLogger("assay.service")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown one."},
@@ -51,6 +55,33 @@ async def screen_with(engine: Engine, manifest: Manifest) -> ScreeningResult:
     return await run_in_threadpool(engine.screen, manifest)
 
 
+def correlated(
+    svc: Service, result: ScreeningResult, joining: Joining | None, decision_id: str
+) -> ScreeningResult:
+    """``result`` with the alerts its manifest completes (engine.store.correlation): run
+    only for a manifest that joins a correlation group; a manifest that only adds to a
+    rule's history is noted in memory. Blocking (the database): call it off the event loop.
+    If the database does not answer, the result goes without correlation, and the log says
+    so: screening goes on, as it does for the rest of the service."""
+    if joining is None:
+        return result
+    if not joining.members:
+        svc.correlation.note(joining)
+        return result
+    try:
+        alerts = svc.correlation.record(joining, decision_id)
+    except SQLAlchemyError as exc:
+        svc.lost_store(exc)
+        log.error(
+            "manifest %s was screened without its correlation rules: the database does not "
+            "answer (%s)",
+            joining.manifest_id,
+            type(exc).__name__,
+        )
+        return result
+    return with_alerts(result, joining, alerts)
+
+
 def _to_json(result: ScreeningResult | ErrorLine) -> bytes:
     return result.__pydantic_serializer__.to_json(result)
 
@@ -59,10 +90,12 @@ Screened = list[tuple[Manifest, str, ScreeningResult]]
 
 
 def _screen_documents(
-    engine: Engine, documents: list[Any], request_id: str
+    svc: Service, documents: list[Any], request_id: str
 ) -> tuple[list[ScreeningResult | ErrorLine], list[dict[str, Any]], Screened, bytes]:
     """A batch's outcomes in order, its decision rows, the screened manifests (for the
-    shadow) and the answer's body."""
+    shadow, with their per-manifest results) and the answer's body. Correlation takes the
+    manifests in the batch's order."""
+    engine = svc.engine
     outcomes: list[ScreeningResult | ErrorLine] = []
     rows: list[dict[str, Any]] = []
     screened: Screened = []
@@ -71,11 +104,19 @@ def _screen_documents(
         if isinstance(manifest, ErrorLine):
             outcomes.append(manifest)
             continue
-        result = engine.screen(manifest)
+        own, joining = engine.screen_joining(manifest)
+        decision_id = new_decision_id()
+        result = correlated(svc, own, joining, decision_id)
         outcomes.append(result)
-        row = decision_row(orjson.dumps(document), result, request_id=request_id, source="api")
+        row = decision_row(
+            orjson.dumps(document),
+            result,
+            request_id=request_id,
+            source="api",
+            decision_id=decision_id,
+        )
         rows.append(row)
-        screened.append((manifest, row["id"], result))
+        screened.append((manifest, decision_id, own))
     payload = b"[" + b",".join(_to_json(outcome) for outcome in outcomes) + b"]"
     return outcomes, rows, screened, payload
 
@@ -97,6 +138,9 @@ def _logged(svc: Service, rows: list[dict[str, Any]]) -> None:
 async def screen(request: Request) -> Response:
     """Screen one manifest and answer with its result: lane, risk score, flags.
 
+    A manifest that completes a correlation rule's pattern (e.g. the fourth small parcel of
+    one consignor in 48 hours) carries that rule's flag, its evidence naming the group's other
+    manifests, and its lane reflects it; the alert is listed by `GET /v1/alerts`.
     The decision is in the log before the answer is sent; its id is in `X-Decision-ID`.
     """
     await authorize(request, ("screening",))
@@ -106,9 +150,18 @@ async def screen(request: Request) -> Response:
         manifest = Manifest.model_validate_json(body)
     except ValidationError as exc:
         return validation_response(exc)
-    result = await screen_with(svc.engine, manifest)
+    engine = svc.engine
+    if engine.is_quick(manifest):
+        own, joining = engine.screen_joining(manifest)
+    else:
+        own, joining = await run_in_threadpool(engine.screen_joining, manifest)
     request_id = _request_id(request)
     decision_id = new_decision_id()
+    result = own
+    if joining is not None and joining.members:
+        result = await run_in_threadpool(correlated, svc, own, joining, decision_id)
+    elif joining is not None:
+        svc.correlation.note(joining)  # in memory: no round trip for a manifest in no group
     payload = _to_json(result)
     row = decision_row(
         body,
@@ -125,7 +178,8 @@ async def screen(request: Request) -> Response:
         payload,
         media_type="application/json",
         headers={"X-Decision-ID": decision_id, "X-Request-ID": request_id},
-        background=BackgroundTask(shadow.screen, manifest, decision_id, result) if shadow else None,
+        # The shadow compares per-manifest rules: the result before correlation.
+        background=BackgroundTask(shadow.screen, manifest, decision_id, own) if shadow else None,
     )
 
 
@@ -164,7 +218,7 @@ async def screen_batch(request: Request) -> Response:
     # Up to max_batch manifests (1,000 by default: ~130 ms with the compiled evaluator for
     # small ones): validated, screened and written in one worker thread, not on the loop.
     outcomes, rows, screened, payload = await run_in_threadpool(
-        _screen_documents, svc.engine, documents, request_id
+        _screen_documents, svc, documents, request_id
     )
     _logged(svc, rows)
     for outcome in outcomes:

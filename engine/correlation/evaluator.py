@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -50,15 +50,14 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration, utc
 from assay.engine.correlation.entities import entity_key, party_key
 from assay.engine.correlation.language import CorrelationRule
-from assay.engine.correlation.measures import SEIZURES
-from assay.engine.evaluators.closures import predicate
+from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
+from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import Enricher, View
 from assay.engine.ruleset import RuleSet
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _SECOND = 1_000_000  # microseconds
-_NEW_CONSIGNEES = "group.new_consignees"
 
 
 class CorrelationEvaluator(Protocol):
@@ -178,7 +177,7 @@ def measure(
 
 def member_joins(
     rule: CorrelationRule,
-    each: Callable[[View, View], bool],
+    each: Predicate,
     manifest: Manifest,
     manifest_view: View,
     item_views: list[View],
@@ -198,6 +197,13 @@ def member_joins(
             key = entity_key(rule.group_by, manifest, heading)
             joins[key] = joins.get(key, 0.0) + item.source.gross_mass_kg  # type: ignore[attr-defined]
     return joins
+
+
+def history_keys(rule: CorrelationRule, manifest: Manifest) -> set[tuple[str, str]]:
+    """Every entity a manifest belongs to, member or not: its history counts."""
+    if "hs_heading" not in rule.group_by:
+        return {entity_key(rule.group_by, manifest)}
+    return {entity_key(rule.group_by, manifest, item.hs_code[:4]) for item in manifest.items}
 
 
 def make_alert(
@@ -258,7 +264,7 @@ class Correlator:
         # Only a rule reading group.new_consignees needs each entity's consignees of the
         # history: a repeat-offender rule (history for its seizures) keeps none.
         self._keeps_consignees = tuple(
-            rule.history is not None and _NEW_CONSIGNEES in rule.measures for rule in self._rules
+            rule.history is not None and NEW_CONSIGNEES in rule.measures for rule in self._rules
         )
         reads = {path for rule in self._rules for path in rule.reads}
         self._enricher = Enricher(ruleset, reads)
@@ -312,7 +318,7 @@ class Correlator:
         for index, rule in enumerate(self._rules):
             if not self._reads_seizures[index]:
                 continue
-            for key, _name in self._history_keys(rule, manifest):
+            for key, _name in history_keys(rule, manifest):
                 bisect.insort(self._state[index].setdefault(key, _Entity()).seizures, t)
 
     def _joins(
@@ -354,17 +360,10 @@ class Correlator:
             if holds(rule.alert_when, measures):
                 alerts.append(self._alert(rule, key, name, entity.members, t, measures))
         if self._keeps_consignees[index]:
-            for key, _name in set(joins) | self._history_keys(rule, manifest):
+            for key, _name in set(joins) | history_keys(rule, manifest):
                 entity = state.setdefault(key, _Entity())
                 entity.last_shipped[consignee] = t
         return alerts
-
-    @staticmethod
-    def _history_keys(rule: CorrelationRule, manifest: Manifest) -> set[tuple[str, str]]:
-        """Every entity a manifest belongs to, member or not: its history counts."""
-        if "hs_heading" not in rule.group_by:
-            return {entity_key(rule.group_by, manifest)}
-        return {entity_key(rule.group_by, manifest, item.hs_code[:4]) for item in manifest.items}
 
     @staticmethod
     def _expire(rule: CorrelationRule, entity: _Entity, t: int) -> None:

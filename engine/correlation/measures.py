@@ -65,3 +65,5 @@ EXPLANATION_TEXTS: dict[str, str] = {
     "first_filed_at": "The first member's filed_at (UTC)",
     "last_filed_at": "The last member's filed_at (UTC)",
 }
+# The measure that reads an entity's record of consignees: a rule naming it keeps that record.
+NEW_CONSIGNEES = "group.new_consignees"

@@ -21,6 +21,7 @@ from typing import Any, overload
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -220,6 +221,60 @@ service_secrets = Table(
     Column("name", String(32), primary_key=True),
     Column("secret", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Correlation state (engine.store.correlation): the members of each correlation rule's groups
+# by data time (t: filed_at in microseconds since the epoch), kept for window + baseline; the
+# consignees each entity shipped to (last t), kept for the rule's history; and the alerts.
+correlation_members = Table(
+    "correlation_members",
+    metadata,
+    Column("rule_id", String(64), nullable=False),
+    Column("entity_key", Text, nullable=False),
+    Column("t", BigInteger, nullable=False),
+    Column("manifest_id", String(64), nullable=False),
+    Column("mass_kg", Float, nullable=False),
+    Column("consignor", Text, nullable=False),
+    Column("consignee", Text, nullable=False),
+    Column("new_consignee", Boolean, nullable=False),
+    # A manifest screened again (a retry) joins once.
+    Index("uq_correlation_members", "rule_id", "entity_key", "manifest_id", unique=True),
+    Index("ix_correlation_members_window", "rule_id", "entity_key", "t"),
+    Index("ix_correlation_members_expiry", "rule_id", "t"),
+)
+
+correlation_shipped = Table(
+    "correlation_shipped",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("entity_key", Text, primary_key=True),
+    Column("consignee", Text, primary_key=True),
+    Column("last_t", BigInteger, nullable=False),
+    Index("ix_correlation_shipped_expiry", "rule_id", "last_t"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),  # deterministic: engine.correlation.alerts
+    Column("rule_id", String(64), nullable=False),
+    Column("pattern", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("entity_key", Text, nullable=False),
+    Column("entity", Text, nullable=False),
+    Column("trigger_manifest_id", String(64), nullable=False),
+    Column("manifest_ids", Text, nullable=False),  # JSON list, in filed_at order
+    Column("first_filed_at", DateTime(timezone=True), nullable=False),
+    Column("last_filed_at", DateTime(timezone=True), nullable=False),
+    Column("measures", Text, nullable=False),  # JSON
+    Column("explanation", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # The decision of the manifest that completed the pattern (null outside the API).
+    Column("decision_id", String(32), nullable=True),
+    Index("ix_alerts_last_filed_at", "last_filed_at", "alert_id"),
+    Index("ix_alerts_rule", "rule_id", "last_filed_at"),
+    Index("ix_alerts_entity", "entity_key", "last_filed_at"),
 )
 
 

@@ -1,0 +1,448 @@
+"""The correlation stage backed by the store: windows in the database, so every worker (and a
+restarted service) sees the same groups.
+
+For one screened manifest's :class:`~engine.correlation.joining.Joining`, in one transaction:
+
+1. **Serialise per entity.** PostgreSQL: ``pg_advisory_xact_lock`` on a 64-bit hash of each
+   (rule, entity) the manifest joins, taken in sorted order (two manifests joining the same
+   two entities cannot deadlock); two workers screening members of one entity take turns,
+   members of different entities do not wait for each other. SQLite has a single writer: the
+   transaction begins with ``BEGIN IMMEDIATE``, so it holds the write lock from its start.
+2. **Per member** (rule, entity): whether its consignee is new (``correlation_shipped``:
+   the entity's last shipment to it within ``history``), insert it into
+   ``correlation_members`` (once per manifest: a retry finds its row and keeps its values),
+   read the entity's members in ``[t - window - baseline, t]`` up to this manifest's place
+   ``(t, manifest_id)`` with the ``(rule_id, entity_key, t)`` index, and ask the
+   :class:`~engine.correlation.judge.WindowJudge`; an alert is built by the reference
+   evaluator's own code and stored once (``alert_id`` is the primary key: a retry, or another
+   worker, cannot store it twice).
+3. **History**: ``correlation_shipped`` keeps per (rule, entity, consignee) the last ``t``.
+
+Manifests that join no group but add to a ``history`` rule's record (every timed manifest, with
+the default pack's new-receivers rule) are not worth a database round trip on the screening's
+hot path: :meth:`CorrelationStore.note` keeps them in memory, and they are written by the next
+member's transaction in this process (before its consignees are judged) or by :meth:`flush`
+(the service's follow loop, each tick, and at shutdown). Within one process the order is
+therefore exact; across workers, a shipment a worker has not flushed yet is unseen by another
+for up to one tick; a worker killed hard loses its unflushed shipments (a consignee may then
+be counted as new: the error is towards alerting).
+
+**Expiry, by data time.** When the data time this process has seen passes its next sweep
+point (every shortest window of the rules it has met), members older than their rule's
+``window + baseline`` and shipments older than its ``history`` are deleted (indexes on
+``(rule_id, t)`` and ``(rule_id, last_t)``), so the tables follow the live windows, as the
+reference evaluator's memory does.
+
+**Out of order.** The reference takes a stream in filed_at order; the API takes manifests as
+they come. A manifest filed before members already stored is judged on its own window as the
+store holds it, up to its own place: it never re-judges the later members' alerts, and a
+consignee shipped to later counts as already seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    RowMapping,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from assay.engine.correlation.alerts import Alert
+from assay.engine.correlation.evaluator import Member, make_alert
+from assay.engine.correlation.joining import Contribution, Joining
+from assay.engine.correlation.judge import PythonJudge, WindowJudge
+from assay.engine.correlation.language import CorrelationRule
+from assay.engine.store.database import (
+    alerts,
+    correlation_members,
+    correlation_shipped,
+    stored_utc,
+)
+
+_SECOND = 1_000_000  # microseconds
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Shipments kept in memory by note() beyond which the next note writes them at once.
+_MAX_PENDING = 4096
+
+
+_M = correlation_members.c
+_BY_ENTITY = (_M.rule_id == bindparam("rule_id"), _M.entity_key == bindparam("entity_key"))
+# Built once: a statement built per call costs more than the query (SQLAlchemy's expression
+# building and cache key).
+_WINDOW = (
+    select(_M.t, _M.manifest_id, _M.mass_kg, _M.consignor, _M.consignee, _M.new_consignee)
+    .where(*_BY_ENTITY, _M.t >= bindparam("start"), _M.t <= bindparam("end"))
+    .order_by(_M.t, _M.manifest_id)
+)
+_OWN = select(_M.new_consignee).where(*_BY_ENTITY, _M.manifest_id == bindparam("manifest_id"))
+_S = correlation_shipped.c
+_SEEN = select(_S.last_t).where(
+    _S.rule_id == bindparam("rule_id"),
+    _S.entity_key == bindparam("entity_key"),
+    _S.consignee == bindparam("consignee"),
+)
+_INSERT = insert(correlation_members)
+
+
+def lock_key(rule_id: str, entity_key: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock``, the same in every process."""
+    digest = hashlib.sha256(f"{rule_id}\0{entity_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _moment(t: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=t)
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as stored, with the decision of the manifest that completed it."""
+
+    alert: Alert
+    decision_id: str | None
+    created_at: datetime
+
+
+class CorrelationStore:
+    """Correlation windows, history and alerts in the database (thread-safe)."""
+
+    def __init__(self, db: Engine, judge: WindowJudge | None = None) -> None:
+        self._db = db
+        self._judge: WindowJudge = judge if judge is not None else PythonJudge()
+        self._lock = threading.Lock()  # guards the fields below
+        self._pending: dict[tuple[str, str, str], int] = {}  # (rule, entity, consignee) -> t
+        self._rules: dict[str, CorrelationRule] = {}  # every rule met, for the sweep
+        self._next_sweep: int | None = None
+        self._watermark = 0  # the latest data time met
+
+    # ------------------------------------------------------------------ screening
+
+    def push(self, joining: Joining, decision_id: str | None = None) -> list[Alert]:
+        """Everything ``joining`` brings, written now; the alerts its manifest completes."""
+        if not joining.members:
+            self.note(joining)
+            self.flush()
+            return []
+        return self.record(joining, decision_id)
+
+    def note(self, joining: Joining) -> None:
+        """Keep the shipments of a manifest that joins no group, to be written later (see the
+        module's docstring); written at once when too many are waiting."""
+        full = False
+        with self._lock:
+            self._meet(joining)
+            for shipment in joining.shipments:
+                key = (shipment.rule.id, shipment.entity_key, joining.consignee)
+                if joining.t > self._pending.get(key, -(2**63)):
+                    self._pending[key] = joining.t
+            full = len(self._pending) >= _MAX_PENDING
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the shipments :meth:`note` kept (no transaction when there are none)."""
+        with self._lock:
+            if not self._pending:
+                return
+        with self._taken() as pending, self._db.begin() as connection:
+            _write_shipments(connection, pending)
+        self._maybe_sweep()
+
+    def record(self, joining: Joining, decision_id: str | None = None) -> list[Alert]:
+        """Judge the manifest's members in their entities' windows, store its alerts; the
+        alerts (stored now or before, by a retry of the same manifest)."""
+        with self._lock:
+            self._meet(joining)
+        found: list[Alert] = []
+        with self._taken() as pending, self._db.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                # The write lock before the first read: the sqlite3 module would begin the
+                # transaction only at the first write, after the window was read.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
+                keys = sorted({lock_key(m.rule.id, m.entity_key) for m in joining.members})
+                for key in keys:
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            _write_shipments(connection, pending)
+            for member in joining.members:
+                own, late = self._member(connection, joining, member)
+                if own is not None:
+                    _store_alert(connection, own, decision_id)
+                    found.append(own)
+                # Alerts of later-filed members this late manifest completes: new ones only.
+                found += [a for a in late if _store_alert(connection, a, decision_id)]
+            _write_shipments(
+                connection,
+                {
+                    (s.rule.id, s.entity_key, joining.consignee): joining.t
+                    for s in joining.shipments
+                },
+            )
+        self._maybe_sweep()
+        return found
+
+    def _member(
+        self, connection: Connection, joining: Joining, part: Contribution
+    ) -> tuple[Alert | None, list[Alert]]:
+        """Insert one member and judge its group; the alert it completes, if any, and those
+        of members filed after it (already stored: it arrived late) that it completes."""
+        rule, t = part.rule, joining.t
+        keys = {"rule_id": rule.id, "entity_key": part.entity_key}
+        reach = rule.retention * _SECOND
+        rows = connection.execute(_WINDOW, {**keys, "start": t - reach, "end": t + reach}).all()
+        position = (t, joining.manifest_id)
+        stored = [
+            Member(at, manifest_id, _moment(at), mass, consignor, consignee, bool(new))
+            for at, manifest_id, mass, consignor, consignee, new in rows
+            if manifest_id != joining.manifest_id
+        ]
+        own = connection.execute(_OWN, {**keys, "manifest_id": joining.manifest_id}).first()
+        if own is not None:  # screened before (a retry): judged as it was then
+            new = bool(own[0])
+        else:
+            new = True
+            if rule.history is not None:  # else every consignee is new, as in the reference
+                last = connection.execute(_SEEN, {**keys, "consignee": joining.consignee}).scalar()
+                new = last is None or last < t - rule.history * _SECOND
+            connection.execute(
+                _INSERT,
+                {
+                    **keys,
+                    "t": t,
+                    "manifest_id": joining.manifest_id,
+                    "mass_kg": part.mass_kg,
+                    "consignor": joining.consignor,
+                    "consignee": joining.consignee,
+                    "new_consignee": new,
+                },
+            )
+        this = Member(
+            t,
+            joining.manifest_id,
+            joining.filed_at,
+            part.mass_kg,
+            joining.consignor,
+            joining.consignee,
+            new,
+        )
+        earlier = [m for m in stored if (m.t, m.manifest_id) < position]
+        later = [m for m in stored if (m.t, m.manifest_id) > position]
+        alert = self._judged(rule, part, [*earlier, this])
+        members = [*earlier, this, *later]
+        late: list[Alert] = []
+        for index, member in enumerate(members[len(earlier) + 1 :], start=len(earlier) + 1):
+            group = [m for m in members[: index + 1] if m.t >= member.t - reach]
+            found = self._judged(rule, part, group)
+            if found is not None:
+                late.append(found)
+        return alert, late
+
+    def _judged(
+        self, rule: CorrelationRule, part: Contribution, members: list[Member]
+    ) -> Alert | None:
+        """The alert of the group ending with its last member, if the judge says so."""
+        t = members[-1].t
+        measures = self._judge.judge(rule, members, t)
+        if measures is None:
+            return None
+        return make_alert(rule, part.entity_key, part.entity, members, t, dict(measures))
+
+    # ------------------------------------------------------------------ expiry
+
+    def _meet(self, joining: Joining) -> None:
+        """Note the rules and the data time seen (under ``self._lock``)."""
+        for rule in joining.rules:
+            self._rules[rule.id] = rule
+        if self._next_sweep is None:
+            self._next_sweep = joining.t  # the first sweep comes with the first manifest
+        self._watermark = max(self._watermark, joining.t)
+
+    def _maybe_sweep(self) -> None:
+        with self._lock:
+            if self._next_sweep is None or self._watermark < self._next_sweep:
+                return
+            t = self._watermark
+            rules = list(self._rules.values())
+            shortest = min((rule.window for rule in rules), default=3600)
+            self._next_sweep = t + shortest * _SECOND
+        self.sweep(t, rules)
+
+    def sweep(self, t: int, rules: Iterable[CorrelationRule]) -> None:
+        """Delete what can no longer count at data time ``t``: members older than their rule's
+        window + baseline, shipments older than its history."""
+        with self._db.begin() as connection:
+            for rule in rules:
+                connection.execute(
+                    delete(correlation_members).where(
+                        correlation_members.c.rule_id == rule.id,
+                        correlation_members.c.t < t - rule.retention * _SECOND,
+                    )
+                )
+                if rule.history is not None:
+                    connection.execute(
+                        delete(correlation_shipped).where(
+                            correlation_shipped.c.rule_id == rule.id,
+                            correlation_shipped.c.last_t < t - rule.history * _SECOND,
+                        )
+                    )
+
+    def rows(self) -> tuple[int, int]:
+        """(members, shipments) held now: what the tables grow with."""
+        with self._db.connect() as connection:
+            members = connection.execute(select(correlation_members.c.t)).all()
+            shipped = connection.execute(select(correlation_shipped.c.last_t)).all()
+        return len(members), len(shipped)
+
+    # ------------------------------------------------------------------ reading
+
+    def alerts(
+        self,
+        *,
+        rule_id: str | None = None,
+        entity_key: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[StoredAlert]:
+        """Stored alerts, newest (last filed_at) first; ``since``/``until`` bound the last
+        member's filed_at, inclusive."""
+        query = select(alerts)
+        if rule_id is not None:
+            query = query.where(alerts.c.rule_id == rule_id)
+        if entity_key is not None:
+            query = query.where(alerts.c.entity_key == entity_key)
+        if since is not None:
+            query = query.where(alerts.c.last_filed_at >= since)
+        if until is not None:
+            query = query.where(alerts.c.last_filed_at <= until)
+        query = query.order_by(alerts.c.last_filed_at.desc(), alerts.c.alert_id).limit(limit)
+        with self._db.connect() as connection:
+            return [_stored(row) for row in connection.execute(query).mappings()]
+
+    @contextlib.contextmanager
+    def _taken(self) -> Iterator[dict[tuple[str, str, str], int]]:
+        """The shipments kept by :meth:`note`, taken for one transaction; put back if it
+        fails (the database did not answer), to be written by a later one."""
+        with self._lock:
+            taken, self._pending = self._pending, {}
+        try:
+            yield taken
+        except BaseException:
+            with self._lock:
+                for key, t in taken.items():
+                    if t > self._pending.get(key, -(2**63)):
+                        self._pending[key] = t
+            raise
+
+
+def _upsert_shipments(dialect: Any) -> Executable:
+    """Each (rule, entity, consignee)'s last shipment: the later of the stored and the new."""
+    table = correlation_shipped
+    statement = dialect.insert(table)
+    later = case(
+        (statement.excluded.last_t > table.c.last_t, statement.excluded.last_t),
+        else_=table.c.last_t,
+    )
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[table.c.rule_id, table.c.entity_key, table.c.consignee],
+        set_={"last_t": later},
+    )
+    return upsert
+
+
+def _insert_alert(dialect: Any) -> Executable:
+    """An alert, unless its id is stored already (a retry, or another worker)."""
+    statement: Executable = (
+        dialect.insert(alerts)
+        .on_conflict_do_nothing(index_elements=[alerts.c.alert_id])
+        .returning(alerts.c.alert_id)  # a row when stored now (psycopg's rowcount is -1)
+    )
+    return statement
+
+
+# Per dialect, built once (see _WINDOW).
+_UPSERT_SHIPMENTS = MappingProxyType(
+    {"sqlite": _upsert_shipments(sqlite), "postgresql": _upsert_shipments(postgresql)}
+)
+_INSERT_ALERT = MappingProxyType(
+    {"sqlite": _insert_alert(sqlite), "postgresql": _insert_alert(postgresql)}
+)
+
+
+def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str], int]) -> None:
+    if not shipments:
+        return
+    rows = [
+        {"rule_id": r, "entity_key": e, "consignee": c, "last_t": t}
+        for (r, e, c), t in sorted(shipments.items())
+    ]
+    connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
+
+
+def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) -> bool:
+    """Store ``alert`` unless stored already; whether it was stored now."""
+    row = {
+        "alert_id": alert.alert_id,
+        "rule_id": alert.rule_id,
+        "pattern": alert.pattern,
+        "severity": alert.severity,
+        "entity_key": alert.entity_key,
+        "entity": alert.entity,
+        "trigger_manifest_id": alert.trigger_manifest_id,
+        "manifest_ids": orjson.dumps(list(alert.manifest_ids)).decode(),
+        "first_filed_at": alert.first_filed_at,
+        "last_filed_at": alert.last_filed_at,
+        "measures": orjson.dumps(dict(alert.measures)).decode(),
+        "explanation": alert.explanation,
+        "created_at": datetime.now(UTC),
+        "decision_id": decision_id,
+    }
+    return connection.execute(_INSERT_ALERT[connection.dialect.name], row).first() is not None
+
+
+def _group_by(key: str) -> tuple[str, ...]:
+    """The key parts of an entity key (``consignor=…;hs_heading=…``); a name holding ``;``
+    adds no part."""
+    parts = (part.split("=", 1)[0] for part in key.split(";") if "=" in part)
+    return tuple(dict.fromkeys(p for p in parts if p in _KEY_PARTS))
+
+
+_KEY_PARTS = frozenset(("consignor", "consignee", "route", "hs_heading"))
+
+
+def _stored(row: RowMapping) -> StoredAlert:
+    get = row.__getitem__
+    alert = Alert(
+        alert_id=get("alert_id"),
+        rule_id=get("rule_id"),
+        pattern=get("pattern"),
+        severity=get("severity"),
+        group_by=_group_by(get("entity_key")),
+        entity_key=get("entity_key"),
+        entity=get("entity"),
+        trigger_manifest_id=get("trigger_manifest_id"),
+        manifest_ids=tuple(orjson.loads(get("manifest_ids"))),
+        first_filed_at=stored_utc(get("first_filed_at")),
+        last_filed_at=stored_utc(get("last_filed_at")),
+        measures=orjson.loads(get("measures")),
+        explanation=get("explanation"),
+    )
+    return StoredAlert(alert, get("decision_id"), stored_utc(get("created_at")))

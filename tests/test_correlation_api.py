@@ -1,0 +1,171 @@
+"""Correlation in the service: the manifest that completes a pattern carries its flag in its
+own answer and decision, alerts are listed by GET /v1/alerts, and the windows live in the
+store, so a restart or several workers change nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from assay.api.settings import Settings
+from assay.engine.contracts import Manifest
+from assay.engine.correlation.evaluator import correlate
+from tests.servers import assay_serve, create_key, live_api
+from tests.test_correlation import PACK, SPLIT, T0, _manifest
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _parcels(prefix: str, consignor: str = "SHENZHEN A", hours: int = 8) -> list[Manifest]:
+    """Four small express parcels of solder paste from one consignor: the fourth completes
+    the split-shipment pattern (4 within 48 h)."""
+    return [
+        _manifest(f"{prefix}-{n}", T0 + timedelta(hours=hours * n), consignor) for n in range(4)
+    ]
+
+
+def _body(manifest: Manifest) -> bytes:
+    return manifest.model_dump_json().encode()
+
+
+def _split(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [flag for flag in result["flags"] if flag["rule_id"] == SPLIT.id]
+
+
+def _screen(client: httpx.Client, manifests: list[Manifest]) -> list[httpx.Response]:
+    answers = [client.post("/v1/screen", content=_body(m), headers=JSON) for m in manifests]
+    assert all(answer.status_code == 200 for answer in answers), answers[-1].text
+    return answers
+
+
+def test_the_completing_manifest_carries_the_flag_and_the_alert_is_listed(
+    tmp_path: Path,
+) -> None:
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        answers = _screen(client, _parcels("SPLIT"))
+        results = [answer.json() for answer in answers]
+        assert [len(_split(result)) for result in results] == [0, 0, 0, 1]
+        [flag] = _split(results[3])
+        assert flag["pattern"] == "split_shipment"
+        assert (flag["severity"], flag["score"]) == (SPLIT.severity, SPLIT.score)
+        assert flag["evidence"]["manifest_ids"] == ["SPLIT-0", "SPLIT-1", "SPLIT-2"]
+        assert "filed 4 express or postal parcels" in flag["explanation"]
+        # The lane is decided over every flag, the correlation flag included.
+        flags = results[3]["flags"]
+        assert (results[3]["risk_score"], results[3]["channel"]) == PACK.lanes.decide(
+            [(f["rule_id"], f["score"], f["severity"], f["role"]) for f in flags]
+        )
+        assert results[3]["risk_score"] > results[2]["risk_score"]
+
+        reviewer = api.auth("reviewer")
+        decision_id = answers[3].headers["x-decision-id"]
+        logged = client.get(f"/v1/decisions/{decision_id}", headers=reviewer).json()
+        assert [f["rule_id"] for f in logged["flags"]] == [f["rule_id"] for f in flags]
+        assert logged["channel"] == results[3]["channel"]
+
+        listed = client.get("/v1/alerts", headers=reviewer)
+        assert listed.status_code == 200, listed.text
+        [alert] = listed.json()["alerts"]
+        assert alert["alert_id"] == flag["evidence"]["alert_id"]
+        assert alert["manifest_ids"] == ["SPLIT-0", "SPLIT-1", "SPLIT-2", "SPLIT-3"]
+        assert alert["decision_id"] == decision_id
+        assert alert["links"]["decision"] == f"/v1/decisions/{decision_id}"
+        assert alert["links"]["manifests"][0] == "/v1/decisions?manifest_id=SPLIT-0"
+        assert client.get(alert["links"]["decision"], headers=reviewer).status_code == 200
+
+        def count(**params: str) -> int:
+            found = client.get("/v1/alerts", params=params, headers=api.auth("author"))
+            assert found.status_code == 200, found.text
+            return len(found.json()["alerts"])
+
+        assert count(rule_id=SPLIT.id) == 1
+        assert count(rule_id="volume-jump-controlled-heading") == 0
+        assert count(entity=alert["entity_key"]) == 1 and count(entity="consignor=XX/1") == 0
+        assert count(since="2026-10-02T00:00:00Z", until="2026-10-02T00:00:00Z") == 1
+        assert count(since="2026-10-02T00:00:01Z") == 0
+        assert count(until="2026-10-01T23:59:59Z") == 0
+        assert client.get("/v1/alerts").status_code == 403  # screening keys cannot
+
+        # A retry of the completing manifest answers the same and stores no second alert.
+        again = _screen(client, _parcels("SPLIT")[3:])[0].json()
+        assert _split(again) == [flag]
+        assert count() == 1
+
+
+def test_a_batch_correlates_in_its_order(tmp_path: Path) -> None:
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        body = b"[" + b",".join(_body(m) for m in _parcels("BATCH")) + b"]"
+        answer = client.post("/v1/screen/batch", content=body, headers=JSON)
+        assert answer.status_code == 200, answer.text
+        assert [len(_split(result)) for result in answer.json()] == [0, 0, 0, 1]
+
+
+def test_a_restart_in_the_middle_of_a_burst_still_alerts(tmp_path: Path) -> None:
+    parcels = _parcels("BURST")
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        assert [_split(a.json()) for a in _screen(client, parcels[:2])] == [[], []]
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        later = [answer.json() for answer in _screen(client, parcels[2:])]
+        assert [len(_split(result)) for result in later] == [0, 1]
+        assert _split(later[1])[0]["evidence"]["manifest_ids"] == ["BURST-0", "BURST-1", "BURST-2"]
+
+
+def _alert_lines(url: str, key: str) -> list[tuple[str, tuple[str, ...]]]:
+    found = httpx.get(
+        f"{url}/v1/alerts", params={"limit": 1000}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert found.status_code == 200, found.text
+    return sorted((a["alert_id"], tuple(a["manifest_ids"])) for a in found.json()["alerts"])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_n_workers_give_the_alerts_of_one(tmp_path: Path, workers: int) -> None:
+    """Three consignors' bursts interleaved, each request on a connection of its own (so the
+    workers share them): the alerts are the reference evaluator's, whatever the workers."""
+    bursts = [_parcels(f"W{c}", f"CONSIGNOR {c}", hours=6 + c) for c in range(3)]
+    stream = sorted((m for burst in bursts for m in burst), key=lambda m: m.filed_at or T0)
+    expected = sorted((a.alert_id, a.manifest_ids) for a in correlate(PACK, stream))
+    assert len(expected) >= 3
+    screening = create_key(tmp_path, "screening")
+    reviewer = create_key(tmp_path, "reviewer")
+    with assay_serve(tmp_path, "--workers", str(workers)) as (url, _process):
+        for manifest in stream:
+            answer = httpx.post(
+                f"{url}/v1/screen",
+                content=_body(manifest),
+                headers={**JSON, "Authorization": f"Bearer {screening}", "Connection": "close"},
+            )
+            assert answer.status_code == 200, answer.text
+        assert _alert_lines(url, reviewer) == expected
+
+
+def test_the_alerts_endpoint_is_in_the_openapi(tmp_path: Path) -> None:
+    with live_api(Settings(data_dir=tmp_path)) as api:
+        spec = httpx.get(f"{api.url}/openapi.json").json()
+        operation = spec["paths"]["/v1/alerts"]["get"]
+        assert {p["name"] for p in operation["parameters"]} >= {
+            "rule_id",
+            "entity",
+            "since",
+            "until",
+            "limit",
+        }
+
+
+def test_a_database_that_does_not_answer_leaves_screening_without_correlation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def down(*_: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        monkeypatch.setattr(api.service.correlation, "record", down)
+        answer = client.post("/v1/screen", content=_body(_parcels("DOWN")[0]), headers=JSON)
+        assert answer.status_code == 200
+        assert _split(answer.json()) == []  # answered, with the manifest rules alone
+    assert "DOWN-0 was screened without its correlation rules" in caplog.text

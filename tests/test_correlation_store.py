@@ -1,0 +1,199 @@
+"""The store-backed correlation stage: the reference evaluator's alerts, with the windows in
+the database (SQLite and PostgreSQL), across restarts, retries and data time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete
+
+from assay.engine.contracts import Manifest
+from assay.engine.correlation.alerts import Alert
+from assay.engine.correlation.evaluator import correlate, order_key
+from assay.engine.correlation.joining import Joiner
+from assay.engine.features import Enricher
+from assay.engine.store.correlation import CorrelationStore
+from assay.engine.store.database import (
+    alerts,
+    correlation_members,
+    correlation_shipped,
+    open_database,
+)
+from tests.conftest import empty_postgres
+from tests.test_correlation import PACK, SPLIT, T0, _lines, _manifest, _stream, _streams
+
+ENRICHER = Enricher(PACK)
+JOINER = Joiner(PACK.correlations, PACK.lanes)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'assay.db'}"
+    else:
+        url = empty_postgres()
+    engine = open_database(url)
+    yield engine
+    engine.dispose()
+
+
+def _empty(db: Engine) -> None:
+    with db.begin() as connection:
+        for table in (correlation_members, correlation_shipped, alerts):
+            connection.execute(delete(table))
+
+
+def _screened(
+    store: CorrelationStore,
+    manifest: Manifest,
+    decision_id: str | None = None,
+    joiner: Joiner = JOINER,
+) -> list[Alert]:
+    """As the API does: members recorded at once, shipments of non-members noted."""
+    manifest_view, item_views = ENRICHER.enrich(manifest, date(1970, 1, 1))
+    joining = joiner.joining(manifest, manifest_view, item_views)
+    if joining is None:
+        return []
+    if not joining.members:
+        store.note(joining)
+        return []
+    return store.record(joining, decision_id)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(_streams)
+def test_the_store_backed_stage_gives_the_reference_evaluators_alerts(
+    db: Engine, spec: list[tuple[int, int, str, float, int]]
+) -> None:
+    _empty(db)
+    manifests = sorted(_stream(spec), key=order_key)
+    store = CorrelationStore(db)
+    found = [alert for manifest in manifests for alert in _screened(store, manifest)]
+    expected = _lines(correlate(PACK, manifests))
+    assert _lines(found) == expected
+    store.flush()
+    assert _lines([stored.alert for stored in store.alerts(limit=1000)]) == expected
+
+
+def test_a_restart_in_the_middle_of_a_burst_still_alerts(db: Engine) -> None:
+    _empty(db)
+    parcels = [_manifest(f"P{n}", T0 + timedelta(hours=6 * n)) for n in range(4)]
+    before = CorrelationStore(db)
+    assert [_screened(before, m) for m in parcels[:2]] == [[], []]
+    after = CorrelationStore(db)  # a new process: nothing in memory
+    assert _screened(after, parcels[2]) == []
+    [alert] = _screened(after, parcels[3], decision_id="d" * 32)
+    assert alert.rule_id == SPLIT.id and alert.manifest_ids == ("P0", "P1", "P2", "P3")
+    [stored] = after.alerts()
+    assert stored.alert == alert and stored.decision_id == "d" * 32
+
+
+def test_a_retried_manifest_joins_once_and_alerts_once(db: Engine) -> None:
+    _empty(db)
+    parcels = [_manifest(f"R{n}", T0 + timedelta(hours=n)) for n in range(4)]
+    store = CorrelationStore(db)
+    for manifest in parcels[:3]:
+        _screened(store, manifest)
+    first = _screened(store, parcels[3])
+    held = store.rows()
+    again = _screened(store, parcels[3])
+    assert first == again and len(first) == 1
+    assert len(store.alerts()) == 1 and store.rows() == held
+
+
+def test_members_and_shipments_expire_by_data_time(db: Engine) -> None:
+    _empty(db)
+    store = CorrelationStore(db)
+    receivers = next(r for r in PACK.correlations if r.id == "one-sender-many-new-receivers")
+    joiner = Joiner((SPLIT, receivers), PACK.lanes)
+    for day in range(60):
+        for n in range(5):  # five new consignors a day, each filing one parcel
+            at = T0 + timedelta(days=day, minutes=n)
+            _screened(store, _manifest(f"E{day}-{n}", at, f"C{day}-{n}"), joiner=joiner)
+    store.flush()
+    members, shipments = store.rows()
+    # Of 300 parcels, members of the last 48 h (split) and 14 days (new receivers), plus one
+    # sweep interval (48 h of data time); the 365 day history holds every consignor.
+    assert members <= 5 * (2 + 2) + 5 * (14 + 2)
+    assert shipments == 300
+    later = T0 + timedelta(days=60 + 366)
+    store.sweep(order_key(_manifest("X", later))[0], (SPLIT, receivers))
+    assert store.rows() == (0, 0)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.permutations(range(6)))
+def test_whatever_the_arrival_order_a_burst_raises_the_reference_alerts(
+    db: Engine, order: list[int]
+) -> None:
+    """Workers answer manifests as they come, not in filed_at order: a manifest arriving
+    after later-filed members completes their alerts (with the members known then)."""
+    _empty(db)
+    joiner = Joiner((SPLIT,), PACK.lanes)
+    parcels = [_manifest(f"B{n}", T0 + timedelta(hours=8 * n)) for n in range(6)]
+    expected = correlate(PACK, parcels, (SPLIT,))
+    store = CorrelationStore(db)
+    raised = [a for n in order for a in _screened(store, parcels[n], joiner=joiner)]
+    assert sorted(a.alert_id for a in raised) == sorted(a.alert_id for a in expected)
+    by_id = {a.alert_id: set(a.manifest_ids) for a in expected}
+    stored = store.alerts()
+    assert {s.alert.alert_id for s in stored} == set(by_id)
+    assert all(set(s.alert.manifest_ids) <= by_id[s.alert.alert_id] for s in stored)
+
+
+def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(
+    db: Engine,
+) -> None:
+    """The per-entity lock (PostgreSQL's advisory lock, SQLite's writer): eight workers
+    recording one consignor's parcels at the same moment raise the reference's alerts, as
+    one at a time in any order would."""
+    _empty(db)
+    joiner = Joiner((SPLIT,), PACK.lanes)
+    parcels = [_manifest(f"C{n}", T0 + timedelta(hours=5 * n)) for n in range(8)]
+    expected = {a.alert_id for a in correlate(PACK, parcels, (SPLIT,))}
+    store = CorrelationStore(db)
+    start = threading.Barrier(len(parcels))
+
+    def screen(manifest: Manifest) -> list[Alert]:
+        start.wait()
+        return _screened(store, manifest, joiner=joiner)
+
+    with ThreadPoolExecutor(len(parcels)) as pool:
+        raised = [a for found in pool.map(screen, parcels) for a in found]
+    assert {a.alert_id for a in raised} == expected == {s.alert.alert_id for s in store.alerts()}
+    assert len(raised) == len(expected)
+
+
+def test_the_service_leaves_out_the_rules_that_read_seizures_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every filing joins a repeat-offender group: run in the service, each manifest would
+    pay a store transaction. They are left out of the service's stage, in its log."""
+    with caplog.at_level("WARNING", logger="assay.correlation"):
+        joiner = Joiner(PACK.correlations, PACK.lanes)
+    left_out = {rule.id for rule in joiner.left_out}
+    assert left_out == {"repeat-offender", "repeat-offender-consignee"}
+    for rule_id in left_out:
+        assert f"correlation rule {rule_id} reads history.seizures" in caplog.text
+    parcel = _manifest("P-1", T0)  # a filing: the reference puts it in every repeat-offender group
+    manifest_view, item_views = ENRICHER.enrich(parcel, date(1970, 1, 1))
+    joining = joiner.joining(parcel, manifest_view, item_views)
+    assert joining is not None
+    assert {member.rule.id for member in joining.members}.isdisjoint(left_out)
+    assert {shipment.rule.id for shipment in joining.shipments}.isdisjoint(left_out)
