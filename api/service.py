@@ -28,6 +28,7 @@ from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
+from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.ruleset import (
     RuleSet,
     compile_pack,
@@ -132,7 +133,9 @@ class Service:
             inspections=InspectionStore(db),
             shadows=ShadowStore(db),
             sessions=SessionStore(db),
-            correlation=CorrelationStore(db),
+            correlation=CorrelationStore(
+                db, judge=ReteGroupJudge() if settings.engine == "rete" else None
+            ),
             active=marker,
             loaded=loaded,
             offline=offline,

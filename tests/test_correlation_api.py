@@ -169,3 +169,18 @@ def test_a_database_that_does_not_answer_leaves_screening_without_correlation(
         assert answer.status_code == 200
         assert _split(answer.json()) == []  # answered, with the manifest rules alone
     assert "DOWN-0 was screened without its correlation rules" in caplog.text
+
+
+def test_under_the_rete_engine_durable_rules_judges_the_split_shipment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--engine rete`: the store-backed stage asks durable_rules whether a group completes
+    the sequence pattern; the answer and the alert are the compiled service's."""
+    with live_api(Settings(data_dir=tmp_path, engine="rete")) as api, api.client() as client:
+        assert type(api.service.correlation._judge).__name__ == "ReteGroupJudge"
+        results = [answer.json() for answer in _screen(client, _parcels("RETE"))]
+        assert [len(_split(result)) for result in results] == [0, 0, 0, 1]
+        [flag] = _split(results[3])
+        expected = [a for a in correlate(PACK, _parcels("RETE")) if a.rule_id == SPLIT.id]
+        assert flag["evidence"]["alert_id"] == expected[0].alert_id
+        assert flag["explanation"] == expected[0].explanation

@@ -17,6 +17,7 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.evaluator import correlate, order_key
 from assay.engine.correlation.joining import Joiner
+from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.features import Enricher
 from assay.engine.store.correlation import CorrelationStore
 from assay.engine.store.database import (
@@ -197,3 +198,21 @@ def test_the_service_leaves_out_the_rules_that_read_seizures_and_says_so(
     assert joining is not None
     assert {member.rule.id for member in joining.members}.isdisjoint(left_out)
     assert {shipment.rule.id for shipment in joining.shipments}.isdisjoint(left_out)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(_streams)
+def test_with_durable_rules_judging_the_stage_gives_the_reference_evaluators_alerts(
+    db: Engine, spec: list[tuple[int, int, str, float, int]]
+) -> None:
+    """``--engine rete``: the Rete network judges the sequence patterns (the split shipment),
+    the reference's measures the rules it cannot express; the alerts are the reference's."""
+    _empty(db)
+    manifests = sorted(_stream(spec), key=order_key)
+    store = CorrelationStore(db, judge=ReteGroupJudge())
+    found = [alert for manifest in manifests for alert in _screened(store, manifest)]
+    assert _lines(found) == _lines(correlate(PACK, manifests))

@@ -4,8 +4,9 @@ The store-backed stage (:mod:`engine.store.correlation`) reads an entity's membe
 database and asks a :class:`WindowJudge` whether the group ending with the member that just
 arrived raises an alert. :class:`PythonJudge` judges with the reference evaluator's own
 measures and condition (:func:`engine.correlation.evaluator.measure` and ``holds``), so the
-stage gives the reference's alerts; a durable_rules judge (``--engine rete``) can take its
-place for the sequence patterns without the stage changing.
+stage gives the reference's alerts; under ``--engine rete`` the service gives the stage
+:class:`~engine.correlation.rete.ReteGroupJudge`, which lets durable_rules judge the
+sequence patterns.
 """
 
 from __future__ import annotations

@@ -529,3 +529,23 @@ class ReteWindowJudge:
         if shape not in self._engines:
             self._engines[shape] = ChainRuleset(rule.id, chain, shape[2])
         return self._engines[shape]
+
+
+class ReteGroupJudge:
+    """The store-backed stage's :class:`~engine.correlation.judge.WindowJudge` for
+    ``--engine rete``: whether the group ending at ``t`` raises an alert is decided by the
+    Rete network (:class:`ReteWindowJudge`, one throwaway session a call); the measures the
+    alert reports are the reference's. A rule durable_rules cannot express is judged in Python,
+    as :class:`ReteWindowJudge` says in the log."""
+
+    def __init__(self) -> None:
+        self._windows = ReteWindowJudge()
+
+    def judge(
+        self, rule: CorrelationRule, members: Sequence[Member], t: int
+    ) -> dict[str, float | None] | None:
+        *earlier, last = members
+        # The entity's key only joins facts inside one throwaway session: any constant does.
+        if self._windows.judge(rule, "entity", "entity", earlier, last) is None:
+            return None
+        return measure(rule, members, t)
