@@ -477,7 +477,7 @@ def rules_list(
             "pattern": rule.pattern,
             "severity": rule.severity,
             "score": rule.score,
-            "scope": f"correlation: {'+'.join(rule.group_by)} within {rule.window_text}",
+            "scope": f"correlation: {rule.grouping}",
             "title": rule.title,
         }
         for rule in ruleset.correlations

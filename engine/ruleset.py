@@ -161,6 +161,18 @@ class RuleSet:
                 return rule
         return None
 
+    @property
+    def every_rule(self) -> tuple[Rule | CorrelationRule, ...]:
+        """The manifest and item rules, then the correlation rules: what a listing shows."""
+        return (*self.rules, *self.correlations)
+
+    def any_rule(self, rule_id: str) -> Rule | CorrelationRule | None:
+        """A manifest, item or correlation rule by id."""
+        for rule in self.every_rule:
+            if rule.id == rule_id:
+                return rule
+        return None
+
 
 # ---------------------------------------------------------------------------- compilation
 

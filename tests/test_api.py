@@ -157,13 +157,19 @@ def test_rules_endpoints(client: httpx.Client, default_pack: Any) -> None:
         default_pack.version,
         default_pack.sha256,
     )
-    assert len(listing["rules"]) == len(default_pack.rules)
+    assert len(listing["rules"]) == len(default_pack.rules) + len(default_pack.correlations)
+    split = next(r for r in listing["rules"] if r["id"] == "split-shipment-small-parcels")
+    assert split["scope"] == "correlation: consignor within 48h"
     assert listing["lanes"] == {"yellow_at": 25, "red_at": 60, "red_severities": ["critical"]}
     one = client.get("/v1/rules/water-pet-too-heavy").json()
     assert one["pattern"] == "bottled_water_concealment"
     assert "item.kg_per_litre > params.max_kg_per_litre" in one["source"]
     assert one["params"] == {"max_kg_per_litre": 1.25}
     assert client.get("/v1/rules/no-such-rule").status_code == 404
+    grouped = client.get("/v1/rules/split-shipment-small-parcels").json()
+    assert grouped["when"].startswith("each: manifest.transport_mode in")
+    assert "alert_when: group.count >= params.min_parcels" in grouped["when"]
+    assert grouped["source"].startswith("# A correlation rule")
 
 
 def test_health_ready_and_metrics(client: httpx.Client) -> None:

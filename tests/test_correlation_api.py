@@ -4,6 +4,7 @@ store, so a restart or several workers change nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.evaluator import correlate
 from tests.servers import assay_serve, create_key, live_api
 from tests.test_correlation import PACK, SPLIT, T0, _manifest
+from tests.ui_support import signed_in
 
 JSON = {"Content-Type": "application/json"}
 
@@ -184,3 +186,21 @@ def test_under_the_rete_engine_durable_rules_judges_the_split_shipment(
         expected = [a for a in correlate(PACK, _parcels("RETE")) if a.rule_id == SPLIT.id]
         assert flag["evidence"]["alert_id"] == expected[0].alert_id
         assert flag["explanation"] == expected[0].explanation
+
+
+def test_the_workbench_lists_correlation_rules_with_their_hits(tmp_path: Path) -> None:
+    """An analyst finds the split-shipment rule among the rules, with its hit and the
+    sentence of the manifest that completed it."""
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        _screen(client, _parcels("UI"))
+        with signed_in(api, "reviewer") as reviewer:
+            listing = reviewer.get("/ui/rules", params={"pattern": "split_shipment"})
+            assert listing.status_code == 200
+            row = listing.text.split('href="/ui/rules/split-shipment-small-parcels"')[1]
+            cells = re.findall(r'<td class="num">\s*([^<]*?)\s*</td>', row.split("</tr>")[0])
+            assert cells[:3] == ["50", "1", "1"]  # score, hits in 7 and in 30 days
+            page = reviewer.get("/ui/rules/split-shipment-small-parcels")
+            assert page.status_code == 200
+            assert "correlation: consignor within 48h" in page.text
+            assert "group.count &gt;= params.min_parcels" in page.text
+            assert "filed 4 express or postal parcels" in page.text  # its recent hit

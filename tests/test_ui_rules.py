@@ -63,7 +63,7 @@ def test_an_author_reads_the_rules_sorts_filters_and_opens_a_rule(server: LiveAp
         expect(page).to_have_url(f"{server.url}/ui/rules")
         expect(page.get_by_role("heading", name="Rules", exact=True)).to_be_visible()
         expect(page.get_by_text("No screenings in the last 30 days")).to_be_visible()
-        count = len(server.service.engine.ruleset.rules)
+        count = len(server.service.engine.ruleset.every_rule)
         expect(page.locator("table.rules tbody tr")).to_have_count(count)
         expect(page.locator(".ruleset-head")).to_contain_text("version 1")
         expect(page.locator(".ruleset-head")).to_contain_text("yellow at score")

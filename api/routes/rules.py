@@ -15,6 +15,7 @@ from assay.api.auth import require
 from assay.api.bodies import ApiError
 from assay.api.service import Service, service
 from assay.engine.contracts import Role, Severity
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.performance import DEFAULT_ALARM_AT
 from assay.engine.ruleset import Rule
 from assay.engine.store.rulestats import RuleFigures, rule_figures, ruleset_figures
@@ -57,7 +58,7 @@ class RulesetDescription(BaseModel):
     rules: list[RuleSummary]
 
 
-def _summary(rule: Rule) -> dict[str, Any]:
+def _summary(rule: Rule | CorrelationRule) -> dict[str, Any]:
     return {
         "id": rule.id,
         "title": rule.title,
@@ -65,7 +66,7 @@ def _summary(rule: Rule) -> dict[str, Any]:
         "severity": rule.severity,
         "score": rule.score,
         "role": rule.role,
-        "scope": rule.scope,
+        "scope": rule.scope if isinstance(rule, Rule) else f"correlation: {rule.grouping}",
         "file": rule.file,
         "references": list(rule.references),
     }
@@ -92,7 +93,7 @@ def ruleset(svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
             "red_at": active.lanes.red_at,
             "red_severities": sorted(active.lanes.red_severities),
         },
-        "rules": [_summary(rule) for rule in active.rules],
+        "rules": [_summary(rule) for rule in active.every_rule],
     }
 
 
@@ -104,16 +105,22 @@ def ruleset(svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
     dependencies=[READERS],
 )
 def rule(rule_id: str, svc: Annotated[Service, Depends(service)]) -> dict[str, Any]:
-    found = svc.engine.ruleset.rule(rule_id)
+    active = svc.engine.ruleset
+    found = active.any_rule(rule_id)
     if found is None:
         raise ApiError(404, f"no rule {rule_id!r} in the active ruleset")
+    if isinstance(found, Rule):
+        when, source = found.when_text, found.source
+    else:  # a correlation rule: who joins, and when the group alerts
+        when = f"each: {found.each_text.strip()}\nalert_when: {found.alert_text.strip()}"
+        source = active.sources[found.file]
     return {
         **_summary(found),
-        "when": found.when_text,
+        "when": when,
         "explain": found.explain,
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in found.params.items()},
         "examples": len(found.examples),
-        "source": found.source,
+        "source": source,
     }
 
 
@@ -162,7 +169,7 @@ def live_stats(
     """``rule_id``'s figures over the decisions of the last ``days`` days and the outcomes on
     record; None when it is not in the active ruleset and had no hits (nothing to show).
     Blocking: the API's route and the workbench's pages call it in a thread."""
-    found = svc.engine.ruleset.rule(rule_id)
+    found = svc.engine.ruleset.any_rule(rule_id)
     svc.log.caught_up()  # every decision answered before this request
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
@@ -179,7 +186,7 @@ def ruleset_stats(
 ) -> dict[str, RuleStats]:
     """:func:`live_stats` of every rule of the active ruleset, by rule id, from one grouped
     read of the log (:func:`~engine.store.rulestats.ruleset_figures`)."""
-    rules = {rule.id: rule.pattern for rule in svc.engine.ruleset.rules}
+    rules = {rule.id: rule.pattern for rule in svc.engine.ruleset.every_rule}
     svc.log.caught_up()
     until = datetime.now(UTC)
     since = until - timedelta(days=days)

@@ -91,7 +91,7 @@ async def _page(
         "manifest": orjson.dumps(decision.input, option=orjson.OPT_INDENT_2).decode(),
         "outcomes": outcomes,
         "results": RESULTS,
-        "patterns": sorted({rule.pattern for rule in svc.engine.ruleset.rules}),
+        "patterns": sorted({rule.pattern for rule in svc.engine.ruleset.every_rule}),
         "values": values or {},
         "errors": errors or {},
         "recorded": request.query_params.get("recorded") == "1",

@@ -22,6 +22,7 @@ from assay.api.routes.rules import RuleStats, live_stats, ruleset_stats
 from assay.api.service import Service, service
 from assay.api.ui import render
 from assay.api.ui.session import AuthorOrReviewer, RefusedError
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.ruleset import Rule
 from assay.engine.store.decisions import Decision
 
@@ -36,7 +37,7 @@ _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 class RuleRow:
     """One line of the rules list: the rule, and its figures over the last 7 and 30 days."""
 
-    rule: Rule
+    rule: Rule | CorrelationRule
     week: RuleStats
     month: RuleStats
 
@@ -106,7 +107,7 @@ def _ruleset_head(svc: Service) -> dict[str, Any]:
 def _rows(svc: Service) -> list[RuleRow]:
     week = ruleset_stats(svc, WINDOWS[0])
     month = ruleset_stats(svc, WINDOWS[1])
-    return [RuleRow(rule, week[rule.id], month[rule.id]) for rule in svc.engine.ruleset.rules]
+    return [RuleRow(rule, week[rule.id], month[rule.id]) for rule in svc.engine.ruleset.every_rule]
 
 
 Text = Annotated[str | None, Query(max_length=64)]
@@ -142,7 +143,7 @@ async def rules_page(
     return render.page(request, "rules.html", who, context)
 
 
-def references(rule: Rule) -> list[tuple[str, bool]]:
+def references(rule: Rule | CorrelationRule) -> list[tuple[str, bool]]:
     """Each reference, and whether it is a web address to link (anything else is text)."""
     return [(ref, ref.startswith(("https://", "http://"))) for ref in rule.references]
 
@@ -160,7 +161,7 @@ def _rule_figures(svc: Service, rule_id: str) -> tuple[list[RuleStats | None], l
 @router.get("/ui/rules/{rule_id}")
 async def rule_page(request: Request, rule_id: str, who: AuthorOrReviewer) -> Response:
     svc = service(request)
-    rule = svc.engine.ruleset.rule(rule_id)
+    rule = svc.engine.ruleset.any_rule(rule_id)
     if rule is None:
         raise RefusedError(
             f"There is no rule {rule_id!r} in the active ruleset: the Rules page lists every "
@@ -168,8 +169,15 @@ async def rule_page(request: Request, rule_id: str, who: AuthorOrReviewer) -> Re
             404,
         )
     figures, recent = await run_in_threadpool(_rule_figures, svc, rule_id)
+    if isinstance(rule, CorrelationRule):  # its source is its file; its scope, a group
+        source, scope = svc.engine.ruleset.sources[rule.file], f"correlation: {rule.grouping}"
+    else:
+        source, scope = rule.source, rule.scope
     context = {
         "rule": rule,
+        "correlation": isinstance(rule, CorrelationRule),
+        "source": source,
+        "scope": scope,
         "ruleset": _ruleset_head(svc),
         "references": references(rule),
         "windows": list(zip(WINDOWS, figures, strict=True)),

@@ -124,7 +124,7 @@ def alert_flag(alert: Alert, rule: CorrelationRule, manifest_id: str) -> Flag:
         pattern=alert.pattern,
         severity=rule.severity,
         score=rule.score,
-        role="finding",
+        role=rule.role,
         item_line=None,
         explanation=alert.explanation,
         evidence={

@@ -142,6 +142,16 @@ class CorrelationRule:
     measures: frozenset[str]  # group and baseline measures alert_when and explain read
 
     @property
+    def role(self) -> Literal["finding"]:
+        """An alert is a finding about the entity's filings (its flag weighs in the lane)."""
+        return "finding"
+
+    @property
+    def grouping(self) -> str:
+        """What the rule groups by, over what window: ``consignor within 48h``."""
+        return f"{'+'.join(self.group_by)} within {self.window_text}"
+
+    @property
     def retention(self) -> int:
         """How long (data time) a member can still count: the window plus the baseline."""
         return self.window + (self.baseline or 0)
