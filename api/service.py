@@ -28,6 +28,7 @@ from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
+from assay.engine.correlation.joining import left_out_notice
 from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.ruleset import (
     RuleSet,
@@ -53,6 +54,7 @@ from assay.engine.store.sessions import SessionStore
 from assay.engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
+correlation_log = logging.getLogger("assay.correlation")
 # Service.active when the worker started without the database: no stored version is known
 # to be active (any marker the store gives differs, so the next refresh loads it).
 NOT_FROM_STORE = (0, "")
@@ -292,7 +294,14 @@ class Service:
             return False
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
+        self.note_correlations_left_out()
         return True
+
+    def note_correlations_left_out(self) -> None:
+        """Say in the log which correlation rules of the ruleset in force the service does
+        not run (docs/correlation.md)."""
+        for rule in self.engine.correlations_left_out:
+            correlation_log.warning(left_out_notice(rule))
 
     def stop(self) -> None:
         try:

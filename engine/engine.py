@@ -16,6 +16,7 @@ from pathlib import Path
 
 from assay.engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
 from assay.engine.correlation.joining import Joiner, Joining
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.evaluators.base import EngineKind, Evaluator
 from assay.engine.evaluators.compiled import CompiledEvaluator
 from assay.engine.evaluators.rete import DEFAULT_VERSIONS_PER_PROCESS, ReteEvaluator, ReteHost
@@ -106,6 +107,13 @@ class Engine:
     def version_id(self) -> int | None:
         """The rule store's id of the version screened with (None: not from the store)."""
         return self._active.info.version_id
+
+    @property
+    def correlations_left_out(self) -> tuple[CorrelationRule, ...]:
+        """The active ruleset's correlation rules :meth:`screen_joining` does not serve (the
+        ones reading seizures: :class:`~engine.correlation.joining.Joiner`)."""
+        joiner = self._active.joiner
+        return joiner.left_out if joiner is not None else ()
 
     @property
     def rete_host(self) -> ReteHost | None:

@@ -13,7 +13,6 @@ the reference evaluator's.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +26,6 @@ from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
 from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import View
 from assay.engine.lanes import Lanes
-
-log = logging.getLogger("assay.correlation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +70,10 @@ class Joiner:
     """The correlation rules of one ruleset, their ``each`` conditions compiled once."""
 
     def __init__(self, rules: Sequence[CorrelationRule], lanes: Lanes) -> None:
-        # The rules that read seizures are left out, loudly: every filing joins their groups,
-        # so each would cost a store transaction (docs/correlation.md, "Where they run").
+        # The rules that read seizures are left out: every filing joins their groups, so each
+        # would cost a store transaction (docs/correlation.md, "Where they run"); the service
+        # says so in its log (left_out_notice).
         self.left_out = tuple(rule for rule in rules if SEIZURES in rule.measures)
-        for rule in self.left_out:
-            log.warning(
-                "correlation rule %s reads %s: the service does not run it yet (batch, "
-                "back-tests and replay do)",
-                rule.id,
-                SEIZURES,
-            )
         self._rules = tuple(rule for rule in rules if SEIZURES not in rule.measures)
         self._each: tuple[Predicate, ...] = tuple(predicate(rule.each) for rule in self._rules)
         self._lanes = lanes
@@ -113,6 +104,14 @@ class Joiner:
             tuple(shipments),
             self._lanes,
         )
+
+
+def left_out_notice(rule: CorrelationRule) -> str:
+    """The line the service logs for a correlation rule it does not run."""
+    return (
+        f"correlation rule {rule.id} reads {SEIZURES}: the service does not run it yet "
+        "(batch, back-tests and replay do)"
+    )
 
 
 def alert_flag(alert: Alert, rule: CorrelationRule, manifest_id: str) -> Flag:
