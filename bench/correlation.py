@@ -2,7 +2,8 @@
 
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
                                 [--year-manifests 200000] [--year-consignors 10000]
-                                [--sections "split rule,default pack,year"]
+                                [--sections "split rule,default pack,year,api"]
+                                [--duration 4] [--repeat 3]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
 of the manifests small express parcels of a cover good (members of the split-shipment rule),
@@ -26,6 +27,11 @@ Sections (add one by appending to ``SECTIONS``):
                     against making it alone and against per-manifest screening, and the peak
                     RSS against a process that only makes the stream.
 
+* ``api``           ``POST /v1/screen`` through ``assay serve`` (one worker, wrk, the
+                    realistic clean 5-item manifest of ``bench/api.py``): the default pack
+                    with its correlation rules against the same pack without
+                    ``correlation/``, interleaved ``--repeat`` times, median kept.
+
 The ``year`` section at the issue's size (``--year-manifests 1000000 --year-consignors
 50000``, about four minutes on two shared cores) was measured once (2026-12-04, before the
 stream sections above were merged in, 2 cores shared with other work): 5,872 manifests/s
@@ -37,10 +43,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,6 +60,7 @@ import psutil
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from assay.engine import Engine  # noqa: E402
 from assay.engine.contracts import Manifest, Party  # noqa: E402
@@ -58,6 +68,7 @@ from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator 
 from assay.engine.correlation.rete import ReteCorrelator  # noqa: E402
 from assay.engine.rulefile import build_example_manifest  # noqa: E402
 from assay.engine.ruleset import RuleSet, compile_pack, default_pack_dir, read_sources  # noqa: E402
+from bench.api import _manifest, _screening_key, _wait, _wrk, free_port  # noqa: E402
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -307,6 +318,65 @@ def _year(args: argparse.Namespace) -> None:
     print("alerts: " + ", ".join(f"{k} {v:,}" for k, v in ran["alerts"].items()))
 
 
+def _serve(data: Path, rules: Path | None) -> tuple[subprocess.Popen[bytes], str]:
+    """``assay serve`` with one worker on a free port, with the pack in ``rules``."""
+    port = free_port()
+    env = {**os.environ, "ASSAY_DATA_DIR": str(data)}
+    env.pop("ASSAY_DATABASE_URL", None)
+    command = [str(Path(sys.executable).with_name("assay")), "serve", "--port", str(port)]
+    command += ["--rules", str(rules)] if rules is not None else []
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait(f"http://127.0.0.1:{port}/readyz", process)
+    return process, f"http://127.0.0.1:{port}/v1/screen"
+
+
+def _api(args: argparse.Namespace) -> None:
+    """The service's requests/s with the correlation rules in force and without, same run."""
+    if shutil.which("wrk") is None:
+        print("\napi: skipped, wrk is not installed (apt-get install -y wrk)")
+        return
+    work = Path(tempfile.mkdtemp(prefix="assay-bench-correlation-"))
+    body = work / "manifest.json"
+    body.write_bytes(_manifest())
+    without = work / "pack-without-correlation"
+    shutil.copytree(default_pack_dir(), without, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.rmtree(without / "correlation")
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+    try:
+        for name, rules in (("with correlation", None), ("without correlation", without)):
+            data = work / name.replace(" ", "-")
+            key = _screening_key(data)
+            process, url = _serve(data, rules)
+            servers[name] = (process, url, key)
+            _wrk(url, body, 2, 16, None, key)  # warm-up
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+        for _ in range(args.repeat):  # interleaved: the machine's speed drifts
+            for name, (_, url, key) in servers.items():
+                runs[name].append(_wrk(url, body, args.duration, 16, None, key))
+    finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"\napi: POST /v1/screen, one worker, wrk -c16 -d{args.duration}s, median of"
+        f" {args.repeat} interleaved runs; a clean 5-item manifest (joins no group)"
+    )
+    rates = {}
+    for name, found in runs.items():
+        ordered = sorted(found, key=lambda run: run["rate"])
+        middle = ordered[len(ordered) // 2]
+        rates[name] = middle["rate"]
+        print(
+            f"  {name:<22}{middle['rate']:>10,.0f} req/s  p50 {middle['p50']:.2f} ms"
+            f"  p99 {middle['p99']:.2f} ms"
+        )
+    ratio = rates["with correlation"] / rates["without correlation"]
+    print(f"  with / without correlation rules: {ratio:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifests", type=int, default=200_000)
@@ -316,9 +386,11 @@ def main() -> None:
     parser.add_argument("--year-consignors", type=int, default=10_000)
     parser.add_argument(
         "--sections",
-        default=",".join([*SECTIONS, "year"]),
-        help="comma-separated: " + ", ".join([*SECTIONS, "year"]),
+        default=",".join([*SECTIONS, "year", "api"]),
+        help="comma-separated: " + ", ".join([*SECTIONS, "year", "api"]),
     )
+    parser.add_argument("--duration", type=int, default=4, help="api: seconds a wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="api: runs a server, interleaved")
     parser.add_argument("--year-part", choices=YEAR_PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--section", help=argparse.SUPPRESS)
@@ -357,6 +429,8 @@ def main() -> None:
         print(f"  rete/reference speed {ratio:.2f}x  ({same})")
     if "year" in chosen:
         _year(args)
+    if "api" in chosen:
+        _api(args)
 
 
 if __name__ == "__main__":
