@@ -84,6 +84,30 @@ def order_key(manifest: Manifest) -> tuple[int, str]:
     return micros(manifest.filed_at), manifest.manifest_id
 
 
+class FiledOrder:
+    """The clock of one stream, as every evaluator keeps it: a manifest without filed_at has
+    no place on it (skipped and counted), and one filed before a manifest already taken is
+    refused (:class:`OutOfOrderError`)."""
+
+    def __init__(self) -> None:
+        self.watermark: tuple[int, str] | None = None
+        self.skipped = 0  # manifests without filed_at
+
+    def place(self, manifest: Manifest) -> tuple[int, str] | None:
+        """The manifest's ``(filed_at µs, manifest_id)``, or None when it has no filed_at."""
+        if manifest.filed_at is None:
+            self.skipped += 1
+            return None
+        position = order_key(manifest)
+        if self.watermark is not None and position < self.watermark:
+            raise OutOfOrderError(
+                f"manifest {manifest.manifest_id} (filed {manifest.filed_at.isoformat()}) "
+                "comes after a later one; feed manifests in filed_at order, or use correlate()"
+            )
+        self.watermark = position
+        return position
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     t: int  # filed_at, microseconds since the epoch
@@ -270,15 +294,19 @@ class Correlator:
         self._enricher = Enricher(ruleset, reads)
         self._each = tuple(predicate(rule.each) for rule in self._rules)
         self._state: tuple[dict[str, _Entity], ...] = tuple({} for _ in self._rules)
-        self._watermark: tuple[int, str] | None = None
+        self._clock = FiledOrder()
         self._next_sweep = 0
         self._since_sweep = 0  # manifests pushed since the last sweep
         self._swept_left = 0  # entities the last sweep left
-        self.skipped = 0  # manifests without filed_at
 
     @property
     def rules(self) -> tuple[CorrelationRule, ...]:
         return self._rules
+
+    @property
+    def skipped(self) -> int:
+        """Manifests pushed without filed_at."""
+        return self._clock.skipped
 
     def live_entities(self) -> int:
         """Entities holding members or history now (what memory grows with)."""
@@ -286,16 +314,9 @@ class Correlator:
 
     def push(self, manifest: Manifest) -> list[Alert]:
         """Take the next manifest of a stream in filed_at order; the alerts it completes."""
-        if manifest.filed_at is None:
-            self.skipped += 1
+        position = self._clock.place(manifest)
+        if position is None:
             return []
-        position = order_key(manifest)
-        if self._watermark is not None and position < self._watermark:
-            raise OutOfOrderError(
-                f"manifest {manifest.manifest_id} (filed {manifest.filed_at.isoformat()}) "
-                "comes after a later one; feed manifests in filed_at order, or use correlate()"
-            )
-        self._watermark = position
         t = position[0]
         self._since_sweep += 1
         if t >= self._next_sweep and self._since_sweep >= self._swept_left:

@@ -71,13 +71,12 @@ from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import (
     Correlator,
+    FiledOrder,
     Member,
-    OutOfOrderError,
     holds,
     make_alert,
     measure,
     member_joins,
-    order_key,
 )
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.evaluators.closures import Predicate, predicate
@@ -366,8 +365,7 @@ class ReteCorrelator:
         reads = {p for s in self._sequences.values() for p in s.rule.reads}
         self._enricher = Enricher(ruleset, reads)
         self._numbers = itertools.count(1)
-        self._watermark: tuple[int, str] | None = None
-        self.skipped = 0  # manifests without filed_at
+        self._clock = FiledOrder()
 
     @property
     def rules(self) -> tuple[CorrelationRule, ...]:
@@ -393,6 +391,11 @@ class ReteCorrelator:
         if self._python is not None:
             self._python.seize(manifest)
 
+    @property
+    def skipped(self) -> int:
+        """Manifests pushed without filed_at."""
+        return self._clock.skipped
+
     def close(self) -> None:
         """Free the durable_rules rulesets (also done when the evaluator is collected)."""
         for seq in self._sequences.values():
@@ -400,16 +403,9 @@ class ReteCorrelator:
 
     def push(self, manifest: Manifest) -> list[Alert]:
         """Take the next manifest of a stream in filed_at order; the alerts it completes."""
-        if manifest.filed_at is None:
-            self.skipped += 1
+        position = self._clock.place(manifest)
+        if position is None:
             return []
-        position = order_key(manifest)
-        if self._watermark is not None and position < self._watermark:
-            raise OutOfOrderError(
-                f"manifest {manifest.manifest_id} (filed {manifest.filed_at.isoformat()}) "
-                "comes after a later one; feed manifests in filed_at order, or use correlate()"
-            )
-        self._watermark = position
         python: dict[str, list[Alert]] = {}
         if self._python is not None:
             for alert in self._python.push(manifest):
