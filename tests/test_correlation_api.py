@@ -11,11 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy.exc import OperationalError
 
 from assay.api.settings import Settings
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.evaluator import correlate
+from tests.browser import browsing, shoot
 from tests.servers import assay_serve, create_key, live_api
 from tests.test_correlation import PACK, SPLIT, T0, _manifest
 from tests.ui_support import signed_in
@@ -204,3 +206,28 @@ def test_the_workbench_lists_correlation_rules_with_their_hits(tmp_path: Path) -
             assert "correlation: consignor within 48h" in page.text
             assert "group.count &gt;= params.min_parcels" in page.text
             assert "filed 4 express or postal parcels" in page.text  # its recent hit
+
+
+def test_an_analyst_reads_the_alerts_in_the_workbench(tmp_path: Path) -> None:
+    """The Alerts page lists what the correlation rules raised, filters by rule and entity,
+    and leads to the decision that completed each alert."""
+    with live_api(Settings(data_dir=tmp_path)) as api, browsing(api.url) as browser:
+        page = browser.page()
+        browser.sign_in(page, api.service.keys.create("reviewer", "Rui Reviewer"), "/ui/alerts")
+        expect(page.get_by_text("No alerts yet")).to_be_visible()
+        shoot(page, "alerts-empty", tablet=False)
+        with api.client() as client:
+            _screen(client, _parcels("ALERT"))
+        page.reload()
+        row = page.locator("table.alerts tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("filed 4 express or postal parcels")
+        expect(row.get_by_role("link", name="ALERT-0")).to_be_visible()
+        shoot(page, "alerts")
+        page.get_by_label("Rule").select_option("volume-jump-controlled-heading")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_text("No alert matches these filters.")).to_be_visible()
+        page.get_by_role("link", name="Show all").click()
+        page.get_by_role("link", name="The decision that completed it").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("ALERT-3")
+    browser.assert_clean()

@@ -158,12 +158,32 @@ def test_forms_without_the_sessions_csrf_token_or_from_another_site_are_refused(
     ("role", "allowed"),
     [
         ("screening", {"/ui/try"}),
-        ("author", {"/ui/try", "/ui/rules", "/ui/backtests", "/ui/rulesets", "/ui/decisions"}),
-        ("reviewer", {"/ui/try", "/ui/rules", "/ui/backtests", "/ui/rulesets", "/ui/decisions"}),
+        (
+            "author",
+            {
+                "/ui/try",
+                "/ui/rules",
+                "/ui/backtests",
+                "/ui/rulesets",
+                "/ui/decisions",
+                "/ui/alerts",
+            },
+        ),
+        (
+            "reviewer",
+            {
+                "/ui/try",
+                "/ui/rules",
+                "/ui/backtests",
+                "/ui/rulesets",
+                "/ui/decisions",
+                "/ui/alerts",
+            },
+        ),
     ],
 )
 def test_every_page_enforces_the_apis_roles(api: LiveApi, role: str, allowed: set[str]) -> None:
-    pages = ["/ui/try", "/ui/rules", "/ui/backtests", "/ui/rulesets", "/ui/decisions"]
+    pages = ["/ui/try", "/ui/rules", "/ui/backtests", "/ui/rulesets", "/ui/decisions", "/ui/alerts"]
     key = api.service.keys.create(role, f"{role} person")  # type: ignore[arg-type]
     with signed_in(api, key) as client:
         landing = client.get("/ui").headers["location"]

@@ -2,9 +2,10 @@
 service functions (rules, drafts, four-eyes review, back-tests, decisions, outcomes).
 
 One module a page (:mod:`.signin`, :mod:`.rules`, :mod:`.editor`, :mod:`.trying`,
-:mod:`.backtests`, :mod:`.review`, :mod:`.decisions`); sessions and CSRF in :mod:`.session`;
-templates in ``templates/``; scripts, styles and the vendored parts (``static/VENDORED.md``)
-in ``static/``, served from the package: nothing is loaded from another host.
+:mod:`.backtests`, :mod:`.review`, :mod:`.decisions`, :mod:`.alerts`); sessions and CSRF
+in :mod:`.session`; templates in ``templates/``; scripts, styles and the vendored parts
+(``static/VENDORED.md``) in ``static/``, served from the package: nothing is loaded from
+another host.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from assay.api.docs import CachedStatic
-from assay.api.ui import backtests, decisions, editor, render, review, rules, signin, trying
+from assay.api.ui import (
+    alerts,
+    backtests,
+    decisions,
+    editor,
+    render,
+    review,
+    rules,
+    signin,
+    trying,
+)
 from assay.api.ui.session import RefusedError, SignInNeededError, current
 
 PREFIX = "/ui"
@@ -32,7 +43,7 @@ def is_ui_path(path: str) -> bool:
 
 def mount(app: FastAPI) -> None:
     """Add the workbench's pages, its assets and its error pages to ``app``."""
-    for module in (signin, rules, editor, trying, backtests, review, decisions):
+    for module in (signin, rules, editor, trying, backtests, review, decisions, alerts):
         app.include_router(module.router)
     static = render.package_dir("static")
     app.mount(render.ASSETS, CachedStatic(static), name="ui-assets")

@@ -32,6 +32,7 @@ NAVIGATION: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/ui/backtests", "Back-tests", frozenset({"author", "reviewer"})),
     ("/ui/rulesets", "Review", frozenset({"author", "reviewer"})),
     ("/ui/decisions", "Decisions", frozenset({"author", "reviewer"})),
+    ("/ui/alerts", "Alerts", frozenset({"author", "reviewer"})),
 )
 
 
