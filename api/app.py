@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from assay.api import docs, openapi, ui
-from assay.api.bodies import ApiError, json_response
+from assay.api.bodies import GOVERNANCE_STATUS, ApiError, json_response
 from assay.api.dispatch import Direct, Handler
 from assay.api.guard import ERROR_HEADERS, Guard
 from assay.api.metrics import Metrics, MetricsMiddleware
@@ -108,11 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(GovernanceError)
     async def governance_error(request: Request, exc: GovernanceError) -> Response:
-        status = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
         body: dict[str, object] = {"detail": exc.message}
         if exc.report is not None:
             body["validation"] = exc.report.to_json()
-        return json_response(body, status[exc.status])
+        return json_response(body, GOVERNANCE_STATUS[exc.status])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

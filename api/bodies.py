@@ -18,6 +18,8 @@ from starlette.requests import ClientDisconnect
 
 # A stored record's id in a path: bounded, so a huge number is a 422, not a database overflow.
 RecordId = Annotated[int, Path(ge=1, le=2**53, description="The record's id.")]
+# The HTTP status of each kind of GovernanceError, for the API's answers and the workbench's.
+GOVERNANCE_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
 
 
 class ApiError(Exception):

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from assay.api.bodies import RecordId as VersionId
 from assay.api.service import Service, service
 from assay.api.ui import render
 from assay.api.ui.review import explain, status_of
@@ -38,7 +39,6 @@ from assay.engine.store.people import person_of
 from assay.engine.store.rulesets import GovernanceError, Validation, Version
 
 router = APIRouter(include_in_schema=False)
-VersionId = Annotated[int, Path(ge=1, le=2**53)]
 RuleId = Annotated[str, Path(min_length=1, max_length=200)]
 # The names a condition can read, for completion: the catalogue (``assay rules fields``).
 FIELDS: list[dict[str, str]] = [

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from assay.api.bodies import GOVERNANCE_STATUS
+from assay.api.bodies import RecordId as VersionId
 from assay.api.service import Service, service
 from assay.api.ui import render
 from assay.api.ui.session import (
@@ -33,13 +35,11 @@ from assay.engine.store.people import person_of
 from assay.engine.store.rulesets import GovernanceError, Version
 
 router = APIRouter(include_in_schema=False)
-VersionId = Annotated[int, Path(ge=1, le=2**53)]
 MAX_REASON_CHARS = 4000
 # How many back-test jobs are searched for the latest one of a version.
 _BACKTESTS_SEARCHED = 200
 # Drafts and submitted versions (work waiting for someone) first, then the rest.
 _ORDER = {"draft": 0, "submitted": 0, "approved": 1, "active": 2, "retired": 3}
-STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
 _DONE = {
     "draft": "Draft created: a copy of the version it came from, yours to edit.",
     "submitted": "Submitted for review: a reviewer other than you approves or rejects it.",
@@ -49,7 +49,7 @@ _DONE = {
 
 
 def status_of(exc: GovernanceError) -> int:
-    return STATUS[exc.status]
+    return GOVERNANCE_STATUS[exc.status]
 
 
 def explain(exc: GovernanceError, who: Viewer, version: Version | None, doing: str) -> str:
