@@ -72,10 +72,15 @@ def live_api(settings: Settings) -> Iterator[LiveApi]:
         thread.join(timeout=20)
 
 
-def create_key(data_dir: Path, role: Role, name: str | None = None) -> str:
-    """`assay keys create` in ``data_dir``: the key from the last line of its output."""
+def create_key(
+    data_dir: Path, role: Role, name: str | None = None, env: dict[str, str] | None = None
+) -> str:
+    """`assay keys create` in ``data_dir`` (with ``env`` added to its environment, such as
+    ``ASSAY_DATABASE_URL``): the key from the last line of its output."""
+    added = env or {}
     env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir)}
     env.pop("ASSAY_DATABASE_URL", None)
+    env.update(added)
     command = [str(Path(sys.executable).with_name("assay")), "keys", "create", "--role", role]
     done = subprocess.run(
         [*command, "--name", name or role], env=env, capture_output=True, text=True, check=True

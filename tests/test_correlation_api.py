@@ -12,12 +12,15 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, select
 from sqlalchemy.exc import OperationalError
 
 from assay.api.settings import Settings
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.evaluator import correlate
+from assay.engine.store.database import alerts
 from tests.browser import browsing, shoot
+from tests.conftest import empty_postgres
 from tests.servers import assay_serve, create_key, live_api
 from tests.test_correlation import PACK, SPLIT, T0, _manifest
 from tests.ui_support import signed_in
@@ -127,17 +130,23 @@ def _alert_lines(url: str, key: str) -> list[tuple[str, tuple[str, ...]]]:
     return sorted((a["alert_id"], tuple(a["manifest_ids"])) for a in found.json()["alerts"])
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_n_workers_give_the_alerts_of_one(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(
+    ("database", "workers"),
+    [("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)],
+)
+def test_n_workers_give_the_alerts_of_one(tmp_path: Path, database: str, workers: int) -> None:
     """Three consignors' bursts interleaved, each request on a connection of its own (so the
-    workers share them): the alerts are the reference evaluator's, whatever the workers."""
+    workers share them): the alerts are the reference evaluator's, whatever the workers, on
+    the embedded SQLite store and on PostgreSQL (where the workers take turns per entity
+    with advisory locks instead of SQLite's single writer)."""
     bursts = [_parcels(f"W{c}", f"CONSIGNOR {c}", hours=6 + c) for c in range(3)]
     stream = sorted((m for burst in bursts for m in burst), key=lambda m: m.filed_at or T0)
     expected = sorted((a.alert_id, a.manifest_ids) for a in correlate(PACK, stream))
     assert len(expected) >= 3
-    screening = create_key(tmp_path, "screening")
-    reviewer = create_key(tmp_path, "reviewer")
-    with assay_serve(tmp_path, "--workers", str(workers)) as (url, _process):
+    env = {"ASSAY_DATABASE_URL": empty_postgres()} if database == "postgresql" else {}
+    screening = create_key(tmp_path, "screening", env=env)
+    reviewer = create_key(tmp_path, "reviewer", env=env)
+    with assay_serve(tmp_path, "--workers", str(workers), env=env) as (url, _process):
         for manifest in stream:
             answer = httpx.post(
                 f"{url}/v1/screen",
@@ -146,6 +155,12 @@ def test_n_workers_give_the_alerts_of_one(tmp_path: Path, workers: int) -> None:
             )
             assert answer.status_code == 200, answer.text
         assert _alert_lines(url, reviewer) == expected
+    if database == "postgresql":  # the windows and alerts were in PostgreSQL, not a file
+        held = create_engine(env["ASSAY_DATABASE_URL"])
+        with held.connect() as connection:
+            stored = connection.execute(select(alerts.c.alert_id)).scalars().all()
+        held.dispose()
+        assert sorted(stored) == [alert_id for alert_id, _ in expected]
 
 
 def test_the_alerts_endpoint_is_in_the_openapi(tmp_path: Path) -> None:
