@@ -122,6 +122,27 @@ def test_a_restart_in_the_middle_of_a_burst_still_alerts(tmp_path: Path) -> None
         assert _split(later[1])[0]["evidence"]["manifest_ids"] == ["BURST-0", "BURST-1", "BURST-2"]
 
 
+def test_an_alert_a_late_manifest_undoes_is_listed_as_withdrawn(tmp_path: Path) -> None:
+    """A volume jump alerted, then a manifest filed in its baseline window arrives: the alert
+    stays listed, marked withdrawn by that manifest, and the standing list leaves it out."""
+    tiles = {"mode": "sea", "hs_code": "690721"}
+    base = _manifest("VJ-BASE", T0, "TILE EXPORTER", kg=100, **tiles)
+    jump = _manifest("VJ-JUMP", T0 + timedelta(days=60), "TILE EXPORTER", kg=1500, **tiles)
+    late = _manifest("VJ-LATE", T0 + timedelta(days=20), "TILE EXPORTER", kg=200, **tiles)
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        results = [answer.json() for answer in _screen(client, [base, jump, late])]
+        jumped = [f for f in results[1]["flags"] if f["pattern"] == "volume_jump"]
+        assert len(jumped) == 1
+        reviewer = api.auth("reviewer")
+        [alert] = client.get("/v1/alerts", headers=reviewer).json()["alerts"]
+        assert alert["alert_id"] == jumped[0]["evidence"]["alert_id"]
+        assert alert["withdrawn_by"] == "VJ-LATE" and alert["withdrawn_at"] is not None
+        standing = client.get("/v1/alerts", params={"withdrawn": "false"}, headers=reviewer)
+        assert standing.json()["alerts"] == []
+        withdrawn = client.get("/v1/alerts", params={"withdrawn": "true"}, headers=reviewer)
+        assert [a["alert_id"] for a in withdrawn.json()["alerts"]] == [alert["alert_id"]]
+
+
 def _alert_lines(url: str, key: str) -> list[tuple[str, tuple[str, ...]]]:
     found = httpx.get(
         f"{url}/v1/alerts", params={"limit": 1000}, headers={"Authorization": f"Bearer {key}"}
@@ -245,4 +266,23 @@ def test_an_analyst_reads_the_alerts_in_the_workbench(tmp_path: Path) -> None:
         page.get_by_role("link", name="Show all").click()
         page.get_by_role("link", name="The decision that completed it").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("ALERT-3")
+        # A volume jump that a late manifest undid is shown withdrawn, naming it.
+        tiles = {"mode": "sea", "hs_code": "690721"}
+        with api.client() as client:
+            _screen(
+                client,
+                [
+                    _manifest("VJ-BASE", T0, "TILE EXPORTER", kg=100, **tiles),
+                    _manifest(
+                        "VJ-JUMP", T0 + timedelta(days=60), "TILE EXPORTER", kg=1500, **tiles
+                    ),
+                    _manifest("VJ-LATE", T0 + timedelta(days=20), "TILE EXPORTER", kg=200, **tiles),
+                ],
+            )
+        page.goto(f"{api.url}/ui/alerts?rule_id=volume-jump-controlled-heading")
+        withdrawn = page.locator("table.alerts tbody tr")
+        expect(withdrawn).to_have_count(1)
+        expect(withdrawn).to_contain_text("withdrawn")
+        expect(withdrawn).to_contain_text("VJ-LATE, filed earlier, arrived later")
+        shoot(page, "alerts-withdrawn", tablet=False)
     browser.assert_clean()

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
@@ -21,7 +22,7 @@ from assay.engine.correlation.evaluator import correlate, order_key
 from assay.engine.correlation.joining import Joiner
 from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.features import Enricher
-from assay.engine.store.correlation import CorrelationStore
+from assay.engine.store.correlation import LATE_TOLERANCE, CorrelationStore
 from assay.engine.store.database import (
     alerts,
     correlation_members,
@@ -128,9 +129,11 @@ def test_members_and_shipments_expire_by_data_time(db: Engine) -> None:
             _screened(store, _manifest(f"E{day}-{n}", at, f"C{day}-{n}"), joiner=joiner)
     store.flush()
     members, shipments = store.rows()
-    # Of 300 parcels, members of the last 48 h (split) and 14 days (new receivers), plus one
-    # sweep interval (48 h of data time); the 365 day history holds every consignor.
-    assert members <= 5 * (2 + 2) + 5 * (14 + 2)
+    # Of 300 parcels, members of the last 48 h (split) and 14 days (new receivers), plus the
+    # week kept for late arrivals and one sweep interval (48 h of data time); the 365 day
+    # history holds every consignor.
+    late = LATE_TOLERANCE.days
+    assert members <= 5 * (2 + late + 2) + 5 * (14 + late + 2)
     assert shipments == 300
     later = T0 + timedelta(days=60 + 366)
     store.sweep(order_key(_manifest("X", later))[0], (SPLIT, receivers))
@@ -159,6 +162,75 @@ def test_whatever_the_arrival_order_a_burst_raises_the_reference_alerts(
     stored = store.alerts()
     assert {s.alert.alert_id for s in stored} == set(by_id)
     assert all(set(s.alert.manifest_ids) <= by_id[s.alert.alert_id] for s in stored)
+
+
+VOLUME = next(rule for rule in PACK.correlations if rule.id == "volume-jump-controlled-heading")
+
+
+def test_a_late_member_of_the_baseline_withdraws_the_volume_jump_it_undoes(db: Engine) -> None:
+    """A 100 kg baseline, then 1.5 t within the month: a tenfold jump, alerted. Then a
+    manifest filed in the baseline window arrives late with 200 kg: the month is no longer
+    ten times the baseline, so the alert is withdrawn, naming the late manifest; it is kept,
+    not deleted (the completing manifest's answer carried its flag)."""
+    _empty(db)
+    joiner = Joiner((VOLUME,), PACK.lanes)
+    store = CorrelationStore(db)
+    tiles = {"mode": "sea", "hs_code": "690721"}
+    base = _manifest("VJ-BASE", T0, "TILE EXPORTER", kg=100, **tiles)
+    jump = _manifest("VJ-JUMP", T0 + timedelta(days=60), "TILE EXPORTER", kg=1500, **tiles)
+    late = _manifest("VJ-LATE", T0 + timedelta(days=20), "TILE EXPORTER", kg=200, **tiles)
+    assert _screened(store, base, joiner=joiner) == []
+    [alert] = _screened(store, jump, joiner=joiner)
+    assert store.alerts(withdrawn=True) == []
+    assert _screened(store, late, joiner=joiner) == []  # it completes nothing itself
+    [stored] = store.alerts()
+    assert stored.alert.alert_id == alert.alert_id
+    assert stored.withdrawn_by == "VJ-LATE" and stored.withdrawn_at is not None
+    assert store.alerts(withdrawn=False) == [] and store.alerts(withdrawn=True) == [stored]
+    # As the reference decides for the three in filed_at order: no volume jump at all.
+    assert correlate(PACK, [base, jump, late], (VOLUME,)) == []
+
+
+_SPANS = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.one_of(st.integers(0, 48 * 60), st.integers(0, 100 * 24 * 60)),
+        st.sampled_from(["express", "postal", "sea"]),
+        st.sampled_from([12, 29.9, 100, 1500]),
+        st.integers(0, 3),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(_SPANS, st.randoms(use_true_random=False))
+def test_in_any_arrival_order_the_standing_alerts_are_the_reference_alerts(
+    db: Engine, spec: list[tuple[int, int, str, float, int]], shuffler: Any
+) -> None:
+    """Whatever order the workers take a stream in, the alerts left standing (raised and not
+    withdrawn) are the reference's for the stream in filed_at order, members and all: a late
+    manifest completes the alerts it makes, brings the standing ones' members up to date,
+    and withdraws the ones it undoes (split shipments, volume jumps)."""
+    _empty(db)
+    rules = (SPLIT, VOLUME)
+    joiner = Joiner(rules, PACK.lanes)
+    manifests = _stream(spec)
+    expected = {a.alert_id: a.manifest_ids for a in correlate(PACK, manifests, rules)}
+    arrivals = list(manifests)
+    shuffler.shuffle(arrivals)
+    note(f"spec={spec} arrivals={[m.manifest_id for m in arrivals]}")
+    # Any manifest may arrive last, up to the stream's whole span late (100 days): the
+    # sweeps keep that much (the default tolerance is a week, LATE_TOLERANCE).
+    store = CorrelationStore(db, late_tolerance=timedelta(days=101))
+    for manifest in arrivals:
+        _screened(store, manifest, joiner=joiner)
+    standing = store.alerts(withdrawn=False, limit=1000)
+    assert {s.alert.alert_id: s.alert.manifest_ids for s in standing} == expected
 
 
 def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(

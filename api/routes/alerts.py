@@ -43,6 +43,12 @@ class AlertOut(BaseModel):
     explanation: str
     created_at: datetime
     decision_id: str | None
+    withdrawn_at: datetime | None = Field(
+        description="Set when a manifest filed before the group's last member arrived later "
+        "and the group no longer meets the rule (a member in a baseline window, say); null "
+        "while the alert stands."
+    )
+    withdrawn_by: str | None = Field(description="That late manifest's id.")
     links: AlertLinks
 
 
@@ -67,6 +73,8 @@ def _out(stored: StoredAlert) -> AlertOut:
         explanation=alert.explanation,
         created_at=stored.created_at,
         decision_id=stored.decision_id,
+        withdrawn_at=stored.withdrawn_at,
+        withdrawn_by=stored.withdrawn_by,
         links=AlertLinks(
             decision=f"/v1/decisions/{stored.decision_id}" if stored.decision_id else None,
             manifests=[
@@ -92,6 +100,10 @@ async def list_alerts(
         datetime | None,
         Query(description="Alerts whose last member was filed at or before this time."),
     ] = None,
+    withdrawn: Annotated[
+        bool | None,
+        Query(description="true: only withdrawn alerts; false: only standing ones; absent: all."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertList:
     """Stored alerts, newest (by the completing manifest's filed_at) first, at most `limit`.
@@ -102,6 +114,7 @@ async def list_alerts(
         entity_key=entity,
         since=since,
         until=until,
+        withdrawn=withdrawn,
         limit=limit,
     )
     return AlertList(alerts=[_out(stored) for stored in found])

@@ -29,14 +29,18 @@ be counted as new: the error is towards alerting).
 
 **Expiry, by data time.** When the data time this process has seen passes its next sweep
 point (every shortest window of the rules it has met), members older than their rule's
-``window + baseline`` and shipments older than its ``history`` are deleted (indexes on
-``(rule_id, t)`` and ``(rule_id, last_t)``), so the tables follow the live windows, as the
+``window + baseline`` and shipments older than its ``history``, counted from
+``LATE_TOLERANCE`` before that data time, are deleted (indexes on ``(rule_id, t)`` and
+``(rule_id, last_t)``), so the tables follow the live windows (and the tolerance), as the
 reference evaluator's memory does.
 
 **Out of order.** The reference takes a stream in filed_at order; the API takes manifests as
-they come. A manifest filed before members already stored is judged on its own window as the
-store holds it, up to its own place: it never re-judges the later members' alerts, and a
-consignee shipped to later counts as already seen.
+they come. A manifest filed before members already stored is judged on its own window up to
+its own place, and judges again the groups of the later members within reach, with itself in
+them (:func:`_settle`): alerts it completes are stored (and flagged on it), standing ones
+get its membership, ones it undoes (a baseline ratio) are withdrawn, naming it. Sweeps run
+``LATE_TOLERANCE`` of data time behind the newest manifest, so a manifest that late still
+finds its window whole. A member's "new consignee" is decided when it arrives.
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from assay.engine.correlation.alerts import Alert
+from assay.engine.correlation.alerts import Alert, alert_id
 from assay.engine.correlation.evaluator import Member, make_alert
 from assay.engine.correlation.joining import Contribution, Joining
 from assay.engine.correlation.judge import PythonJudge, WindowJudge
@@ -79,6 +84,10 @@ from assay.engine.store.database import (
 
 _SECOND = 1_000_000  # microseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How late (in data time) a manifest may arrive after later-filed ones of its entity and still
+# find its window whole: sweeps keep this much more than the rules' windows need. Filings reach
+# the border service within hours of being lodged; a week covers a system outage's backlog.
+LATE_TOLERANCE = timedelta(days=7)
 # Shipments kept in memory by note() beyond which the next note writes them at once.
 _MAX_PENDING = 4096
 
@@ -119,14 +128,25 @@ class StoredAlert:
     alert: Alert
     decision_id: str | None
     created_at: datetime
+    # Set when a manifest filed earlier arrived later and the group no longer alerts.
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None  # that late manifest
 
 
 class CorrelationStore:
     """Correlation windows, history and alerts in the database (thread-safe)."""
 
-    def __init__(self, db: Engine, judge: WindowJudge | None = None) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        judge: WindowJudge | None = None,
+        late_tolerance: timedelta = LATE_TOLERANCE,
+    ) -> None:
         self._db = db
         self._judge: WindowJudge = judge if judge is not None else PythonJudge()
+        # Sweeps run this much data time behind the newest manifest seen, so a manifest
+        # arriving up to this late after later-filed ones still finds its window whole.
+        self._late = int(late_tolerance / timedelta(microseconds=1))
         self._lock = threading.Lock()  # guards the fields below
         self._pending: dict[tuple[str, str, str], int] = {}  # (rule, entity, consignee) -> t
         self._rules: dict[str, CorrelationRule] = {}  # every rule met, for the sweep
@@ -183,12 +203,17 @@ class CorrelationStore:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             _write_shipments(connection, pending)
             for member in joining.members:
-                own, late = self._member(connection, joining, member)
+                own, later = self._member(connection, joining, member)
                 if own is not None:
                     _store_alert(connection, own, decision_id)
                     found.append(own)
-                # Alerts of later-filed members this late manifest completes: new ones only.
-                found += [a for a in late if _store_alert(connection, a, decision_id)]
+                # Later-filed members' groups, judged again with this late manifest in them:
+                # the alerts it completes (new or standing again) are its own flags too.
+                late = joining.manifest_id
+                for alert_key, alert in later:
+                    settled = _settle(connection, alert_key, alert, late, decision_id)
+                    if settled and alert is not None:
+                        found.append(alert)
             _write_shipments(
                 connection,
                 {
@@ -201,9 +226,10 @@ class CorrelationStore:
 
     def _member(
         self, connection: Connection, joining: Joining, part: Contribution
-    ) -> tuple[Alert | None, list[Alert]]:
-        """Insert one member and judge its group; the alert it completes, if any, and those
-        of members filed after it (already stored: it arrived late) that it completes."""
+    ) -> tuple[Alert | None, list[tuple[str, Alert | None]]]:
+        """Insert one member and judge its group; the alert it completes, if any, and for
+        each member filed after it (already stored: it arrived late) within reach, that
+        member's alert id and its alert judged again (None: its group no longer alerts)."""
         rule, t = part.rule, joining.t
         keys = {"rule_id": rule.id, "entity_key": part.entity_key}
         reach = rule.retention * _SECOND
@@ -247,13 +273,12 @@ class CorrelationStore:
         later = [m for m in stored if (m.t, m.manifest_id) > position]
         alert = self._judged(rule, part, [*earlier, this])
         members = [*earlier, this, *later]
-        late: list[Alert] = []
+        later_judged: list[tuple[str, Alert | None]] = []
         for index, member in enumerate(members[len(earlier) + 1 :], start=len(earlier) + 1):
             group = [m for m in members[: index + 1] if m.t >= member.t - reach]
-            found = self._judged(rule, part, group)
-            if found is not None:
-                late.append(found)
-        return alert, late
+            key = alert_id(rule.id, part.entity_key, member.manifest_id)
+            later_judged.append((key, self._judged(rule, part, group)))
+        return alert, later_judged
 
     def _judged(
         self, rule: CorrelationRule, part: Contribution, members: list[Member]
@@ -283,7 +308,7 @@ class CorrelationStore:
             rules = list(self._rules.values())
             shortest = min((rule.window for rule in rules), default=3600)
             self._next_sweep = t + shortest * _SECOND
-        self.sweep(t, rules)
+        self.sweep(t - self._late, rules)
 
     def sweep(self, t: int, rules: Iterable[CorrelationRule]) -> None:
         """Delete what can no longer count at data time ``t``: members older than their rule's
@@ -320,11 +345,17 @@ class CorrelationStore:
         entity_key: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        withdrawn: bool | None = None,
         limit: int = 100,
     ) -> list[StoredAlert]:
         """Stored alerts, newest (last filed_at) first; ``since``/``until`` bound the last
-        member's filed_at, inclusive."""
+        member's filed_at, inclusive; ``withdrawn`` keeps only the withdrawn (True) or the
+        standing (False) ones."""
         query = select(alerts)
+        if withdrawn is not None:
+            query = query.where(
+                alerts.c.withdrawn_at.is_not(None) if withdrawn else alerts.c.withdrawn_at.is_(None)
+            )
         if rule_id is not None:
             query = query.where(alerts.c.rule_id == rule_id)
         if entity_key is not None:
@@ -397,6 +428,63 @@ def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str
     connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
 
 
+_A = alerts.c
+_STANDING = select(_A.manifest_ids, _A.withdrawn_at).where(_A.alert_id == bindparam("key"))
+_WITHDRAW = (
+    update(alerts)
+    .where(_A.alert_id == bindparam("key"))
+    .values(withdrawn_at=bindparam("at"), withdrawn_by=bindparam("by"))
+)
+_REGROUP = (
+    update(alerts)
+    .where(_A.alert_id == bindparam("key"))
+    .values(
+        manifest_ids=bindparam("manifest_ids"),
+        first_filed_at=bindparam("first"),
+        measures=bindparam("measures"),
+        explanation=bindparam("explanation"),
+        withdrawn_at=None,
+        withdrawn_by=None,
+    )
+)
+
+
+def _settle(
+    connection: Connection,
+    key: str,
+    alert: Alert | None,
+    late_manifest_id: str,
+    decision_id: str | None,
+) -> bool:
+    """A later member's alert ``key`` after a late manifest (``late_manifest_id``) joined its
+    group: stored if new, its members and measures brought up to date if standing (the late
+    member is one of them), withdrawn if the group no longer alerts (a member in a baseline
+    window, say), standing again if a later judgement restores it. Whether the late
+    manifest completes it now (new, or standing again): then it is one of its flags."""
+    stored = connection.execute(_STANDING, {"key": key}).first()
+    if alert is None:
+        if stored is not None and stored.withdrawn_at is None:
+            connection.execute(
+                _WITHDRAW, {"key": key, "at": datetime.now(UTC), "by": late_manifest_id}
+            )
+        return False
+    if stored is None:
+        return _store_alert(connection, alert, decision_id)
+    members = orjson.dumps(list(alert.manifest_ids)).decode()
+    if stored.withdrawn_at is not None or stored.manifest_ids != members:
+        connection.execute(
+            _REGROUP,
+            {
+                "key": key,
+                "manifest_ids": members,
+                "first": alert.first_filed_at,
+                "measures": orjson.dumps(dict(alert.measures)).decode(),
+                "explanation": alert.explanation,
+            },
+        )
+    return stored.withdrawn_at is not None
+
+
 def _store_alert(connection: Connection, alert: Alert, decision_id: str | None) -> bool:
     """Store ``alert`` unless stored already; whether it was stored now."""
     row = {
@@ -445,4 +533,10 @@ def _stored(row: RowMapping) -> StoredAlert:
         measures=orjson.loads(get("measures")),
         explanation=get("explanation"),
     )
-    return StoredAlert(alert, get("decision_id"), stored_utc(get("created_at")))
+    return StoredAlert(
+        alert,
+        get("decision_id"),
+        stored_utc(get("created_at")),
+        stored_utc(get("withdrawn_at")),
+        get("withdrawn_by"),
+    )

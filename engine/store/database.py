@@ -272,6 +272,10 @@ alerts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # The decision of the manifest that completed the pattern (null outside the API).
     Column("decision_id", String(32), nullable=True),
+    # An alert a late-arriving manifest undid (its group no longer alerts: a member in a
+    # baseline window, say): when, and which manifest. Null while it stands.
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(64), nullable=True),
     Index("ix_alerts_last_filed_at", "last_filed_at", "alert_id"),
     Index("ix_alerts_rule", "rule_id", "last_filed_at"),
     Index("ix_alerts_entity", "entity_key", "last_filed_at"),
