@@ -163,6 +163,7 @@ def _copies(url: str, copies: int) -> int:
                 "ruleset_name": d.ruleset.name,
                 "ruleset_version": d.ruleset.version,
                 "ruleset_sha256": d.ruleset.sha256,
+                "ruleset_version_id": d.ruleset.version_id,
                 "channel": d.channel,
                 "risk_score": d.risk_score,
                 "result": orjson.dumps({"flags": [f.model_dump() for f in d.flags]}).decode(),
