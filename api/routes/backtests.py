@@ -188,4 +188,5 @@ async def outcomes(
                 entry["loc"] = ["body", *entry["loc"][2:]]
         raise ApiError(422, "invalid outcomes", detail) from None
     stored = await run_in_threadpool(svc.inspections.record, parsed, who.person)
+    await svc.outcomes_recorded()
     return Recorded(recorded=stored)
