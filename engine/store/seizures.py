@@ -18,6 +18,7 @@ from the database, in one query.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Collection, Iterable
 
 import orjson
@@ -44,6 +45,8 @@ class SeizuresOnRecord:
         self.index = index
         self._seen = 0  # the newest inspections.id read
         self._unresolved: set[str] = set()  # seized manifests the decision log lacked
+        # One refresh at a time (the follow loop's tick and a request recording outcomes).
+        self._refreshing = threading.Lock()
 
     def refresh(self, longest_history: int | None = None) -> bool:
         """Read the outcomes recorded since the last refresh into the index; whether it
