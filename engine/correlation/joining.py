@@ -96,11 +96,17 @@ class Joiner:
         """What ``manifest`` brings (None: no filed_at, or nothing at all)."""
         if manifest.filed_at is None:
             return None
+        t = micros(manifest.filed_at)
+        parties = {
+            "consignor": party_key(manifest.consignor),
+            "consignee": party_key(manifest.consignee),
+        }
         members: list[Contribution] = []
         shipments: list[Shipment] = []
         for rule, each, offender in zip(self._rules, self._each, self._reads_seizures, strict=True):
             if offender:
-                members += self._offending(rule, each, manifest, manifest_view, item_views)
+                joins = (rule, each, manifest, manifest_view, item_views, t, parties)
+                members += self._offending(*joins)
                 continue
             joined = member_joins(rule, each, manifest, manifest_view, item_views)
             members += [Contribution(rule, key, name, mass) for (key, name), mass in joined.items()]
@@ -111,10 +117,10 @@ class Joiner:
             return None
         return Joining(
             manifest.manifest_id,
-            micros(manifest.filed_at),
+            t,
             manifest.filed_at,
-            party_key(manifest.consignor),
-            party_key(manifest.consignee),
+            parties["consignor"],
+            parties["consignee"],
             tuple(members),
             tuple(shipments),
             self._lanes,
@@ -127,17 +133,23 @@ class Joiner:
         manifest: Manifest,
         manifest_view: View,
         item_views: list[View],
+        t: int,
+        parties: dict[str, str],
     ) -> list[Contribution]:
-        """The groups of a rule reading seizures that ``manifest`` joins: those of its
-        entities with a seizure that counts for it, when ``each`` holds (checked only then)."""
-        if self._seizures is None:
+        """The groups of a rule reading seizures that ``manifest`` (filed at ``t``, its
+        ``parties`` keyed by role) joins: those of its entities with a seizure that counts
+        for it, when ``each`` holds (checked only then). A party with no seizure at all, the
+        usual case, is ruled out by a set look-up before any entity key is computed."""
+        seizures = self._seizures
+        if seizures is None:
             return []
-        assert manifest.filed_at is not None
-        t = micros(manifest.filed_at)
+        for role, party in parties.items():
+            if role in rule.group_by and not seizures.may_count(role, party):
+                return []
         counts = {
             key: n
             for key, _name in history_keys(rule, manifest)
-            if (n := self._seizures.count(rule, key, t, manifest.manifest_id))
+            if (n := seizures.count(rule, key, t, manifest.manifest_id))
         }
         if not counts:
             return []

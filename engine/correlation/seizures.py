@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from assay.engine.contracts import Manifest
+from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import history_keys, micros
 from assay.engine.correlation.language import CorrelationRule
 
@@ -40,6 +41,12 @@ class SeizureCounts(Protocol):
         manifest_id)``: before it in filed_at order, at most ``history`` earlier."""
         ...
 
+    def may_count(self, role: str, party: str) -> bool:
+        """Whether any seized manifest has ``party`` (a party key) as its ``role``
+        (``consignor`` or ``consignee``): false lets a filing skip every rule grouping by
+        that role without computing its entity keys."""
+        ...
+
 
 class SeizureIndex:
     """Seized manifests, and per rule the entities' seizure times (thread-safe).
@@ -51,6 +58,8 @@ class SeizureIndex:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # serialises writers
         self._seized: Mapping[str, Manifest] = {}  # manifest_id -> the seized manifest
+        # (role, party key) of every seized manifest's consignor and consignee
+        self._parties: frozenset[tuple[str, str]] = frozenset()
         # rule id -> (the rule's group_by, its entities), rebuilt when the group_by changes
         self._by_rule: Mapping[str, tuple[tuple[str, ...], _Entities]] = {}
         self.watermark = 0  # the latest data time asked about (µs)
@@ -61,6 +70,9 @@ class SeizureIndex:
     def seized(self) -> frozenset[str]:
         """The manifest ids counted now."""
         return frozenset(self._seized)
+
+    def may_count(self, role: str, party: str) -> bool:
+        return (role, party) in self._parties
 
     def count(self, rule: CorrelationRule, entity_key: str, t: int, manifest_id: str) -> int:
         # A benign race between threads: the watermark only bounds what prune() drops.
@@ -89,8 +101,7 @@ class SeizureIndex:
             for manifest in seized:
                 if manifest.filed_at is not None:
                     kept[manifest.manifest_id] = manifest
-            self._seized = kept
-            self._by_rule = {}  # recomputed per rule on first use
+            self._swap(kept)
 
     def prune(self, longest_history: int) -> None:
         """Forget seizures filed more than ``longest_history`` seconds before the latest data
@@ -104,8 +115,15 @@ class SeizureIndex:
             }
             if not old:
                 return
-            self._seized = {k: v for k, v in self._seized.items() if k not in old}
-            self._by_rule = {}
+            self._swap({k: v for k, v in self._seized.items() if k not in old})
+
+    def _swap(self, seized: Mapping[str, Manifest]) -> None:
+        """Make ``seized`` the seizures counted (under ``self._lock``)."""
+        parties = {("consignor", party_key(m.consignor)) for m in seized.values()}
+        parties |= {("consignee", party_key(m.consignee)) for m in seized.values()}
+        self._parties = frozenset(parties)
+        self._seized = seized
+        self._by_rule = {}  # recomputed per rule on first use
 
     def _index_rule(self, rule: CorrelationRule) -> tuple[tuple[str, ...], _Entities]:
         with self._lock:
