@@ -23,6 +23,7 @@ from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import Correlator
 from assay.engine.correlation.joining import Joiner
+from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.correlation.seizures import SeizureIndex
 from assay.engine.features import Enricher
 from assay.engine.store.correlation import CorrelationStore
@@ -35,6 +36,7 @@ from assay.engine.store.database import (
 from tests.conftest import empty_postgres, wait_for
 from tests.servers import LiveApi, assay_serve, create_key, live_api
 from tests.test_repeat_offender import CONSIGNEE, OFFENDER, PACK, T0, YEAR, _manifest
+from tests.ui_support import csrf_of, signed_in
 
 JSON = {"Content-Type": "application/json"}
 OFFENDERS = {OFFENDER.id, CONSIGNEE.id}
@@ -152,6 +154,19 @@ def test_a_batch_counts_the_seizures_on_record(tmp_path: Path) -> None:
         assert [set(_offences(r)) for r in answer.json()] == [OFFENDERS, set()]
 
 
+def test_a_seizure_recorded_in_the_workbench_counts_at_once(tmp_path: Path) -> None:
+    with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
+        answer = client.post(
+            "/v1/screen", content=_manifest("SEIZED", T0).model_dump_json(), headers=JSON
+        )
+        path = f"/ui/decisions/{answer.headers['x-decision-id']}"
+        with signed_in(api, "reviewer") as reviewer:
+            token = csrf_of(reviewer.get(path).text)
+            done = reviewer.post(f"{path}/outcome", data={"csrf": token, "result": "seizure"})
+            assert done.status_code == 303
+        assert set(_offences(_screen(client, _manifest("AGAIN", T0 + YEAR / 2)))) == OFFENDERS
+
+
 def test_an_outcome_recorded_by_one_worker_counts_in_the_others(tmp_path: Path) -> None:
     """Two workers: each request on a connection of its own, so both answer filings; once
     the seizure is recorded (by one of them), every later filing carries the flag."""
@@ -263,6 +278,32 @@ def test_the_service_stage_raises_the_reference_alerts_with_seizures_on_a_live_s
         if seized is not None and seized.manifest_id not in index.seized():
             reference.seize(seized)
             index.replace([seized])
+    assert _ids(found) == _ids(expected)
+
+
+def test_under_the_rete_engine_the_repeat_offenders_are_judged_with_their_seizures(
+    db: Engine,
+) -> None:
+    """``--engine rete``: durable_rules holds no seizures, so ReteGroupJudge judges the rules
+    reading them with the reference's measures, the seizure count included."""
+    with db.begin() as connection:
+        for table in (correlation_members, correlation_shipped, alerts):
+            connection.execute(delete(table))
+    index = SeizureIndex()
+    joiner = Joiner(PACK.correlations, PACK.lanes, index)
+    store = CorrelationStore(db, judge=ReteGroupJudge())
+    reference = Correlator(PACK)
+    seized, again = _manifest("SEIZED", T0), _manifest("AGAIN", T0 + YEAR)
+    found: list[Alert] = []
+    expected = reference.push(seized)
+    reference.seize(seized)
+    index.replace([seized])
+    expected += reference.push(again)
+    for manifest in (seized, again):
+        joining = joiner.joining(manifest, *ENRICHER.enrich(manifest, date(1970, 1, 1)))
+        if joining is not None and joining.members:
+            found += store.record(joining)
+    assert {a.rule_id for a in found} == OFFENDERS
     assert _ids(found) == _ids(expected)
 
 
