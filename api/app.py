@@ -65,7 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = Service.start(settings, metrics)
         app.state.service = running
-        running.note_correlations_left_out()
         # The engine, its caches and the rule pack live as long as the process: keep them out
         # of the cyclic collector's full passes, which otherwise stall every request in flight.
         gc.collect()

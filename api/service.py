@@ -6,7 +6,8 @@ Every worker process follows the store: :meth:`Service.follow` checks the active
 every ``reload_seconds`` and, when it changed, compiles it and swaps it in atomically —
 requests already screening finish on the version they started with. The same loop follows the
 current shadow run (:mod:`api.shadow`): it loads or drops the shadow version's engine and
-stores the shadow's results.
+stores the shadow's results, and reads the inspection outcomes recorded since its last tick
+into the seizures the repeat-offender rules count (:mod:`engine.store.seizures`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
-from assay.engine.correlation.joining import left_out_notice
 from assay.engine.correlation.rete import ReteGroupJudge
+from assay.engine.correlation.seizures import SeizureIndex
 from assay.engine.ruleset import (
     RuleSet,
     compile_pack,
@@ -50,11 +51,11 @@ from assay.engine.store.redact import SecretFilter, database_problem, shown_url
 from assay.engine.store.rulesets import RuleStore
 from assay.engine.store.schema import SchemaError
 from assay.engine.store.schema import ensure as ensure_schema
+from assay.engine.store.seizures import SeizuresOnRecord, longest_history
 from assay.engine.store.sessions import SessionStore
 from assay.engine.store.shadow import ShadowStore
 
 log = logging.getLogger("assay.service")
-correlation_log = logging.getLogger("assay.correlation")
 # Service.active when the worker started without the database: no stored version is known
 # to be active (any marker the store gives differs, so the next refresh loads it).
 NOT_FROM_STORE = (0, "")
@@ -77,6 +78,7 @@ class Service:
     shadows: ShadowStore
     sessions: SessionStore  # the workbench's sign-ins (api/ui)
     correlation: CorrelationStore  # correlation windows and alerts (engine.store.correlation)
+    seizures: SeizuresOnRecord  # the seizures on record the engine's joiner counts
     active: tuple[int, str]  # (version id, sha256) the store says is active; NOT_FROM_STORE
     loaded: Loaded  # what the engine screens with, and why when it is not the active version
     offline: OfflineCopy  # the copies kept for a start without the database
@@ -117,6 +119,14 @@ class Service:
             marker = NOT_FROM_STORE
             log.error("%s (%s: %s)", loaded.problem, shown_url(url), unreachable)
         journal = settings.resolved_journal_dir()
+        decision_log = DecisionLog(url, journal, upgrade=False)
+        seized = SeizureIndex()
+        seizures = SeizuresOnRecord(db, decision_log, seized)
+        if unreachable is None:
+            try:
+                seizures.refresh(longest_history(ruleset.correlations))
+            except (SQLAlchemyError, OSError) as exc:  # read again at the next tick
+                log.error("could not read the seizures on record: %s", database_problem(exc, url))
         return cls(
             settings=settings,
             engine=Engine(
@@ -124,8 +134,9 @@ class Service:
                 kind=settings.engine,
                 rete_max_versions=settings.rete_max_versions,
                 version_id=loaded.version_id,
+                seizures=seized,
             ),
-            log=DecisionLog(url, journal, upgrade=False),
+            log=decision_log,
             journal=Journal(journal, url, backlog_limit=settings.journal_backlog_bytes),
             metrics=metrics,
             db=db,
@@ -138,6 +149,7 @@ class Service:
             correlation=CorrelationStore(
                 db, judge=ReteGroupJudge() if settings.engine == "rete" else None
             ),
+            seizures=seizures,
             active=marker,
             loaded=loaded,
             offline=offline,
@@ -170,6 +182,11 @@ class Service:
                 if not self.lost_store(exc):
                     log.exception("could not follow the active ruleset version")
                 continue
+            try:
+                await run_in_threadpool(self.refresh_seizures)
+            except Exception as exc:
+                if not self.lost_store(exc):
+                    log.exception("could not read the seizures on record")
             try:
                 await self.follow_shadow()
             except Exception as exc:
@@ -294,14 +311,24 @@ class Service:
             return False
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
-        self.note_correlations_left_out()
         return True
 
-    def note_correlations_left_out(self) -> None:
-        """Say in the log which correlation rules of the ruleset in force the service does
-        not run (docs/correlation.md)."""
-        for rule in self.engine.correlations_left_out:
-            correlation_log.warning(left_out_notice(rule))
+    def refresh_seizures(self) -> None:
+        """Read the inspection outcomes recorded since the last look (by any worker) into the
+        seizures the repeat-offender rules count; blocking (the database). Called when this
+        worker records outcomes, and on every tick of :meth:`follow`. A new ruleset version
+        needs nothing here: the index computes a changed rule's entities on first use."""
+        self.seizures.refresh(longest_history(self.engine.ruleset.correlations))
+
+    async def outcomes_recorded(self) -> None:
+        """After this worker stored outcomes: a seizure among them counts for its next
+        screening at once (other workers read it at their next tick). The outcomes are
+        stored already, so a database hiccup here only delays that to the next tick."""
+        try:
+            await run_in_threadpool(self.refresh_seizures)
+        except Exception as exc:
+            if not self.lost_store(exc):
+                log.exception("could not read the seizures on record")
 
     def stop(self) -> None:
         try:

@@ -2,7 +2,7 @@
 
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
                                 [--year-manifests 200000] [--year-consignors 10000]
-                                [--sections "split rule,default pack,year,api"]
+                                [--sections "split rule,default pack,year,api,joining"]
                                 [--duration 4] [--repeat 3]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
@@ -31,6 +31,10 @@ Sections (add one by appending to ``SECTIONS``):
                     realistic clean 5-item manifest of ``bench/api.py``): the default pack
                     with its correlation rules against the same pack without
                     ``correlation/``, interleaved ``--repeat`` times, median kept.
+* ``joining``       in-process, one core: what the correlation rules add to screening the
+                    clean manifest of ``api`` (``Joiner.joining``), without the
+                    repeat-offender rules (the service before they ran in it) against with
+                    them and 1,000 seizures of other parties on record, and the ratio.
 
 The ``year`` section at the issue's size (``--year-manifests 1000000 --year-consignors
 50000``, about four minutes on two shared cores) was measured once (2026-12-04, before the
@@ -65,7 +69,11 @@ sys.path.insert(0, str(_HERE.parent))
 from assay.engine import Engine  # noqa: E402
 from assay.engine.contracts import Manifest, Party  # noqa: E402
 from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator  # noqa: E402
+from assay.engine.correlation.joining import Joiner  # noqa: E402
+from assay.engine.correlation.measures import SEIZURES  # noqa: E402
 from assay.engine.correlation.rete import ReteCorrelator  # noqa: E402
+from assay.engine.correlation.seizures import SeizureIndex  # noqa: E402
+from assay.engine.features import Enricher  # noqa: E402
 from assay.engine.rulefile import build_example_manifest  # noqa: E402
 from assay.engine.ruleset import RuleSet, compile_pack, default_pack_dir, read_sources  # noqa: E402
 from bench.api import _manifest, _screening_key, _wait, _wrk, free_port  # noqa: E402
@@ -377,6 +385,41 @@ def _api(args: argparse.Namespace) -> None:
     print(f"  with / without correlation rules: {ratio:.2f}x")
 
 
+def _joining() -> None:
+    """µs per ``Joiner.joining`` of a clean manifest, without and with the rules reading
+    seizures (and 1,000 seizures of other parties in the index), interleaved, best of 5."""
+    pack = compile_pack(read_sources(default_pack_dir()), origin="")
+    manifest = Manifest.model_validate_json(_manifest())
+    seized = []
+    for n in range(1000):
+        document = json.loads(_manifest())
+        document["manifest_id"] = f"SEIZED-{n}"
+        document["consignor"] = {"name": f"SEIZED CONSIGNOR {n}", "country": "CN"}
+        document["consignee"] = {"name": f"SEIZED CONSIGNEE {n}", "country": "US"}
+        seized.append(Manifest.model_validate(document))
+    index = SeizureIndex()
+    index.replace(seized)
+    view, items = Enricher(pack).enrich(manifest, datetime(2026, 1, 1, tzinfo=UTC).date())
+    joiners = {
+        "without repeat offenders": Joiner(
+            [rule for rule in pack.correlations if SEIZURES not in rule.measures], pack.lanes
+        ),
+        "with them, 1,000 seizures": Joiner(pack.correlations, pack.lanes, index),
+    }
+    best = dict.fromkeys(joiners, float("inf"))
+    for _ in range(5):
+        for name, joiner in joiners.items():
+            started = time.perf_counter()
+            for _ in range(20_000):
+                joiner.joining(manifest, view, items)
+            best[name] = min(best[name], (time.perf_counter() - started) / 20_000 * 1e6)
+    print("\njoining: Joiner.joining of the clean manifest of api, best of 5 x 20,000")
+    for name, micros in best.items():
+        print(f"  {name:<28}{micros:>8.1f} µs")
+    ratio = best["with them, 1,000 seizures"] / best["without repeat offenders"]
+    print(f"  with / without: {ratio:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifests", type=int, default=200_000)
@@ -386,8 +429,8 @@ def main() -> None:
     parser.add_argument("--year-consignors", type=int, default=10_000)
     parser.add_argument(
         "--sections",
-        default=",".join([*SECTIONS, "year", "api"]),
-        help="comma-separated: " + ", ".join([*SECTIONS, "year", "api"]),
+        default=",".join([*SECTIONS, "year", "api", "joining"]),
+        help="comma-separated: " + ", ".join([*SECTIONS, "year", "api", "joining"]),
     )
     parser.add_argument("--duration", type=int, default=4, help="api: seconds a wrk run")
     parser.add_argument("--repeat", type=int, default=3, help="api: runs a server, interleaved")
@@ -431,6 +474,8 @@ def main() -> None:
         _year(args)
     if "api" in chosen:
         _api(args)
+    if "joining" in chosen:
+        _joining()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from assay.engine.contracts import Manifest, RulesetInfo, ScreeningResult, trusted
 from assay.engine.correlation.joining import Joiner, Joining
-from assay.engine.correlation.language import CorrelationRule
+from assay.engine.correlation.seizures import SeizureCounts
 from assay.engine.evaluators.base import EngineKind, Evaluator
 from assay.engine.evaluators.compiled import CompiledEvaluator
 from assay.engine.evaluators.rete import DEFAULT_VERSIONS_PER_PROCESS, ReteEvaluator, ReteHost
@@ -49,7 +49,10 @@ class Engine:
     rulesets live in host processes the engine owns (:class:`ReteHost`): call :meth:`close`.
 
     ``version_id`` is the rule store's id of the version screened with (None for a pack not
-    from the store); every result names it (``result.ruleset.version_id``).
+    from the store); every result names it (``result.ruleset.version_id``). ``seizures``: the
+    seizures on record that :meth:`screen_joining` asks for the rules reading
+    ``history.seizures`` (the service's :class:`~engine.correlation.seizures.SeizureIndex`;
+    without them those rules join no group).
     """
 
     def __init__(
@@ -59,12 +62,14 @@ class Engine:
         kind: EngineKind = "compiled",
         rete_max_versions: int = DEFAULT_VERSIONS_PER_PROCESS,
         version_id: int | None = None,
+        seizures: SeizureCounts | None = None,
     ) -> None:
         if kind not in ("compiled", "rete"):
             raise ValueError(f"unknown evaluator {kind!r}; choose 'compiled' or 'rete'")
         self.kind: EngineKind = kind
         self._swap = threading.Lock()
         self._host = ReteHost(rete_max_versions) if kind == "rete" else None
+        self._seizures = seizures
         try:
             self._active = self._build(
                 ruleset if ruleset is not None else load_default_pack(), version_id
@@ -96,7 +101,11 @@ class Engine:
                 sha256=ruleset.sha256,
                 version_id=version_id,
             ),
-            Joiner(ruleset.correlations, ruleset.lanes) if ruleset.correlations else None,
+            (
+                Joiner(ruleset.correlations, ruleset.lanes, self._seizures)
+                if ruleset.correlations
+                else None
+            ),
         )
 
     @property
@@ -107,13 +116,6 @@ class Engine:
     def version_id(self) -> int | None:
         """The rule store's id of the version screened with (None: not from the store)."""
         return self._active.info.version_id
-
-    @property
-    def correlations_left_out(self) -> tuple[CorrelationRule, ...]:
-        """The active ruleset's correlation rules :meth:`screen_joining` does not serve (the
-        ones reading seizures: :class:`~engine.correlation.joining.Joiner`)."""
-        joiner = self._active.joiner
-        return joiner.left_out if joiner is not None else ()
 
     @property
     def rete_host(self) -> ReteHost | None:

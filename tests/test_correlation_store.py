@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
-from assay.api.settings import Settings
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.evaluator import correlate, order_key
@@ -30,7 +28,6 @@ from assay.engine.store.database import (
     open_database,
 )
 from tests.conftest import empty_postgres
-from tests.servers import live_api
 from tests.test_correlation import PACK, SPLIT, T0, _lines, _manifest, _stream, _streams
 
 ENRICHER = Enricher(PACK)
@@ -254,29 +251,6 @@ def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(
         raised = [a for found in pool.map(screen, parcels) for a in found]
     assert {a.alert_id for a in raised} == expected == {s.alert.alert_id for s in store.alerts()}
     assert len(raised) == len(expected)
-
-
-def test_the_service_leaves_out_the_rules_that_read_seizures_and_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Every filing joins a repeat-offender group: run in the service, each manifest would
-    pay a store transaction. They are left out of the service's stage, in its log."""
-    joiner = Joiner(PACK.correlations, PACK.lanes)
-    left_out = {rule.id for rule in joiner.left_out}
-    assert left_out == {"repeat-offender", "repeat-offender-consignee"}
-    with (
-        caplog.at_level("WARNING", logger="assay.correlation"),
-        live_api(Settings(data_dir=tmp_path)),
-    ):
-        pass
-    for rule_id in left_out:
-        assert f"correlation rule {rule_id} reads history.seizures" in caplog.text
-    parcel = _manifest("P-1", T0)  # a filing: the reference puts it in every repeat-offender group
-    manifest_view, item_views = ENRICHER.enrich(parcel, date(1970, 1, 1))
-    joining = joiner.joining(parcel, manifest_view, item_views)
-    assert joining is not None
-    assert {member.rule.id for member in joining.members}.isdisjoint(left_out)
-    assert {shipment.rule.id for shipment in joining.shipments}.isdisjoint(left_out)
 
 
 @settings(

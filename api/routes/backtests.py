@@ -168,7 +168,10 @@ async def outcomes(
 ) -> Recorded:
     """One outcome, or an array of up to 10,000: `manifest_id`, `result` (seizure,
     irregularity or no_find), optional `pattern` and `notes`. All or none are stored; a
-    later outcome for the same manifest replaces the earlier one in figures (both are kept)."""
+    later outcome for the same manifest replaces the earlier one in figures (both are kept).
+    A seizure of a screened manifest counts at once for the repeat-offender rules: the same
+    consignor's or consignee's next filings carry their flag (every worker within one
+    `reload_seconds` tick); one corrected to another result stops counting."""
     body = await read_json_body(request, svc.settings.max_body_bytes)
     try:
         document = orjson.loads(body)
@@ -188,4 +191,5 @@ async def outcomes(
                 entry["loc"] = ["body", *entry["loc"][2:]]
         raise ApiError(422, "invalid outcomes", detail) from None
     stored = await run_in_threadpool(svc.inspections.record, parsed, who.person)
+    await svc.outcomes_recorded()
     return Recorded(recorded=stored)

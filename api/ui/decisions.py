@@ -142,4 +142,5 @@ async def record_outcome(request: Request, decision_id: str, who: AuthorOrReview
         errors = outcome_errors(exc)
         return await _page(request, who, decision, values=values, errors=errors, status=422)
     await run_in_threadpool(svc.inspections.record, [outcome], who.identity.person)
+    await svc.outcomes_recorded()
     return RedirectResponse(f"/ui/decisions/{decision.decision_id}?recorded=1#outcomes", 303)

@@ -9,6 +9,11 @@ manifest that joins no group goes no further; one that does is handed to the sto
 stage (:mod:`engine.store.correlation`), which holds the windows. The views are dated by the
 manifest's ``filed_at`` (a manifest without one never correlates), so they are the same as
 the reference evaluator's.
+
+The rules that read ``history.seizures`` (the repeat offenders) would take every filing of a
+party into their groups; here a manifest joins one only when the
+:class:`~engine.correlation.seizures.SeizureCounts` given say its entity has a seizure that
+counts for it, so a filing by a clean party costs a look-up in memory and no transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import history_keys, member_joins, micros
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
+from assay.engine.correlation.seizures import SeizureCounts
 from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import View
 from assay.engine.lanes import Lanes
@@ -36,6 +42,7 @@ class Contribution:
     entity_key: str
     entity: str  # the entity's name, for people
     mass_kg: float
+    seizures: int = 0  # history.seizures of the entity for this manifest (rules reading it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +76,18 @@ class Joining:
 class Joiner:
     """The correlation rules of one ruleset, their ``each`` conditions compiled once."""
 
-    def __init__(self, rules: Sequence[CorrelationRule], lanes: Lanes) -> None:
-        # The rules that read seizures are left out: every filing joins their groups, so each
-        # would cost a store transaction (docs/correlation.md, "Where they run"); the service
-        # says so in its log (left_out_notice).
-        self.left_out = tuple(rule for rule in rules if SEIZURES in rule.measures)
-        self._rules = tuple(rule for rule in rules if SEIZURES not in rule.measures)
+    def __init__(
+        self,
+        rules: Sequence[CorrelationRule],
+        lanes: Lanes,
+        seizures: SeizureCounts | None = None,
+    ) -> None:
+        # A rule reading seizures asks ``seizures`` first (without them, as in a screening
+        # outside the service, its groups are never joined).
+        self._rules = tuple(rules)
         self._each: tuple[Predicate, ...] = tuple(predicate(rule.each) for rule in self._rules)
+        self._reads_seizures = tuple(SEIZURES in rule.measures for rule in self._rules)
+        self._seizures = seizures
         self._lanes = lanes
 
     def joining(
@@ -84,9 +96,18 @@ class Joiner:
         """What ``manifest`` brings (None: no filed_at, or nothing at all)."""
         if manifest.filed_at is None:
             return None
+        t = micros(manifest.filed_at)
+        parties = {
+            "consignor": party_key(manifest.consignor),
+            "consignee": party_key(manifest.consignee),
+        }
         members: list[Contribution] = []
         shipments: list[Shipment] = []
-        for rule, each in zip(self._rules, self._each, strict=True):
+        for rule, each, offender in zip(self._rules, self._each, self._reads_seizures, strict=True):
+            if offender:
+                joins = (rule, each, manifest, manifest_view, item_views, t, parties)
+                members += self._offending(*joins)
+                continue
             joined = member_joins(rule, each, manifest, manifest_view, item_views)
             members += [Contribution(rule, key, name, mass) for (key, name), mass in joined.items()]
             if rule.history is not None and NEW_CONSIGNEES in rule.measures:
@@ -96,22 +117,48 @@ class Joiner:
             return None
         return Joining(
             manifest.manifest_id,
-            micros(manifest.filed_at),
+            t,
             manifest.filed_at,
-            party_key(manifest.consignor),
-            party_key(manifest.consignee),
+            parties["consignor"],
+            parties["consignee"],
             tuple(members),
             tuple(shipments),
             self._lanes,
         )
 
-
-def left_out_notice(rule: CorrelationRule) -> str:
-    """The line the service logs for a correlation rule it does not run."""
-    return (
-        f"correlation rule {rule.id} reads {SEIZURES}: the service does not run it yet "
-        "(batch, back-tests and replay do)"
-    )
+    def _offending(
+        self,
+        rule: CorrelationRule,
+        each: Predicate,
+        manifest: Manifest,
+        manifest_view: View,
+        item_views: list[View],
+        t: int,
+        parties: dict[str, str],
+    ) -> list[Contribution]:
+        """The groups of a rule reading seizures that ``manifest`` (filed at ``t``, its
+        ``parties`` keyed by role) joins: those of its entities with a seizure that counts
+        for it, when ``each`` holds (checked only then). A party with no seizure at all, the
+        usual case, is ruled out by a set look-up before any entity key is computed."""
+        seizures = self._seizures
+        if seizures is None:
+            return []
+        for role, party in parties.items():
+            if role in rule.group_by and not seizures.may_count(role, party):
+                return []
+        counts = {
+            key: n
+            for key, _name in history_keys(rule, manifest)
+            if (n := seizures.count(rule, key, t, manifest.manifest_id))
+        }
+        if not counts:
+            return []
+        joined = member_joins(rule, each, manifest, manifest_view, item_views)
+        return [
+            Contribution(rule, key, name, mass, counts[key])
+            for (key, name), mass in joined.items()
+            if key in counts
+        ]
 
 
 def alert_flag(alert: Alert, rule: CorrelationRule, manifest_id: str) -> Flag:

@@ -20,11 +20,12 @@ from assay.engine.correlation.language import CorrelationRule
 
 class WindowJudge(Protocol):
     def judge(
-        self, rule: CorrelationRule, members: Sequence[Member], t: int
+        self, rule: CorrelationRule, members: Sequence[Member], t: int, seizures: int = 0
     ) -> Mapping[str, float | None] | None:
         """The measures of the group if the member at ``t`` (the last of ``members``, which
         are in filed_at order, none after ``t``, none before ``t - window - baseline``)
-        completes the rule's pattern; None if it does not."""
+        completes the rule's pattern; None if it does not. ``seizures``: the entity's
+        ``history.seizures`` for that member (rules reading it)."""
         ...
 
 
@@ -32,7 +33,7 @@ class PythonJudge:
     """The reference evaluator's judgement, on members read from anywhere."""
 
     def judge(
-        self, rule: CorrelationRule, members: Sequence[Member], t: int
+        self, rule: CorrelationRule, members: Sequence[Member], t: int, seizures: int = 0
     ) -> Mapping[str, float | None] | None:
-        measures = measure(rule, members, t)
+        measures = measure(rule, members, t, seizures)
         return measures if holds(rule.alert_when, measures) else None

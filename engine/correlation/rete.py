@@ -79,6 +79,7 @@ from assay.engine.correlation.evaluator import (
     member_joins,
 )
 from assay.engine.correlation.language import CorrelationRule
+from assay.engine.correlation.measures import SEIZURES
 from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import Enricher
 from assay.engine.ruleset import RuleSet
@@ -538,8 +539,12 @@ class ReteGroupJudge:
         self._windows = ReteWindowJudge()
 
     def judge(
-        self, rule: CorrelationRule, members: Sequence[Member], t: int
+        self, rule: CorrelationRule, members: Sequence[Member], t: int, seizures: int = 0
     ) -> dict[str, float | None] | None:
+        if SEIZURES in rule.measures:
+            # durable_rules holds no seizures (docs/correlation.md): the reference judges.
+            measures = measure(rule, members, t, seizures)
+            return measures if holds(rule.alert_when, measures) else None
         *earlier, last = members
         # The entity's key only joins facts inside one throwaway session: any constant does.
         if self._windows.judge(rule, "entity", "entity", earlier, last) is None:

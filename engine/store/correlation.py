@@ -271,9 +271,13 @@ class CorrelationStore:
         )
         earlier = [m for m in stored if (m.t, m.manifest_id) < position]
         later = [m for m in stored if (m.t, m.manifest_id) > position]
-        alert = self._judged(rule, part, [*earlier, this])
+        alert = self._judged(rule, part, [*earlier, this], part.seizures)
         members = [*earlier, this, *later]
         later_judged: list[tuple[str, Alert | None]] = []
+        if part.seizures:
+            # A repeat offender's later members were judged on their own seizures, which
+            # this member does not change: nothing to judge again.
+            return alert, later_judged
         for index, member in enumerate(members[len(earlier) + 1 :], start=len(earlier) + 1):
             group = [m for m in members[: index + 1] if m.t >= member.t - reach]
             key = alert_id(rule.id, part.entity_key, member.manifest_id)
@@ -281,11 +285,12 @@ class CorrelationStore:
         return alert, later_judged
 
     def _judged(
-        self, rule: CorrelationRule, part: Contribution, members: list[Member]
+        self, rule: CorrelationRule, part: Contribution, members: list[Member], seizures: int = 0
     ) -> Alert | None:
-        """The alert of the group ending with its last member, if the judge says so."""
+        """The alert of the group ending with its last member, if the judge says so
+        (``seizures``: that member's ``history.seizures``)."""
         t = members[-1].t
-        measures = self._judge.judge(rule, members, t)
+        measures = self._judge.judge(rule, members, t, seizures)
         if measures is None:
             return None
         return make_alert(rule, part.entity_key, part.entity, members, t, dict(measures))
