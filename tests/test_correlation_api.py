@@ -231,6 +231,8 @@ def test_the_workbench_lists_correlation_rules_with_their_hits(tmp_path: Path) -
     sentence of the manifest that completed it."""
     with live_api(Settings(data_dir=tmp_path)) as api, api.client() as client:
         _screen(client, _parcels("UI"))
+        # The pages wait for the decision writer up to 2 s; a loaded machine may need more.
+        assert api.service.log.caught_up(timeout=60)
         with signed_in(api, "reviewer") as reviewer:
             listing = reviewer.get("/ui/rules", params={"pattern": "split_shipment"})
             assert listing.status_code == 200
