@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
 from assay.engine.correlation.joining import left_out_notice
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.ruleset import (
     RuleSet,
@@ -50,6 +52,7 @@ from assay.engine.store.redact import SecretFilter, database_problem, shown_url
 from assay.engine.store.rulesets import RuleStore
 from assay.engine.store.schema import SchemaError
 from assay.engine.store.schema import ensure as ensure_schema
+from assay.engine.store.seeding import keeps_record, seed_records
 from assay.engine.store.sessions import SessionStore
 from assay.engine.store.shadow import ShadowStore
 
@@ -87,6 +90,10 @@ class Service:
     shadow_failed: tuple[int, str] | None = None
     # Engines of versions not in force, for the workbench's trials (api/ui/trying.py).
     drafts: DraftEngines = field(default_factory=DraftEngines)
+    # Threads seeding correlation records from the decision log (seed_correlation_records),
+    # and the signal that stops them at shutdown.
+    seeding: list[threading.Thread] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
@@ -117,7 +124,7 @@ class Service:
             marker = NOT_FROM_STORE
             log.error("%s (%s: %s)", loaded.problem, shown_url(url), unreachable)
         journal = settings.resolved_journal_dir()
-        return cls(
+        started = cls(
             settings=settings,
             engine=Engine(
                 ruleset,
@@ -143,6 +150,9 @@ class Service:
             offline=offline,
             unreachable=unreachable,
         )
+        if unreachable is None:
+            started.seed_correlation_records()
+        return started
 
     async def follow(self) -> None:
         """Keep the engine on the store's active version, and the shadow on the current shadow
@@ -201,6 +211,7 @@ class Service:
             return False
         log.warning("the database answers again: following the store's active version")
         self.unreachable = None
+        self.seed_correlation_records()
         return True
 
     def lost_store(self, exc: Exception) -> bool:
@@ -295,7 +306,34 @@ class Service:
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
         self.note_correlations_left_out()
+        self.seed_correlation_records()
         return True
+
+    def seed_correlation_records(self) -> None:
+        """Seed, off the request path, the record of shipments of each correlation rule in
+        force that keeps one and was never seeded, from the decision log
+        (:mod:`engine.store.seeding`: one worker of all takes each rule)."""
+        rules = [r for r in self.engine.ruleset.correlations if keeps_record(r)]
+        if not rules:
+            return
+        self.seeding = [t for t in self.seeding if t.is_alive()]
+        thread = threading.Thread(
+            target=self._seed_records, args=(rules,), name="assay-seed-records", daemon=True
+        )
+        self.seeding.append(thread)
+        thread.start()
+
+    def _seed_records(self, rules: list[CorrelationRule]) -> None:
+        try:
+            seed_records(self.correlation, self.log, rules, stopped=self.stopping.is_set)
+        except Exception as exc:
+            if not self.lost_store(exc):
+                correlation_log.exception("could not seed the correlation records")
+
+    def wait_for_seeding(self) -> None:
+        """Until the seedings started so far are done (for a test, or a tool)."""
+        for thread in list(self.seeding):
+            thread.join()
 
     def note_correlations_left_out(self) -> None:
         """Say in the log which correlation rules of the ruleset in force the service does
@@ -304,6 +342,9 @@ class Service:
             correlation_log.warning(left_out_notice(rule))
 
     def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.seeding:
+            thread.join(timeout=10)  # stops at its next chunk
         try:
             self.correlation.flush()
         except Exception:
