@@ -187,8 +187,9 @@ class CorrelationStore:
         alerts (stored now or before, by a retry of the same manifest)."""
         with self._lock:
             self._meet(joining)
-            for shipment in joining.shipments:
-                self._note_since(shipment.rule.id, joining.t)
+        # This manifest starts (or moves back) its rules' records, in its own transaction: a
+        # transaction that fails loses it with the manifest's shipments.
+        own_since = {s.rule.id: joining.t for s in joining.shipments}
         found: list[Alert] = []
         with self._taken() as (pending, since), self._db.begin() as connection:
             if connection.dialect.name == "sqlite":
@@ -200,7 +201,7 @@ class CorrelationStore:
                 for key in keys:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             _write_shipments(connection, pending)
-            _write_since(connection, since)
+            _write_since(connection, {**since, **_earliest(own_since, since)})
             for member in joining.members:
                 own, late = self._member(connection, joining, member)
                 if own is not None:
@@ -215,6 +216,9 @@ class CorrelationStore:
                     for s in joining.shipments
                 },
             )
+        with self._lock:
+            for rule_id, t in own_since.items():
+                self._since[rule_id] = min(t, self._since.get(rule_id, t))
         self._maybe_sweep()
         return found
 
@@ -506,6 +510,11 @@ def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str
         for (r, e, c), t in sorted(shipments.items())
     ]
     connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
+
+
+def _earliest(own: dict[str, int], since: dict[str, int]) -> dict[str, int]:
+    """Per rule of ``own``, the earlier of its start and the one in ``since``."""
+    return {rule_id: min(t, since.get(rule_id, t)) for rule_id, t in own.items()}
 
 
 def _write_since(connection: Connection, since: dict[str, int]) -> None:
