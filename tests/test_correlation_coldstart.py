@@ -33,6 +33,8 @@ from assay.engine.store.database import (
     correlation_shipped,
     open_database,
 )
+from assay.engine.store.decisions import DecisionLog
+from assay.engine.store.seeding import Seeded, seed_records
 from tests.conftest import empty_postgres
 from tests.servers import live_api
 from tests.test_correlation import PACK, RULE, T0, _lines, _manifest, _pack, _problems
@@ -285,6 +287,37 @@ def _clear_correlation(url: str) -> None:
     engine.dispose()
 
 
+def _log_history(settings: Settings, history: list[Manifest]) -> None:
+    """Screen ``history`` through a service (so it is in the decision log), then empty the
+    correlation tables: a store whose record was never kept, or was lost."""
+    with live_api(settings) as api, api.client() as client:
+        for manifest in history:
+            answer = client.post("/v1/screen", content=manifest.model_dump_json(), headers=JSON)
+            assert answer.status_code == 200, answer.text
+        assert api.service.log.caught_up(timeout=30)
+    _clear_correlation(settings.resolved_database_url())
+
+
+def test_seeding_reads_the_log_in_chunks_once_per_rule(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    history = [_furniture(f"LOG{n}", -100 + 10 * n, "TILER A", f"SHOP {n}") for n in range(5)]
+    _log_history(settings, history)
+    url = settings.resolved_database_url()
+    db = open_database(url)
+    decisions = DecisionLog(url)
+    try:
+        store = CorrelationStore(db)
+        [seeded] = seed_records(store, decisions, PACK.correlations, chunk=2)
+        assert seeded == Seeded(RECEIVERS.id, 5, micros(T0 - 100 * DAY))
+        assert store.record_since(RECEIVERS.id) == micros(T0 - 100 * DAY)
+        assert store.rows() == (0, 5)  # one shipment per (consignor, shop)
+        # Another worker (or a restart) finds it taken: a rule is seeded once.
+        assert seed_records(CorrelationStore(db), decisions, PACK.correlations) == []
+    finally:
+        decisions.close()
+        db.dispose()
+
+
 def test_the_service_seeds_an_empty_record_from_the_decision_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -296,12 +329,7 @@ def test_the_service_seeds_an_empty_record_from_the_decision_log(
         _tiles("LOG-A2", -60, "TILER A", "SHOP 2"),
         _furniture("LOG-C1", -100, "TILER C", "SHOP 9"),
     ]
-    with live_api(settings) as api, api.client() as client:
-        for manifest in history:
-            answer = client.post("/v1/screen", content=manifest.model_dump_json(), headers=JSON)
-            assert answer.status_code == 200, answer.text
-        assert api.service.log.caught_up(timeout=30)
-    _clear_correlation(settings.resolved_database_url())
+    _log_history(settings, history)
     known = [_tiles(f"A{n}", n, "TILER A", f"SHOP {n + 1}") for n in range(3)]
     unknown = [_tiles(f"C{n}", n, "TILER C", f"NEW SHOP {n}") for n in range(3)]
     with (

@@ -187,9 +187,14 @@ class CorrelationStore:
         alerts (stored now or before, by a retry of the same manifest)."""
         with self._lock:
             self._meet(joining)
-        # This manifest starts (or moves back) its rules' records, in its own transaction: a
-        # transaction that fails loses it with the manifest's shipments.
-        own_since = {s.rule.id: joining.t for s in joining.shipments}
+            # This manifest starts (or moves back) its rules' records, in its own transaction
+            # (one that fails loses it with the manifest's shipments); not written when a start
+            # known here is no later (the stored one is no later than that).
+            own_since = {
+                s.rule.id: joining.t
+                for s in joining.shipments
+                if joining.t < self._since.get(s.rule.id, 2**63)
+            }
         found: list[Alert] = []
         with self._taken() as (pending, since), self._db.begin() as connection:
             if connection.dialect.name == "sqlite":
