@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from assay.api.metrics import Metrics
 from assay.api.settings import Settings
 from assay.api.shadow import Shadow
 from assay.engine import Engine
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.correlation.seizures import SeizureIndex
 from assay.engine.ruleset import (
@@ -51,6 +53,7 @@ from assay.engine.store.redact import SecretFilter, database_problem, shown_url
 from assay.engine.store.rulesets import RuleStore
 from assay.engine.store.schema import SchemaError
 from assay.engine.store.schema import ensure as ensure_schema
+from assay.engine.store.seeding import keeps_record, seed_records
 from assay.engine.store.seizures import SeizuresOnRecord, longest_history
 from assay.engine.store.sessions import SessionStore
 from assay.engine.store.shadow import ShadowStore
@@ -89,6 +92,10 @@ class Service:
     shadow_failed: tuple[int, str] | None = None
     # Engines of versions not in force, for the workbench's trials (api/ui/trying.py).
     drafts: DraftEngines = field(default_factory=DraftEngines)
+    # Threads seeding correlation records from the decision log (seed_correlation_records),
+    # and the signal that stops them at shutdown.
+    seeding: list[threading.Thread] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> Service:
@@ -127,7 +134,7 @@ class Service:
                 seizures.refresh(longest_history(ruleset.correlations))
             except (SQLAlchemyError, OSError) as exc:  # read again at the next tick
                 log.error("could not read the seizures on record: %s", database_problem(exc, url))
-        return cls(
+        started = cls(
             settings=settings,
             engine=Engine(
                 ruleset,
@@ -155,6 +162,9 @@ class Service:
             offline=offline,
             unreachable=unreachable,
         )
+        if unreachable is None:
+            started.seed_correlation_records()
+        return started
 
     async def follow(self) -> None:
         """Keep the engine on the store's active version, and the shadow on the current shadow
@@ -218,6 +228,7 @@ class Service:
             return False
         log.warning("the database answers again: following the store's active version")
         self.unreachable = None
+        self.seed_correlation_records()
         return True
 
     def lost_store(self, exc: Exception) -> bool:
@@ -311,6 +322,7 @@ class Service:
             return False
         self.loaded = Loaded(marker[0], None, None)
         log.info("now screening with ruleset version %s (%s)", marker[0], marker[1][:12])
+        self.seed_correlation_records()
         return True
 
     def refresh_seizures(self) -> None:
@@ -330,7 +342,36 @@ class Service:
             if not self.lost_store(exc):
                 log.exception("could not read the seizures on record")
 
+    def seed_correlation_records(self) -> None:
+        """Seed, off the request path, the record of shipments of each correlation rule in
+        force that keeps one and was never seeded, from the decision log
+        (:mod:`engine.store.seeding`: one worker of all takes each rule)."""
+        rules = [r for r in self.engine.ruleset.correlations if keeps_record(r)]
+        if not rules:
+            return
+        self.seeding = [t for t in self.seeding if t.is_alive()]
+        thread = threading.Thread(
+            target=self._seed_records, args=(rules,), name="assay-seed-records", daemon=True
+        )
+        self.seeding.append(thread)
+        thread.start()
+
+    def _seed_records(self, rules: list[CorrelationRule]) -> None:
+        try:
+            seed_records(self.correlation, self.log, rules, stopped=self.stopping.is_set)
+        except Exception as exc:
+            if not self.lost_store(exc):
+                log.exception("could not seed the correlation records")
+
+    def wait_for_seeding(self) -> None:
+        """Until the seedings started so far are done (for a test, or a tool)."""
+        for thread in list(self.seeding):
+            thread.join()
+
     def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.seeding:
+            thread.join(timeout=10)  # stops at its next chunk
         try:
             self.correlation.flush()
         except Exception:

@@ -148,9 +148,12 @@ def _worker(
         ReteCorrelator(pack, rules) if kind == "rete" else Correlator(pack, rules)
     )
     alerts = 0
+    by_rule: Counter[str] = Counter()
     started = time.perf_counter()
     for manifest in timed:
-        alerts += len(evaluator.push(manifest))
+        found = evaluator.push(manifest)
+        alerts += len(found)
+        by_rule.update(alert.rule_id for alert in found)
     seconds = time.perf_counter() - started
     live = evaluator.live_facts() if isinstance(evaluator, ReteCorrelator) else {}
     return {
@@ -158,6 +161,7 @@ def _worker(
         "manifests": len(timed),
         "seconds": seconds,
         "alerts": alerts,
+        "by_rule": dict(sorted(by_rule.items())),
         "rss_growth_mb": (process.memory_info().rss - before) / 2**20,
         "rss_mb": process.memory_info().rss / 2**20,
         "live_facts": live,
@@ -470,6 +474,7 @@ def main() -> None:
         ratio = (rete["manifests"] / rete["seconds"]) / (ref["manifests"] / ref["seconds"])
         same = "same alerts" if ref["alerts"] == rete["alerts"] else "ALERTS DIFFER"
         print(f"  rete/reference speed {ratio:.2f}x  ({same})")
+        print("  alerts by rule: " + ", ".join(f"{k} {v:,}" for k, v in ref["by_rule"].items()))
     if "year" in chosen:
         _year(args)
     if "api" in chosen:

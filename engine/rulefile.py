@@ -36,6 +36,7 @@ PATTERN_WORDS = {
     "window": "a duration is a whole number of hours or days, e.g. '48h' or '14d'",
     "baseline": "a duration is a whole number of hours or days, e.g. '90d'",
     "history": "a duration is a whole number of hours or days, e.g. '365d'",
+    "warm_up": "a warm-up is a whole number of hours or days, e.g. '90d' (or '0d': none)",
 }
 
 

@@ -24,6 +24,7 @@ from assay.engine.store.correlation import LATE_TOLERANCE, CorrelationStore
 from assay.engine.store.database import (
     alerts,
     correlation_members,
+    correlation_records,
     correlation_shipped,
     open_database,
 )
@@ -49,7 +50,7 @@ def db(
 
 def _empty(db: Engine) -> None:
     with db.begin() as connection:
-        for table in (correlation_members, correlation_shipped, alerts):
+        for table in (correlation_members, correlation_shipped, correlation_records, alerts):
             connection.execute(delete(table))
 
 

@@ -117,6 +117,19 @@ class Member:
     consignor: str
     consignee: str
     new_consignee: bool
+    # Whether the record of shipments covered the rule's warm-up when this member was filed:
+    # when not, group.new_consignees of the group it ends is missing (see covered()).
+    covered: bool = True
+
+
+def covered(rule: CorrelationRule, t: int, record_since: int | None) -> bool:
+    """Whether "new consignee" is knowable for a member filed at ``t`` (µs) when the record of
+    shipments starts at ``record_since`` (µs; None: nothing recorded yet, so this member
+    starts it): the record must cover the rule's warm-up before ``t``."""
+    if rule.warm_up is None:
+        return True
+    start = t if record_since is None else record_since
+    return t - start >= rule.warm_up * _SECOND
 
 
 @dataclass
@@ -179,7 +192,8 @@ def measure(
     rule: CorrelationRule, members: Sequence[Member], t: int, seizures: int = 0
 ) -> dict[str, float | None]:
     """Every measure of the group ending at ``t`` (members are in order, none after ``t``);
-    ``seizures`` is the entity's count within ``history`` before ``t``."""
+    ``seizures`` is the entity's count within ``history`` before ``t``. group.new_consignees
+    is missing (None) when the last member was filed before the record covered the warm-up."""
     start = t - rule.window * _SECOND
     group = [m for m in members if m.t >= start]
     base = [m for m in members if m.t < start]
@@ -192,7 +206,9 @@ def measure(
         "group.span_hours": (group[-1].t - group[0].t) / (3600 * _SECOND),
         "group.distinct_consignors": float(len({m.consignor for m in group})),
         "group.distinct_consignees": float(len({m.consignee for m in group})),
-        "group.new_consignees": float(len({m.consignee for m in group if m.new_consignee})),
+        "group.new_consignees": float(len({m.consignee for m in group if m.new_consignee}))
+        if group[-1].covered
+        else None,
         SEIZURES: float(seizures),
         "baseline.count": float(len(base)),
         "baseline.mass_kg": sum(m.mass_kg for m in base),
@@ -274,13 +290,18 @@ class Correlator:
     """Per-entity windows for the correlation rules of one ruleset (or the ``rules`` given).
 
     ``seized``: the ids of manifests with a confirmed seizure; each counts, as it is pushed,
-    for the rules that read ``history.seizures`` (:meth:`seize` adds one later)."""
+    for the rules that read ``history.seizures`` (:meth:`seize` adds one later).
+
+    ``record_since``: where the record of shipments starts (a rule's ``warm_up`` counts from
+    it); by default the first timed manifest pushed, so a batch, a back-test and a replay are
+    deterministic. A part of a stream split by entity gives the whole stream's start."""
 
     def __init__(
         self,
         ruleset: RuleSet,
         rules: Sequence[CorrelationRule] | None = None,
         seized: Collection[str] = (),
+        record_since: datetime | None = None,
     ) -> None:
         self._rules = tuple(ruleset.correlations if rules is None else rules)
         self._seized = frozenset(seized)
@@ -295,6 +316,7 @@ class Correlator:
         self._each = tuple(predicate(rule.each) for rule in self._rules)
         self._state: tuple[dict[str, _Entity], ...] = tuple({} for _ in self._rules)
         self._clock = FiledOrder()
+        self._record_since = None if record_since is None else micros(record_since)
         self._next_sweep = 0
         self._since_sweep = 0  # manifests pushed since the last sweep
         self._swept_left = 0  # entities the last sweep left
@@ -318,6 +340,8 @@ class Correlator:
         if position is None:
             return []
         t = position[0]
+        if self._record_since is None:
+            self._record_since = t  # the record of shipments starts with the stream
         self._since_sweep += 1
         if t >= self._next_sweep and self._since_sweep >= self._swept_left:
             self._sweep(t)
@@ -374,6 +398,7 @@ class Correlator:
                 party_key(manifest.consignor),
                 consignee,
                 seen is None,
+                covered(rule, t, self._record_since),
             )
             entity.members.append(member)
             seizures = bisect.bisect_right(entity.seizures, t)  # expired ones are gone
@@ -420,11 +445,13 @@ def correlate(
     manifests: Iterable[Manifest],
     rules: Sequence[CorrelationRule] | None = None,
     seized: Collection[str] = (),
+    record_since: datetime | None = None,
 ) -> list[Alert]:
     """Every alert of the correlation rules over ``manifests``, taken in filed_at order
     whatever order they come in (manifests without filed_at are skipped); ``seized`` names
-    the manifests with a confirmed seizure (for ``history.seizures``)."""
-    correlator = Correlator(ruleset, rules, seized)
+    the manifests with a confirmed seizure (for ``history.seizures``); ``record_since`` where
+    the record of shipments starts (default: the earliest manifest, see :class:`Correlator`)."""
+    correlator = Correlator(ruleset, rules, seized, record_since)
     timed = sorted((m for m in manifests if m.filed_at is not None), key=order_key)
     alerts: list[Alert] = []
     for manifest in timed:

@@ -32,7 +32,12 @@ from assay.engine import conditions as c
 from assay.engine import limits
 from assay.engine.check import Context, check_condition
 from assay.engine.contracts import Manifest, Severity
-from assay.engine.correlation.measures import BY_NAME, EXPLANATION_TEXTS, MEASURES
+from assay.engine.correlation.measures import (
+    BY_NAME,
+    EXPLANATION_TEXTS,
+    MEASURES,
+    NEW_CONSIGNEES,
+)
 from assay.engine.errors import AssayError, Location, Problem
 from assay.engine.fields import Scope
 from assay.engine.inspections import Inspection
@@ -50,6 +55,8 @@ from assay.engine.rulefile import (
 
 KeyPart = Literal["consignor", "consignee", "route", "hs_heading"]
 _DURATION = r"^[1-9][0-9]{0,4}[hd]$"
+# A warm-up may be zero: "trust the record from its first manifest" (the behaviour before it).
+_WARM_UP = r"^(0|[1-9][0-9]{0,4})[hd]$"
 _PARAM = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
 
 
@@ -82,6 +89,9 @@ class _Correlation(BaseModel):
     window: Annotated[str, Field(pattern=_DURATION)]
     baseline: Annotated[str, Field(pattern=_DURATION)] | None = None
     history: Annotated[str, Field(pattern=_DURATION)] | None = None
+    # How much of `history` the record of shipments must cover before group.new_consignees
+    # means anything (absent: all of it); see CorrelationRule.warm_up.
+    warm_up: Annotated[str, Field(pattern=_WARM_UP)] | None = None
     scope: Scope = "manifest"
     each: Annotated[str, Field(min_length=1)]
     alert_when: Annotated[str, Field(min_length=1)]
@@ -140,6 +150,12 @@ class CorrelationRule:
     file: str
     reads: tuple[str, ...]  # catalogue fields `each` reads
     measures: frozenset[str]  # group and baseline measures alert_when and explain read
+    # For a rule reading group.new_consignees: how long after the start of the record of
+    # shipments (the first manifest of a stream, or the store's record of the rule) "new" is
+    # knowable; before that the measure is missing (a comparison reading it is false), so a
+    # fresh record does not count every consignee as new. None for other rules.
+    warm_up: int | None = None
+    warm_up_text: str | None = None
 
     @property
     def role(self) -> Literal["finding"]:
@@ -242,6 +258,7 @@ def compile_correlation_rule(
                     "correlation",
                 )
             )
+    warm_up = _warm_up(corr, measures, doc, problems)
     examples = _examples(spec.examples, doc, example_base, spec.id, problems)
     if problems:
         return None, problems
@@ -269,8 +286,41 @@ def compile_correlation_rule(
         file=path,
         reads=tuple(c.fields_read(each)),
         measures=frozenset(measures),
+        warm_up=None if warm_up is None else duration_seconds(warm_up),
+        warm_up_text=warm_up,
     )
     return rule, []
+
+
+def _warm_up(
+    corr: _Correlation, measures: set[str], doc: YamlDocument, problems: list[Problem]
+) -> str | None:
+    """The rule's warm-up as written (absent: its ``history``, so only a record covering the
+    whole history says "new"); None for a rule that does not read group.new_consignees."""
+    reads = NEW_CONSIGNEES in measures
+    if corr.warm_up is None:
+        return corr.history if reads else None
+    if not reads:
+        problems.append(
+            doc.problem(
+                "rule_schema",
+                f"'warm_up' delays {NEW_CONSIGNEES}, which this rule does not read",
+                ("correlation", "warm_up"),
+                f"remove 'warm_up', or read {NEW_CONSIGNEES} in alert_when",
+            )
+        )
+        return None
+    if corr.history is not None and duration_seconds(corr.warm_up) > duration_seconds(corr.history):
+        problems.append(
+            doc.problem(
+                "rule_schema",
+                f"the warm-up {corr.warm_up} is longer than the history {corr.history}: the "
+                "record never needs to cover more than the history it is read over",
+                ("correlation", "warm_up"),
+                f"make it at most {corr.history}, or leave it out to wait for the whole history",
+            )
+        )
+    return corr.warm_up
 
 
 def _examples(

@@ -38,7 +38,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure(
         "group.new_consignees",
         "Distinct consignees among the members that the entity had not shipped to (in any "
-        "manifest, member or not) within `history` before that member",
+        "manifest, member or not) within `history` before that member; missing while the last "
+        "member was filed less than `warm_up` after the record of shipments started",
         "history",
     ),
     Measure(

@@ -59,7 +59,7 @@ import zlib
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import durable_rules_engine as dre
@@ -334,6 +334,7 @@ class ReteCorrelator:
         rules: Sequence[CorrelationRule] | None = None,
         shards: int = SHARDS,
         seized: Collection[str] = (),
+        record_since: datetime | None = None,
     ) -> None:
         if not 1 <= shards <= 1000:
             raise ValueError(f"shards={shards}: durable_rules holds at most 1,024 sessions")
@@ -362,7 +363,11 @@ class ReteCorrelator:
             )
         python_rules = [rule for rule in self._rules if rule.id in self.delegated]
         # Seizures (history.seizures) are read by delegated rules only: passed to them.
-        self._python = Correlator(ruleset, python_rules, seized) if python_rules else None
+        # So is the start of the record of shipments (warm_up): only delegated rules read
+        # group.new_consignees, and the reference sees every manifest pushed here.
+        self._python = (
+            Correlator(ruleset, python_rules, seized, record_since) if python_rules else None
+        )
         reads = {p for s in self._sequences.values() for p in s.rule.reads}
         self._enricher = Enricher(ruleset, reads)
         self._numbers = itertools.count(1)

@@ -16,7 +16,14 @@ For one screened manifest's :class:`~engine.correlation.joining.Joining`, in one
    :class:`~engine.correlation.judge.WindowJudge`; an alert is built by the reference
    evaluator's own code and stored once (``alert_id`` is the primary key: a retry, or another
    worker, cannot store it twice).
-3. **History**: ``correlation_shipped`` keeps per (rule, entity, consignee) the last ``t``.
+3. **History**: ``correlation_shipped`` keeps per (rule, entity, consignee) the last ``t``,
+   and ``correlation_records`` per rule where that record starts (``since_t``): the earliest
+   manifest ever noted for the rule (or decision seeded, :meth:`CorrelationStore.seed`). A
+   member filed less than the rule's ``warm_up`` after it has ``group.new_consignees``
+   missing, as in the reference evaluator, whose record starts with its stream. The minimum,
+   not the first to arrive: a worker that notes an earlier manifest than another moves the
+   start back, so every worker and a restart agree; the sweep never moves it (the record
+   still covers from there when its oldest shipments expire).
 
 Manifests that join no group but add to a ``history`` rule's record (every timed manifest, with
 the default pack's new-receivers rule) are not worth a database round trip on the screening's
@@ -71,13 +78,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assay.engine.correlation.alerts import Alert, alert_id
-from assay.engine.correlation.evaluator import Member, make_alert
+from assay.engine.correlation.evaluator import Member, covered, make_alert
 from assay.engine.correlation.joining import Contribution, Joining
 from assay.engine.correlation.judge import PythonJudge, WindowJudge
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.store.database import (
     alerts,
     correlation_members,
+    correlation_records,
     correlation_shipped,
     stored_utc,
 )
@@ -109,6 +117,8 @@ _SEEN = select(_S.last_t).where(
     _S.consignee == bindparam("consignee"),
 )
 _INSERT = insert(correlation_members)
+_R = correlation_records.c
+_SINCE = select(_R.since_t).where(_R.rule_id == bindparam("rule_id"))
 
 
 def lock_key(rule_id: str, entity_key: str) -> int:
@@ -149,6 +159,10 @@ class CorrelationStore:
         self._late = int(late_tolerance / timedelta(microseconds=1))
         self._lock = threading.Lock()  # guards the fields below
         self._pending: dict[tuple[str, str, str], int] = {}  # (rule, entity, consignee) -> t
+        self._pending_since: dict[str, int] = {}  # rule -> the earliest t noted, not written
+        # rule -> the start of its record as last read or written here: the stored one is no
+        # later (it only moves back), so a member this covers is covered.
+        self._since: dict[str, int] = {}
         self._rules: dict[str, CorrelationRule] = {}  # every rule met, for the sweep
         self._next_sweep: int | None = None
         self._watermark = 0  # the latest data time met
@@ -173,6 +187,7 @@ class CorrelationStore:
                 key = (shipment.rule.id, shipment.entity_key, joining.consignee)
                 if joining.t > self._pending.get(key, -(2**63)):
                     self._pending[key] = joining.t
+                self._note_since(shipment.rule.id, joining.t)
             full = len(self._pending) >= _MAX_PENDING
         if full:
             self.flush()
@@ -180,10 +195,11 @@ class CorrelationStore:
     def flush(self) -> None:
         """Write the shipments :meth:`note` kept (no transaction when there are none)."""
         with self._lock:
-            if not self._pending:
+            if not self._pending and not self._pending_since:
                 return
-        with self._taken() as pending, self._db.begin() as connection:
+        with self._taken() as (pending, since), self._db.begin() as connection:
             _write_shipments(connection, pending)
+            _write_since(connection, since)
         self._maybe_sweep()
 
     def record(self, joining: Joining, decision_id: str | None = None) -> list[Alert]:
@@ -191,8 +207,16 @@ class CorrelationStore:
         alerts (stored now or before, by a retry of the same manifest)."""
         with self._lock:
             self._meet(joining)
+            # This manifest starts (or moves back) its rules' records, in its own transaction
+            # (one that fails loses it with the manifest's shipments); not written when a start
+            # known here is no later (the stored one is no later than that).
+            own_since = {
+                s.rule.id: joining.t
+                for s in joining.shipments
+                if joining.t < self._since.get(s.rule.id, 2**63)
+            }
         found: list[Alert] = []
-        with self._taken() as pending, self._db.begin() as connection:
+        with self._taken() as (pending, since), self._db.begin() as connection:
             if connection.dialect.name == "sqlite":
                 # The write lock before the first read: the sqlite3 module would begin the
                 # transaction only at the first write, after the window was read.
@@ -202,6 +226,7 @@ class CorrelationStore:
                 for key in keys:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             _write_shipments(connection, pending)
+            _write_since(connection, {**since, **_earliest(own_since, since)})
             for member in joining.members:
                 own, later = self._member(connection, joining, member)
                 if own is not None:
@@ -221,6 +246,9 @@ class CorrelationStore:
                     for s in joining.shipments
                 },
             )
+        with self._lock:
+            for rule_id, t in own_since.items():
+                self._since[rule_id] = min(t, self._since.get(rule_id, t))
         self._maybe_sweep()
         return found
 
@@ -235,8 +263,18 @@ class CorrelationStore:
         reach = rule.retention * _SECOND
         rows = connection.execute(_WINDOW, {**keys, "start": t - reach, "end": t + reach}).all()
         position = (t, joining.manifest_id)
+        since = self._record_since(connection, rule, t)
         stored = [
-            Member(at, manifest_id, _moment(at), mass, consignor, consignee, bool(new))
+            Member(
+                at,
+                manifest_id,
+                _moment(at),
+                mass,
+                consignor,
+                consignee,
+                bool(new),
+                covered(rule, at, since),
+            )
             for at, manifest_id, mass, consignor, consignee, new in rows
             if manifest_id != joining.manifest_id
         ]
@@ -268,6 +306,7 @@ class CorrelationStore:
             joining.consignor,
             joining.consignee,
             new,
+            covered(rule, t, since),
         )
         earlier = [m for m in stored if (m.t, m.manifest_id) < position]
         later = [m for m in stored if (m.t, m.manifest_id) > position]
@@ -284,6 +323,27 @@ class CorrelationStore:
             later_judged.append((key, self._judged(rule, part, group)))
         return alert, later_judged
 
+    def _record_since(self, connection: Connection, rule: CorrelationRule, t: int) -> int | None:
+        """Where ``rule``'s record of shipments starts (None: nothing noted for it), read from
+        the store unless what this process knows already covers ``t`` (it only moves back)."""
+        if rule.warm_up is None:
+            return None
+        with self._lock:
+            known = self._since.get(rule.id)
+        if known is not None and covered(rule, t, known):
+            return known
+        stored = connection.execute(_SINCE, {"rule_id": rule.id}).scalar()
+        with self._lock:
+            if stored is not None:
+                self._since[rule.id] = min(stored, self._since.get(rule.id, stored))
+            return self._since.get(rule.id)
+
+    def _note_since(self, rule_id: str, t: int) -> None:
+        """A manifest at ``t`` noted for ``rule_id``'s record (under ``self._lock``)."""
+        if t < self._since.get(rule_id, 2**63):
+            self._since[rule_id] = t
+            self._pending_since[rule_id] = min(t, self._pending_since.get(rule_id, t))
+
     def _judged(
         self, rule: CorrelationRule, part: Contribution, members: list[Member], seizures: int = 0
     ) -> Alert | None:
@@ -294,6 +354,44 @@ class CorrelationStore:
         if measures is None:
             return None
         return make_alert(rule, part.entity_key, part.entity, members, t, dict(measures))
+
+    # ------------------------------------------------------------------ seeding
+
+    def claim_seeding(self, rule_id: str) -> bool:
+        """Take the seeding of ``rule_id``'s record from the decision log: true for one
+        caller only, ever (every worker of every host asks; a rule is seeded once)."""
+        table = correlation_records
+        with self._db.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            connection.execute(
+                dialect.insert(table)
+                .values(rule_id=rule_id, since_t=None, seeded_at=None)
+                .on_conflict_do_nothing(index_elements=[table.c.rule_id])
+            )
+            taken = connection.execute(
+                table.update()
+                .where(table.c.rule_id == rule_id, table.c.seeded_at.is_(None))
+                .values(seeded_at=datetime.now(UTC))
+                .returning(table.c.rule_id)
+            ).first()
+        return taken is not None
+
+    def seed(self, shipments: dict[tuple[str, str, str], int], since: dict[str, int]) -> None:
+        """Write shipments read from the decision log (later ones already stored win) and move
+        each rule's record start back to ``since`` (the earlier one wins)."""
+        with self._db.begin() as connection:
+            _write_shipments(connection, shipments)
+            _write_since(connection, since)
+        with self._lock:
+            for rule_id, t in since.items():
+                known = self._since.get(rule_id)
+                self._since[rule_id] = t if known is None else min(known, t)
+
+    def record_since(self, rule_id: str) -> int | None:
+        """Where ``rule_id``'s record of shipments starts (µs of data time), as stored."""
+        with self._db.connect() as connection:
+            found: int | None = connection.execute(_SINCE, {"rule_id": rule_id}).scalar()
+        return found
 
     # ------------------------------------------------------------------ expiry
 
@@ -374,18 +472,21 @@ class CorrelationStore:
             return [_stored(row) for row in connection.execute(query).mappings()]
 
     @contextlib.contextmanager
-    def _taken(self) -> Iterator[dict[tuple[str, str, str], int]]:
-        """The shipments kept by :meth:`note`, taken for one transaction; put back if it
-        fails (the database did not answer), to be written by a later one."""
+    def _taken(self) -> Iterator[tuple[dict[tuple[str, str, str], int], dict[str, int]]]:
+        """The shipments (and record starts) kept by :meth:`note`, taken for one transaction;
+        put back if it fails (the database did not answer), to be written by a later one."""
         with self._lock:
             taken, self._pending = self._pending, {}
+            since, self._pending_since = self._pending_since, {}
         try:
-            yield taken
+            yield taken, since
         except BaseException:
             with self._lock:
                 for key, t in taken.items():
                     if t > self._pending.get(key, -(2**63)):
                         self._pending[key] = t
+                for rule_id, t in since.items():
+                    self._pending_since[rule_id] = min(t, self._pending_since.get(rule_id, t))
             raise
 
 
@@ -404,6 +505,22 @@ def _upsert_shipments(dialect: Any) -> Executable:
     return upsert
 
 
+def _upsert_since(dialect: Any) -> Executable:
+    """Each rule's record start: the earlier of the stored and the new (a row made by a
+    seeding claim has none yet)."""
+    table = correlation_records
+    statement = dialect.insert(table)
+    earlier = case(
+        (table.c.since_t.is_(None), statement.excluded.since_t),
+        (statement.excluded.since_t < table.c.since_t, statement.excluded.since_t),
+        else_=table.c.since_t,
+    )
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[table.c.rule_id], set_={"since_t": earlier}
+    )
+    return upsert
+
+
 def _insert_alert(dialect: Any) -> Executable:
     """An alert, unless its id is stored already (a retry, or another worker)."""
     statement: Executable = (
@@ -418,6 +535,9 @@ def _insert_alert(dialect: Any) -> Executable:
 _UPSERT_SHIPMENTS = MappingProxyType(
     {"sqlite": _upsert_shipments(sqlite), "postgresql": _upsert_shipments(postgresql)}
 )
+_UPSERT_SINCE = MappingProxyType(
+    {"sqlite": _upsert_since(sqlite), "postgresql": _upsert_since(postgresql)}
+)
 _INSERT_ALERT = MappingProxyType(
     {"sqlite": _insert_alert(sqlite), "postgresql": _insert_alert(postgresql)}
 )
@@ -431,6 +551,18 @@ def _write_shipments(connection: Connection, shipments: dict[tuple[str, str, str
         for (r, e, c), t in sorted(shipments.items())
     ]
     connection.execute(_UPSERT_SHIPMENTS[connection.dialect.name], rows)
+
+
+def _earliest(own: dict[str, int], since: dict[str, int]) -> dict[str, int]:
+    """Per rule of ``own``, the earlier of its start and the one in ``since``."""
+    return {rule_id: min(t, since.get(rule_id, t)) for rule_id, t in own.items()}
+
+
+def _write_since(connection: Connection, since: dict[str, int]) -> None:
+    if not since:
+        return
+    rows = [{"rule_id": r, "since_t": t} for r, t in sorted(since.items())]
+    connection.execute(_UPSERT_SINCE[connection.dialect.name], rows)
 
 
 _A = alerts.c

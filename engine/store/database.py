@@ -254,6 +254,16 @@ correlation_shipped = Table(
     Index("ix_correlation_shipped_expiry", "rule_id", "last_t"),
 )
 
+# Per rule reading group.new_consignees, where its record of shipments starts (since_t, data
+# time; never swept) and when a worker took its seeding from the decision log (seeded_at).
+correlation_records = Table(
+    "correlation_records",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("since_t", BigInteger, nullable=True),
+    Column("seeded_at", DateTime(timezone=True), nullable=True),
+)
+
 alerts = Table(
     "alerts",
     metadata,
