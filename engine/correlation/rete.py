@@ -273,6 +273,10 @@ def offender_definition(shape: OffenderShape, window_us: int, history_us: int) -
         return {"$lt": {"n": {name: "n"}}}
 
     patterns = _chain_patterns(shape.members, window_us)
+    if shape.seizures == 0:
+        # No seizure is needed, but the facts must be kept to be counted (durable_rules
+        # drops a fact no pattern reads): a pattern that reads them and never matches one.
+        patterns.append({"kept$not": counted(before(anchor), after(anchor))})
     for k in range(1, shape.seizures + 1):
         if k == 1:
             patterns.append({"s1": counted()})
