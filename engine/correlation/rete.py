@@ -58,7 +58,7 @@ import uuid
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -80,6 +80,7 @@ from assay.engine.correlation.evaluator import (
     measure,
     member_joins,
     micros,
+    order_key,
 )
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.measures import SEIZURES
@@ -651,6 +652,22 @@ class ReteCorrelator:
             _, n, text = heapq.heappop(seq.seizures)
             if seq.engine.retract_fact(text):
                 raise ReteCorrelationError(f"retracting seizure fact {n} fired a rule")
+
+
+def rete_correlate(
+    ruleset: RuleSet,
+    manifests: Iterable[Manifest],
+    rules: Sequence[CorrelationRule] | None = None,
+    seized: Collection[str] = (),
+) -> list[Alert]:
+    """:func:`~engine.correlation.evaluator.correlate` on :class:`ReteCorrelator`: the same
+    alerts, for ``assay rules test --engine rete`` (a rule's examples on durable_rules)."""
+    evaluator = ReteCorrelator(ruleset, rules, seized=seized)
+    timed = sorted((m for m in manifests if m.filed_at is not None), key=order_key)
+    try:
+        return [alert for manifest in timed for alert in evaluator.push(manifest)]
+    finally:
+        evaluator.close()
 
 
 # ------------------------------------------------------------------- the synchronous path
