@@ -3,7 +3,10 @@
 A **sequence rule** is one whose ``alert_when`` is a count threshold, ``group.count >= N``
 (or ``>``, or the mirrored forms, with a number or a param), and whose measures (in
 ``alert_when`` and the explanation) are read from the group alone. Such a rule is "N members
-of one entity within the window", which durable_rules expresses as a chain of N facts. Every
+of one entity within the window", which durable_rules expresses as a chain of N facts. A
+**repeat offender** is one whose ``alert_when`` is a seizure threshold, ``history.seizures >=
+N`` (optionally ``and group.count >= M``): the member (or the chain of M) joined with a chain of
+N **seizure facts** of its entity counted for it (:func:`offender_definition`). Every
 other rule (sums such as the volume jump, distinct counts such as the new receivers, anything
 reading the baseline window) is **delegated to the reference Python evaluator**, loudly: a
 warning is logged when the evaluator is built, :attr:`ReteCorrelator.delegated` names each
@@ -34,8 +37,11 @@ How it goes around durable_rules' traps (``docs/durable_rules.md``, ``CORRELATIO
   without ``"``, ``\\`` or control characters; any other is sent hex-encoded). One fact
   missing a field would poison its whole shard.
 * **Retraction by a data-time watermark.** Before a member of time ``t`` is asserted, the
-  facts filed before ``t - window`` are retracted: live facts follow the window, not the
+  facts filed before ``t - window`` are retracted (seizure facts: before ``t - history -
+  window``, once no live member can count them): live facts follow the window, not the
   stream. Shard sessions are never deleted.
+* **Every fact kind read by a pattern.** durable_rules keeps no fact that no pattern reads, so
+  ``history.seizures >= 0`` still has a seizure pattern, one that never matches.
 * **Throwaway sessions** (:class:`ReteWindowJudge`) replay a window without firing, assert
   the new member, drain, then fire the ``session_open`` rule before ``delete_state``:
   deleting a session in which no action ever completed crashes durable_rules.
