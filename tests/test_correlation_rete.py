@@ -646,8 +646,14 @@ _offender_rules = st.tuples(
     st.sampled_from([None, 1, 2, 3]),  # and group.count >= M
     st.sampled_from(["1h", "48h", "30d"]),  # window
     st.sampled_from(["1h", "2d", "30d", "365d"]),  # history
-    st.sampled_from(["consignor", "consignee", "[consignor, consignee]"]),
-    st.sampled_from(["manifest.total_gross_mass_kg >= 0", 'manifest.transport_mode == "EXPRESS"']),
+    st.sampled_from(  # group_by, scope, each
+        [
+            ("consignor", "manifest", "manifest.total_gross_mass_kg >= 0"),
+            ("consignee", "manifest", 'manifest.transport_mode == "EXPRESS"'),
+            ("[consignor, consignee]", "manifest", "manifest.total_gross_mass_kg >= 0"),
+            ("[consignor, hs_heading]", "item", "item.gross_mass_kg < 20"),
+        ]
+    ),
 )
 _seized_streams = st.lists(
     st.tuples(
@@ -657,6 +663,7 @@ _seized_streams = st.lists(
         st.integers(0, 2),  # consignee
         st.sampled_from(["express", "express", "sea"]),
         st.booleans(),  # seized
+        st.sampled_from([("381010", 12), ("381010", 30), ("690721", 12)]),  # hs_code, kg
     ),
     max_size=24,
 )
@@ -666,17 +673,20 @@ _later_seizures = st.dictionaries(st.integers(0, 23), st.lists(st.integers(0, 23
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_offender_rules, _seized_streams, _later_seizures, st.sampled_from([1, 2, 64]))
 def test_same_alerts_as_the_reference_on_generated_seizure_rules(
-    shape: tuple[int, int | None, str, str, str, str],
-    spec: list[tuple[int, int, int, str, bool]],
+    shape: tuple[int, int | None, str, str, tuple[str, str, str]],
+    spec: list[tuple[int, int, int, str, bool, tuple[str, int]]],
     later: dict[int, list[int]],
     shards: int,
 ) -> None:
     """Generated repeat-offender rules (N seizures, optionally and M members, any window and
-    history) over generated streams with seizures, given with the stream and recorded later
-    by seize() (of earlier or later manifests): every alert equal, counts and all."""
-    n, m, window, history, group_by, each = shape
+    history, grouped by parties or by heading) over generated streams with seizures, given
+    with the stream and recorded later by seize() (of earlier or later manifests): every
+    alert equal, counts and all."""
+    n, m, window, history, (group_by, scope, each) = shape
     alert_when = f"history.seizures >= {n}" + (f" and group.count >= {m}" if m else "")
-    pack = _offender(alert_when, window=window, history=history, group_by=group_by, each=each)
+    pack = _offender(
+        alert_when, window=window, history=history, group_by=group_by, scope=scope, each=each
+    )
     manifests = _ordered(
         [
             _manifest(
@@ -685,8 +695,10 @@ def test_same_alerts_as_the_reference_on_generated_seizure_rules(
                 f"C{who}",
                 consignee=f"B{to}",
                 mode=mode,
+                hs_code=hs_code,
+                kg=kg,
             )
-            for k, (who, minutes, to, mode, _seized) in enumerate(spec)
+            for k, (who, minutes, to, mode, _seized, (hs_code, kg)) in enumerate(spec)
         ]
     )
     seized = {f"M{k}" for k, row in enumerate(spec) if row[4]}
