@@ -604,9 +604,12 @@ def _seizing(
         ("history.seizures >= 0", OffenderShape(0)),
         ("history.seizures >= 2 and group.count >= 3", OffenderShape(2, 3)),
         ("group.count > 1 and history.seizures >= 1", OffenderShape(1, 2)),
-        (f"history.seizures >= {MAX_CHAIN}", OffenderShape(MAX_CHAIN)),
-        (f"history.seizures >= {MAX_CHAIN + 1}", "longer than the 16 compiled"),
-        (f"history.seizures >= 1 and group.count >= {MAX_CHAIN + 1}", "longer than"),
+        ("history.seizures >= 15", OffenderShape(15)),
+        ("history.seizures >= 5 and group.count >= 11", OffenderShape(5, 11)),
+        (f"history.seizures >= 0 and group.count >= {MAX_CHAIN}", OffenderShape(0, MAX_CHAIN)),
+        ("history.seizures >= 16", "take 33 patterns, and durable_rules joins at most 32"),
+        ("history.seizures >= 6 and group.count >= 11", "at most 32 in a rule (error 304)"),
+        (f"history.seizures >= 1 and group.count >= {MAX_CHAIN}", "at most 32"),
         ("history.seizures <= 1", "other than a seizure threshold"),
         ("history.seizures >= 1 or group.count >= 3", "other than a seizure threshold"),
         ("history.seizures >= 1 and group.span_hours <= 3", "other than a seizure threshold"),
@@ -848,3 +851,34 @@ def test_rules_test_with_the_rete_engine_runs_correlation_examples_on_durable_ru
     assert ", 0 failed" in result.output
     ran_in_python = {r.getMessage().split()[2] for r in caplog.records}
     assert ran_in_python == {"one-sender-many-new-receivers", "volume-jump-controlled-heading"}
+
+
+def test_raw_a_rule_of_more_than_32_patterns_fails_every_assert() -> None:
+    """durable_rules' limit: a rule of 33 patterns compiles and takes facts, then the assert
+    that would join them fails (error 304). So a repeat offender whose 2M-1 member and 2N
+    seizure patterns exceed 32 is delegated, loudly; one of 31 runs."""
+    for seizures, fails in ((15, False), (16, True)):
+        shape = OffenderShape(seizures)
+        engine = ChainRuleset("limit", 1, 10, offender_definition(shape, 10, 10**12))
+        for n in range(1, seizures + 1):
+            assert engine.assert_fact(fact_text("0", n, n, "A", "seizure")) == []
+        member = fact_text("0", seizures + 1, 100, "A")
+        if fails:
+            with pytest.raises(dre.error, match="304"):
+                engine.assert_fact(member)
+        else:
+            assert len(engine.assert_fact(member)) == 1
+        engine.close()
+
+
+def test_a_seizure_threshold_beyond_durable_rules_limit_runs_in_python_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pack = _offender("history.seizures >= 16", history="365d")
+    manifests = [_manifest(f"S{k:02d}", T0 + timedelta(days=k)) for k in range(18)]
+    with caplog.at_level(logging.WARNING, logger="assay.correlation.rete"):
+        got, want, delegated = _seizing(pack, manifests, {m.manifest_id for m in manifests})
+    assert "durable_rules joins at most 32" in delegated["seized-again"]
+    assert any("seized-again runs in the Python" in r.getMessage() for r in caplog.records)
+    assert got == want
+    assert [a["measures"]["history.seizures"] for a in got] == [16.0, 17.0]

@@ -98,6 +98,9 @@ log = logging.getLogger("assay.correlation.rete")
 
 SHARDS = 64  # sessions per rule: far under durable_rules' 1,024, facts per shard in the hundreds
 MAX_CHAIN = 16  # the longest "N members" chain compiled: 2N-1 patterns in one rule
+# durable_rules joins at most 32 patterns in one rule: a 33rd makes every assert fail (error
+# 304, a test shows it); a repeat offender's 2M-1 member and 2N seizure patterns must fit.
+MAX_PATTERNS = 32
 _SECOND = 1_000_000  # microseconds
 # Measures a sequence rule may read: all are computed from the group's own members.
 _GROUP_ONLY = frozenset(
@@ -208,6 +211,11 @@ class OffenderShape:
     seizures: int
     members: int = 1
 
+    @property
+    def patterns(self) -> int:
+        """Patterns in its durable_rules rule (:func:`offender_definition`)."""
+        return 2 * self.members - 1 + max(2 * self.seizures, 1)
+
 
 def offender_shape(rule: CorrelationRule) -> OffenderShape | str | None:
     """The shape of a rule whose ``alert_when`` is a seizure threshold (``history.seizures >=
@@ -231,10 +239,10 @@ def offender_shape(rule: CorrelationRule) -> OffenderShape | str | None:
             "the Rete network keeps"
         )
     shape = OffenderShape(seizures[0], counts[0] if counts else 1)
-    if shape.seizures > MAX_CHAIN or shape.members > MAX_CHAIN:
+    if shape.patterns > MAX_PATTERNS:
         return (
-            f"a chain of {max(shape.seizures, shape.members)} seizures or members is longer "
-            f"than the {MAX_CHAIN} compiled"
+            f"{shape.seizures} seizures and {shape.members} member(s) take {shape.patterns} "
+            f"patterns, and durable_rules joins at most {MAX_PATTERNS} in a rule (error 304)"
         )
     return shape
 
