@@ -2,7 +2,7 @@
 
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
                                 [--year-manifests 200000] [--year-consignors 10000]
-                                [--sections "split rule,default pack,year,api,joining"]
+                                [--sections "split rule,default pack,repeat offenders,year,api,joining"]
                                 [--duration 4] [--repeat 3]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
@@ -17,8 +17,12 @@ same run. Nothing here asserts a speed: read the figures.
 Sections (add one by appending to ``SECTIONS``):
 
 * ``split rule``    the sequence rule alone: durable_rules against the reference,
-* ``default pack``  the default rules: the rete evaluator runs the split rule in
-                    durable_rules and delegates the others to the reference.
+* ``default pack``  the default rules: the rete evaluator runs the split and the two
+                    repeat-offender rules in durable_rules and delegates the others to the
+                    reference (no seizures in this stream).
+* ``repeat offenders`` the two repeat-offender rules alone, one manifest in 200 seized:
+                    seizure facts joined in durable_rules against the reference's sorted
+                    list per entity (alerts compared by a digest of their ids, in order).
 * ``year``          the issue's figure, on the reference evaluator: a stream of
                     ``--year-manifests`` from ``--year-consignors`` over a year, made one
                     manifest at a time (never held whole), with one manifest in a thousand
@@ -46,6 +50,7 @@ RSS 443 MB against 87 MB to make the stream alone, 144,241 entities live at the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -144,16 +149,22 @@ def _worker(
     timed = stream(pack, manifests, consignors, days)
     process = psutil.Process()
     before = process.memory_info().rss
+    every = SEIZED_EVERY.get(section)
+    seized = {m.manifest_id for m in timed[::every]} if every else set()
     evaluator: CorrelationEvaluator = (
-        ReteCorrelator(pack, rules) if kind == "rete" else Correlator(pack, rules)
+        ReteCorrelator(pack, rules, seized=seized)
+        if kind == "rete"
+        else Correlator(pack, rules, seized)
     )
     alerts = 0
     by_rule: Counter[str] = Counter()
+    digest = hashlib.sha256()
     started = time.perf_counter()
     for manifest in timed:
-        found = evaluator.push(manifest)
-        alerts += len(found)
-        by_rule.update(alert.rule_id for alert in found)
+        for alert in evaluator.push(manifest):
+            alerts += 1
+            by_rule[alert.rule_id] += 1
+            digest.update(alert.alert_id.encode())
     seconds = time.perf_counter() - started
     live = evaluator.live_facts() if isinstance(evaluator, ReteCorrelator) else {}
     return {
@@ -162,6 +173,9 @@ def _worker(
         "seconds": seconds,
         "alerts": alerts,
         "by_rule": dict(sorted(by_rule.items())),
+        "digest": digest.hexdigest(),
+        "seized": len(seized),
+        "delegated": sorted(evaluator.delegated) if isinstance(evaluator, ReteCorrelator) else [],
         "rss_growth_mb": (process.memory_info().rss - before) / 2**20,
         "rss_mb": process.memory_info().rss / 2**20,
         "live_facts": live,
@@ -173,7 +187,12 @@ SECTIONS: dict[str, Callable[[RuleSet], tuple]] = {  # type: ignore[type-arg]
         r for r in pack.correlations if r.id == "split-shipment-small-parcels"
     ),
     "default pack": lambda pack: tuple(pack.correlations),
+    "repeat offenders": lambda pack: tuple(
+        r for r in pack.correlations if r.pattern == "repeat_offender"
+    ),
 }
+# Sections whose stream carries seizures: one manifest in this many is seized.
+SEIZED_EVERY = {"repeat offenders": 200}
 
 
 YEAR_SEED = 18
@@ -472,7 +491,11 @@ def main() -> None:
             )
         ref, rete = figures["reference"], figures["rete"]
         ratio = (rete["manifests"] / rete["seconds"]) / (ref["manifests"] / ref["seconds"])
-        same = "same alerts" if ref["alerts"] == rete["alerts"] else "ALERTS DIFFER"
+        same = "same alerts" if ref["digest"] == rete["digest"] else "ALERTS DIFFER"
+        if rete["seized"]:
+            print(f"  {rete['seized']:,} manifests seized (one in {SEIZED_EVERY[section]})")
+        if rete["delegated"]:
+            print(f"  rete delegated to Python: {', '.join(rete['delegated'])}")
         print(f"  rete/reference speed {ratio:.2f}x  ({same})")
         print("  alerts by rule: " + ", ".join(f"{k} {v:,}" for k, v in ref["by_rule"].items()))
     if "year" in chosen:

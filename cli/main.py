@@ -43,6 +43,8 @@ from assay.engine.batch.report import render as render_report
 from assay.engine.batch.runner import Job, JobError, run
 from assay.engine.batch.writers import OutputError, check_outputs
 from assay.engine.batch.writers import output_format as output_format_of
+from assay.engine.correlation.evaluator import correlate
+from assay.engine.correlation.rete import rete_correlate
 from assay.engine.examples import run_examples
 from assay.engine.fields import CATALOGUE
 from assay.engine.inspections import COLUMNS as INSPECTION_COLUMNS
@@ -439,7 +441,8 @@ def rules_test(
     ruleset = load_rules(directory)
     engine = Engine(ruleset, kind=kind)
     try:
-        outcomes = run_examples(ruleset, engine._active.evaluator)
+        correlator = rete_correlate if kind == "rete" else correlate
+        outcomes = run_examples(ruleset, engine._active.evaluator, correlator)
     finally:
         engine.close()
     records = [

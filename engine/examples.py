@@ -8,22 +8,32 @@ answer, at a cost that grows with the pack's size rather than with its size squa
 hostile draft of many rules with many examples cannot hold a service worker for minutes.
 
 A correlation rule's examples are sequences of manifests: each runs through the reference
-correlation evaluator (:mod:`engine.correlation.evaluator`) with that rule alone, and hits
+correlation evaluator (:mod:`engine.correlation.evaluator`; with ``assay rules test --engine
+rete``, the durable_rules one) with that rule alone, and hits
 when any manifest of the sequence raises an alert (the sequence's ``outcomes`` give its
 seizures, for ``history.seizures``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from assay.engine.contracts import Manifest
+from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.evaluator import correlate
+from assay.engine.correlation.language import CorrelationRule
 from assay.engine.errors import Location
 from assay.engine.evaluators.base import Evaluator
 from assay.engine.evaluators.closures import predicate
 from assay.engine.features import Enricher
 from assay.engine.ruleset import RuleSet
+
+# correlate(ruleset, manifests, rules, seized): the alerts of a correlation example.
+Correlate = Callable[
+    [RuleSet, Iterable[Manifest], Sequence[CorrelationRule] | None, Collection[str]], list[Alert]
+]
 
 # Examples date ages from this day when their manifest has no filed_at, so that results
 # do not change with the calendar.
@@ -48,8 +58,11 @@ class ExampleOutcome:
         return f"{self.location}: example_failed: rule '{self.rule_id}' should {want}, but it {got}"
 
 
-def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[ExampleOutcome]:
-    """Outcomes of every example of every rule, in pack order."""
+def run_examples(
+    ruleset: RuleSet, evaluator: Evaluator | None = None, correlator: Correlate = correlate
+) -> list[ExampleOutcome]:
+    """Outcomes of every example of every rule, in pack order; correlation examples through
+    ``correlator`` (the reference's ``correlate``, or durable_rules' for ``--engine rete``)."""
     enricher = Enricher(ruleset)
     outcomes: list[ExampleOutcome] = []
     for index, rule in enumerate(ruleset.rules):
@@ -67,10 +80,9 @@ def run_examples(ruleset: RuleSet, evaluator: Evaluator | None = None) -> list[E
                 ExampleOutcome(rule.id, example.expect_hit, fired, example.note, example.location)
             )
     for correlation in ruleset.correlations:
-        # A sequence alerts when any of its manifests completes the rule's pattern, on the
-        # reference evaluator (whatever evaluator screens single manifests).
+        # A sequence alerts when any of its manifests completes the rule's pattern.
         for sequence in correlation.examples:
-            fired = bool(correlate(ruleset, sequence.manifests, (correlation,), sequence.seized))
+            fired = bool(correlator(ruleset, sequence.manifests, (correlation,), sequence.seized))
             outcomes.append(
                 ExampleOutcome(
                     correlation.id, sequence.expect_hit, fired, sequence.note, sequence.location

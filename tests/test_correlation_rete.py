@@ -35,10 +35,13 @@ from assay.engine.correlation.evaluator import (
 from assay.engine.correlation.rete import (
     MAX_CHAIN,
     ChainRuleset,
+    OffenderShape,
     ReteCorrelator,
     ReteWindowJudge,
     chain_length,
     fact_text,
+    offender_definition,
+    offender_shape,
 )
 from assay.engine.ruleset import RuleSet
 from tests.test_correlation import PACK, RULE, SPLIT, T0, _manifest, _pack, _stream, _streams
@@ -78,7 +81,7 @@ def _fnv1a(text: str) -> int:
 # ------------------------------------------------------------ which rules run where
 
 
-def test_the_split_rule_runs_in_durable_rules_and_the_others_are_delegated_loudly(
+def test_the_split_and_repeat_offender_rules_run_in_durable_rules_the_others_loudly_not(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="assay.correlation.rete"):
@@ -87,12 +90,9 @@ def test_the_split_rule_runs_in_durable_rules_and_the_others_are_delegated_loudl
     assert set(evaluator.delegated) == {
         "one-sender-many-new-receivers",
         "volume-jump-controlled-heading",
-        "repeat-offender",
-        "repeat-offender-consignee",
     }
-    assert "history.seizures" in evaluator.delegated["repeat-offender"]
     logged = [r.getMessage() for r in caplog.records]
-    assert len(logged) == 4
+    assert len(logged) == 2
     assert all("runs in the Python reference evaluator, not durable_rules" in m for m in logged)
 
 
@@ -524,3 +524,361 @@ def test_every_test_the_durable_rules_doc_names_exists() -> None:
     named = set(re.findall(r"`(test_[a-z0-9_]+)`", section))
     here = set(re.findall(r"^def (test_[a-z0-9_]+)", Path(__file__).read_text("utf-8"), re.M))
     assert named and named <= here, named - here
+
+
+# ------------------------------------------------------------------- repeat offenders
+
+OFFENDER_RULE = """\
+id: seized-again
+title: An entity with seizures files again
+pattern: repeat_offender
+severity: high
+score: 40
+correlation:
+  group_by: consignor
+  window: 1h
+  history: 365d
+  scope: manifest
+  each: manifest.total_gross_mass_kg >= 0
+  alert_when: history.seizures >= params.min_seizures
+params:
+  min_seizures: 1
+explain: "{entity}: {history.seizures} seizures, {group.count} filings in {window}."
+references: ["a test rule"]
+examples:
+  hit:
+    - manifests:
+        - manifest: {manifest_id: S1, filed_at: "2026-10-01T00:00:00Z"}
+        - manifest: {manifest_id: S2, filed_at: "2026-10-02T00:00:00Z"}
+      outcomes:
+        - {manifest_id: S1, result: seizure}
+  miss:
+    - manifests:
+        - manifest: {manifest_id: S1, filed_at: "2026-10-01T00:00:00Z"}
+        - manifest: {manifest_id: S2, filed_at: "2026-10-02T00:00:00Z"}
+"""
+
+
+def _offender(alert_when: str = "", **settings_: str) -> RuleSet:
+    text = OFFENDER_RULE
+    if alert_when:
+        text = text.replace("history.seizures >= params.min_seizures", alert_when)
+    for key, value in settings_.items():
+        text = re.sub(rf"(\n  {key}): [^\n]+", rf"\1: {value}", text, count=1)
+    return _pack(text, "correlation/seized-again.yaml")
+
+
+def _seizing(
+    pack: RuleSet,
+    manifests: list[Manifest],
+    seized: set[str],
+    later: dict[int, list[int]] | None = None,
+    **options: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """(rete alerts, reference alerts, rete's delegated) over ``manifests`` with ``seized``,
+    and ``later[i]``: the manifests seize() records after the i-th is pushed, in both."""
+    rete = ReteCorrelator(pack, seized=seized, **options)
+    reference = Correlator(pack, options.get("rules"), seized)
+    got: list[dict[str, Any]] = []
+    want: list[dict[str, Any]] = []
+    try:
+        for index, manifest in enumerate(manifests):
+            got += [a.to_json() for a in rete.push(manifest)]
+            want += [a.to_json() for a in reference.push(manifest)]
+            for other in (later or {}).get(index, []):
+                rete.seize(manifests[other])
+                reference.seize(manifests[other])
+    finally:
+        rete.close()
+    return got, want, rete.delegated
+
+
+@pytest.mark.parametrize(
+    ("alert_when", "expected"),
+    [
+        ("history.seizures >= params.min_seizures", OffenderShape(1)),
+        ("history.seizures > 2", OffenderShape(3)),
+        ("2 <= history.seizures", OffenderShape(2)),
+        ("1 < history.seizures", OffenderShape(2)),
+        ("history.seizures >= 1.5", OffenderShape(2)),
+        ("history.seizures >= 0", OffenderShape(0)),
+        ("history.seizures >= 2 and group.count >= 3", OffenderShape(2, 3)),
+        ("group.count > 1 and history.seizures >= 1", OffenderShape(1, 2)),
+        ("history.seizures >= 15", OffenderShape(15)),
+        ("history.seizures >= 5 and group.count >= 11", OffenderShape(5, 11)),
+        (f"history.seizures >= 0 and group.count >= {MAX_CHAIN}", OffenderShape(0, MAX_CHAIN)),
+        ("history.seizures >= 16", "take 33 patterns, and durable_rules joins at most 32"),
+        ("history.seizures >= 6 and group.count >= 11", "at most 32 in a rule (error 304)"),
+        (f"history.seizures >= 1 and group.count >= {MAX_CHAIN}", "at most 32"),
+        ("history.seizures <= 1", "other than a seizure threshold"),
+        ("history.seizures >= 1 or group.count >= 3", "other than a seizure threshold"),
+        ("history.seizures >= 1 and group.span_hours <= 3", "other than a seizure threshold"),
+        ("history.seizures >= 1 and history.seizures >= 2", "other than a seizure threshold"),
+        ("history.seizures >= 1 and group.mass_kg >= 3", "other than a seizure threshold"),
+        ("group.count >= 2", None),
+    ],
+)
+def test_which_seizure_thresholds_durable_rules_takes(
+    alert_when: str, expected: OffenderShape | str | None
+) -> None:
+    rule = _offender(alert_when).correlations[0]
+    found = offender_shape(rule)
+    if isinstance(expected, str):
+        assert isinstance(found, str) and expected in found, found
+    else:
+        assert found == expected
+    # The count chain (and the window judge) never takes a seizure rule as a count rule.
+    if expected is not None:
+        assert isinstance(chain_length(rule), str)
+
+
+def test_a_seizure_rule_reading_the_baseline_in_its_explanation_is_delegated() -> None:
+    text = OFFENDER_RULE.replace("window: 1h", "window: 1h\n  baseline: 1h").replace(
+        "{group.count} filings", "{group.count} ({baseline.count} before) filings"
+    )
+    pack = _pack(text, "correlation/seized-again.yaml")
+    assert "baseline.count" in str(offender_shape(pack.correlations[0]))
+    manifests = [_manifest("A", T0), _manifest("B", T0 + timedelta(days=1))]
+    got, want, delegated = _seizing(pack, manifests, {"A"})
+    assert "seized-again" in delegated
+    assert got == want and len(got) == 1
+
+
+_offender_rules = st.tuples(
+    st.integers(0, 3),  # N seizures
+    st.sampled_from([None, 1, 2, 3]),  # and group.count >= M
+    st.sampled_from(["1h", "48h", "30d"]),  # window
+    st.sampled_from(["1h", "2d", "30d", "365d"]),  # history
+    st.sampled_from(  # group_by, scope, each
+        [
+            ("consignor", "manifest", "manifest.total_gross_mass_kg >= 0"),
+            ("consignee", "manifest", 'manifest.transport_mode == "EXPRESS"'),
+            ("[consignor, consignee]", "manifest", "manifest.total_gross_mass_kg >= 0"),
+            ("[consignor, hs_heading]", "item", "item.gross_mass_kg < 20"),
+        ]
+    ),
+)
+_seized_streams = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # consignor
+        # minutes after T0: bursts within two days, or over two years (history's bounds)
+        st.one_of(st.integers(0, 48 * 60), st.integers(0, 800 * 24 * 60)),
+        st.integers(0, 2),  # consignee
+        st.sampled_from(["express", "express", "sea"]),
+        st.booleans(),  # seized
+        st.sampled_from([("381010", 12), ("381010", 30), ("690721", 12)]),  # hs_code, kg
+    ),
+    max_size=24,
+)
+_later_seizures = st.dictionaries(st.integers(0, 23), st.lists(st.integers(0, 23), max_size=2))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_offender_rules, _seized_streams, _later_seizures, st.sampled_from([1, 2, 64]))
+def test_same_alerts_as_the_reference_on_generated_seizure_rules(
+    shape: tuple[int, int | None, str, str, tuple[str, str, str]],
+    spec: list[tuple[int, int, int, str, bool, tuple[str, int]]],
+    later: dict[int, list[int]],
+    shards: int,
+) -> None:
+    """Generated repeat-offender rules (N seizures, optionally and M members, any window and
+    history, grouped by parties or by heading) over generated streams with seizures, given
+    with the stream and recorded later by seize() (of earlier or later manifests): every
+    alert equal, counts and all."""
+    n, m, window, history, (group_by, scope, each) = shape
+    alert_when = f"history.seizures >= {n}" + (f" and group.count >= {m}" if m else "")
+    pack = _offender(
+        alert_when, window=window, history=history, group_by=group_by, scope=scope, each=each
+    )
+    manifests = _ordered(
+        [
+            _manifest(
+                f"M{k}",
+                T0 + timedelta(minutes=minutes),
+                f"C{who}",
+                consignee=f"B{to}",
+                mode=mode,
+                hs_code=hs_code,
+                kg=kg,
+            )
+            for k, (who, minutes, to, mode, _seized, (hs_code, kg)) in enumerate(spec)
+        ]
+    )
+    seized = {f"M{k}" for k, row in enumerate(spec) if row[4]}
+    later = {i: [j for j in js if j < len(manifests)] for i, js in later.items()}
+    got, want, delegated = _seizing(pack, manifests, seized, later, shards=shards)
+    assert not delegated
+    assert got == want
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams, st.sets(st.integers(0, 15)))
+def test_same_alerts_as_the_reference_on_generated_streams_with_seizures(
+    spec: list[tuple[int, int, str, float, int]], seized_at: set[int]
+) -> None:
+    """The default pack, its two repeat-offender rules in durable_rules, with seizures."""
+    manifests = _ordered(_stream(spec))
+    seized = {f"M{k}" for k in seized_at}
+    got, want, delegated = _seizing(PACK, manifests, seized)
+    assert set(delegated) == {"one-sender-many-new-receivers", "volume-jump-controlled-heading"}
+    assert got == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(-62_135_596_800, 253_402_300_000 - 400 * 86400),  # seconds: year 1 to 9999
+    st.integers(-3, 3),  # microseconds after 365 days
+)
+def test_the_history_bound_is_exact_to_the_microsecond_in_any_year(
+    start: int, offset_us: int
+) -> None:
+    """A seizure counts for a filing exactly 365 days later, not a microsecond after."""
+    rule = next(r for r in PACK.correlations if r.id == "repeat-offender")
+    first = EPOCH + timedelta(seconds=start)
+    again = first + timedelta(days=365, microseconds=offset_us)
+    manifests = [_manifest("SEIZED", first), _manifest("AGAIN", again)]
+    got, want, _ = _seizing(PACK, manifests, {"SEIZED"}, rules=(rule,))
+    assert got == want
+    assert [a["trigger_manifest_id"] for a in got] == (["AGAIN"] if offset_us <= 0 else [])
+
+
+def test_a_seizure_counts_from_the_next_filing_at_the_same_microsecond_never_its_own() -> None:
+    """The lower end of the history, inclusive: a filing at the seized manifest's own
+    microsecond (after it in manifest_id order) counts it; the seized manifest does not."""
+    manifests = [_manifest("A", T0), _manifest("B", T0), _manifest("C", T0)]
+    got, want, _ = _seizing(_offender(), manifests, {"A", "B"})
+    assert got == want
+    assert [(a["trigger_manifest_id"], a["measures"]["history.seizures"]) for a in got] == [
+        ("B", 1.0),
+        ("C", 2.0),
+    ]
+
+
+def test_counts_above_one_and_a_count_threshold_are_the_reference_s() -> None:
+    """history.seizures >= 2 and group.count >= 2: the alert says 3 seizures and lists the
+    window's members, as the reference does."""
+    pack = _offender(
+        "history.seizures >= 2 and group.count >= 2",
+        window="48h",
+        history="30d",
+    )
+    days = [0, 3, 6, 9, 20, 20.5, 40, 41]
+    manifests = [_manifest(f"D{k}", T0 + timedelta(days=d)) for k, d in enumerate(days)]
+    got, want, delegated = _seizing(pack, manifests, {"D0", "D1", "D2"})
+    assert not delegated and got == want
+    assert [(a["trigger_manifest_id"], a["manifest_ids"]) for a in got] == [
+        ("D5", ["D4", "D5"])  # D6, D7: D0..D2's seizures are more than 30 days before
+    ]
+    assert "3 seizures, 2 filings in 48 hours" in got[0]["explanation"]
+
+
+def test_seizure_facts_are_retracted_as_data_time_passes() -> None:
+    """Over three years with a seizure a month, durable_rules holds the seizures of the last
+    history and window only, and the members of the window."""
+    rule = next(r for r in PACK.correlations if r.id == "repeat-offender")
+    manifests = [_manifest(f"Y{k:03d}", T0 + timedelta(days=10 * k)) for k in range(110)]
+    seized = {m.manifest_id for m in manifests[::3]}
+    evaluator = ReteCorrelator(PACK, rules=(rule,), seized=seized)
+    alerts = [a.to_json() for m in manifests for a in evaluator.push(m)]
+    live = evaluator.live_facts()[rule.id]
+    evaluator.close()
+    assert alerts == [a.to_json() for a in correlate(PACK, manifests, (rule,), seized)]
+    last = manifests[-1].filed_at
+    assert last is not None
+    since = last - timedelta(days=365, hours=1)
+    held = sum(1 for k in range(0, 110, 3) if T0 + timedelta(days=10 * k) >= since)
+    assert live == held + 1  # and the last member
+
+
+def test_retracting_a_counted_seizure_neither_fires_nor_stales_the_next_join() -> None:
+    """A member whose seizure chain matched (s1, s2 of three) could match again (s2, s3) when
+    s1 is retracted and the ``none`` it blocked is lifted; durable_rules 2.0.28 does not re-run
+    that join (nothing fires), and the next member joins the facts left. ReteCorrelator does
+    not rely on either: a seizure fact is retracted only once no live member can count it (a
+    window after it leaves the history), and a retraction that fires is an error."""
+    engine = ChainRuleset("lifted", 1, 10, offender_definition(OffenderShape(2), 10, 100))
+    seizures = [fact_text("0", n, t, "A", "seizure") for n, t in ((1, 0), (2, 10), (3, 20))]
+    for text in seizures:
+        assert engine.assert_fact(text) == []
+
+    def chains(fired: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+        return [
+            (f["offender"]["m1"]["n"], f["offender"]["s1"]["n"], f["offender"]["s2"]["n"])
+            for f in fired
+        ]
+
+    assert chains(engine.assert_fact(fact_text("0", 4, 50, "A"))) == [(4, 1, 2)]
+    assert engine.retract_fact(seizures[0]) == []
+    assert chains(engine.assert_fact(fact_text("0", 5, 55, "A"))) == [(5, 2, 3)]
+    engine.close()
+
+
+@pytest.mark.parametrize("rule_id", ["repeat-offender", "repeat-offender-consignee"])
+def test_the_repeat_offender_examples_pass_on_durable_rules(rule_id: str) -> None:
+    rule = next(r for r in PACK.correlations if r.id == rule_id)
+    assert rule.examples
+    for example in rule.examples:
+        manifests = _ordered(list(example.manifests))
+        got, want, delegated = _seizing(PACK, manifests, set(example.seized), rules=(rule,))
+        assert not delegated
+        assert got == want
+        assert bool(got) == example.expect_hit, example.note
+
+
+def test_raw_durable_rules_keeps_no_fact_that_no_pattern_reads() -> None:
+    """Why ``history.seizures >= 0`` still has a seizure pattern (one that never matches): a
+    fact of a kind no pattern reads is not stored, so its seizures could not be counted."""
+    chain = ChainRuleset("unread", 1, 10)
+    chain.assert_fact(fact_text("0", 1, 1, "A"))
+    chain.assert_fact(fact_text("0", 2, 1, "A", "seizure"))
+    assert [f["kind"] for f in chain.facts("0")] == ["member"]
+    chain.close()
+    kept = ChainRuleset("kept", 1, 10, offender_definition(OffenderShape(0), 10, 100))
+    assert len(kept.assert_fact(fact_text("0", 1, 1, "A"))) == 1  # >= 0 seizures: fires
+    assert kept.assert_fact(fact_text("0", 2, 1, "A", "seizure")) == []
+    assert sorted(f["kind"] for f in kept.facts("0")) == ["member", "seizure"]
+    kept.close()
+
+
+def test_rules_test_with_the_rete_engine_runs_correlation_examples_on_durable_rules(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``assay rules test --engine rete``: every example passes, correlation examples run on
+    ReteCorrelator (only the rules it cannot express are said to run in Python)."""
+    with caplog.at_level(logging.WARNING, logger="assay.correlation.rete"):
+        result = runner.invoke(app, ["rules", "test", "--engine", "rete"])
+    assert result.exit_code == 0, result.output
+    assert ", 0 failed" in result.output
+    ran_in_python = {r.getMessage().split()[2] for r in caplog.records}
+    assert ran_in_python == {"one-sender-many-new-receivers", "volume-jump-controlled-heading"}
+
+
+def test_raw_a_rule_of_more_than_32_patterns_fails_every_assert() -> None:
+    """durable_rules' limit: a rule of 33 patterns compiles and takes facts, then the assert
+    that would join them fails (error 304). So a repeat offender whose 2M-1 member and 2N
+    seizure patterns exceed 32 is delegated, loudly; one of 31 runs."""
+    for seizures, fails in ((15, False), (16, True)):
+        shape = OffenderShape(seizures)
+        engine = ChainRuleset("limit", 1, 10, offender_definition(shape, 10, 10**12))
+        for n in range(1, seizures + 1):
+            assert engine.assert_fact(fact_text("0", n, n, "A", "seizure")) == []
+        member = fact_text("0", seizures + 1, 100, "A")
+        if fails:
+            with pytest.raises(dre.error, match="304"):
+                engine.assert_fact(member)
+        else:
+            assert len(engine.assert_fact(member)) == 1
+        engine.close()
+
+
+def test_a_seizure_threshold_beyond_durable_rules_limit_runs_in_python_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pack = _offender("history.seizures >= 16", history="365d")
+    manifests = [_manifest(f"S{k:02d}", T0 + timedelta(days=k)) for k in range(18)]
+    with caplog.at_level(logging.WARNING, logger="assay.correlation.rete"):
+        got, want, delegated = _seizing(pack, manifests, {m.manifest_id for m in manifests})
+    assert "durable_rules joins at most 32" in delegated["seized-again"]
+    assert any("seized-again runs in the Python" in r.getMessage() for r in caplog.records)
+    assert got == want
+    assert [a["measures"]["history.seizures"] for a in got] == [16.0, 17.0]

@@ -3,7 +3,10 @@
 A **sequence rule** is one whose ``alert_when`` is a count threshold, ``group.count >= N``
 (or ``>``, or the mirrored forms, with a number or a param), and whose measures (in
 ``alert_when`` and the explanation) are read from the group alone. Such a rule is "N members
-of one entity within the window", which durable_rules expresses as a chain of N facts. Every
+of one entity within the window", which durable_rules expresses as a chain of N facts. A
+**repeat offender** is one whose ``alert_when`` is a seizure threshold, ``history.seizures >=
+N`` (optionally ``and group.count >= M``): the member (or the chain of M) joined with a chain of
+N **seizure facts** of its entity counted for it (:func:`offender_definition`). Every
 other rule (sums such as the volume jump, distinct counts such as the new receivers, anything
 reading the baseline window) is **delegated to the reference Python evaluator**, loudly: a
 warning is logged when the evaluator is built, :attr:`ReteCorrelator.delegated` names each
@@ -34,8 +37,11 @@ How it goes around durable_rules' traps (``docs/durable_rules.md``, ``CORRELATIO
   without ``"``, ``\\`` or control characters; any other is sent hex-encoded). One fact
   missing a field would poison its whole shard.
 * **Retraction by a data-time watermark.** Before a member of time ``t`` is asserted, the
-  facts filed before ``t - window`` are retracted: live facts follow the window, not the
+  facts filed before ``t - window`` are retracted (seizure facts: before ``t - history -
+  window``, once no live member can count them): live facts follow the window, not the
   stream. Shard sessions are never deleted.
+* **Every fact kind read by a pattern.** durable_rules keeps no fact that no pattern reads, so
+  ``history.seizures >= 0`` still has a seizure pattern, one that never matches.
 * **Throwaway sessions** (:class:`ReteWindowJudge`) replay a window without firing, assert
   the new member, drain, then fire the ``session_open`` rule before ``delete_state``:
   deleting a session in which no action ever completed crashes durable_rules.
@@ -48,6 +54,7 @@ stand for, so both evaluators write the same bytes.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import math
@@ -57,7 +64,7 @@ import uuid
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -73,10 +80,13 @@ from assay.engine.correlation.evaluator import (
     Correlator,
     FiledOrder,
     Member,
+    history_keys,
     holds,
     make_alert,
     measure,
     member_joins,
+    micros,
+    order_key,
 )
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.measures import SEIZURES
@@ -88,6 +98,9 @@ log = logging.getLogger("assay.correlation.rete")
 
 SHARDS = 64  # sessions per rule: far under durable_rules' 1,024, facts per shard in the hundreds
 MAX_CHAIN = 16  # the longest "N members" chain compiled: 2N-1 patterns in one rule
+# durable_rules joins at most 32 patterns in one rule: a 33rd makes every assert fail (error
+# 304, a test shows it); a repeat offender's 2M-1 member and 2N seizure patterns must fit.
+MAX_PATTERNS = 32
 _SECOND = 1_000_000  # microseconds
 # Measures a sequence rule may read: all are computed from the group's own members.
 _GROUP_ONLY = frozenset(
@@ -125,10 +138,10 @@ def chain_length(rule: CorrelationRule) -> int | str:
         distinct = sorted(m for m in alert_reads if "distinct" in m or "new_" in m)
         if distinct:
             return f"durable_rules cannot count distinct values ({', '.join(distinct)})"
-        if "history.seizures" in alert_reads:
+        if SEIZURES in alert_reads:
             return (
-                "it reads history.seizures, the entity's seizures over its history, outside the"
-                " window the Rete network keeps"
+                "it reads history.seizures: a count chain has no seizure facts (the batch"
+                " ReteCorrelator joins them, offender_shape; a window judge is given none)"
             )
         return (
             "alert_when is not a count threshold (group.count >= N), the one shape durable_rules"
@@ -161,6 +174,13 @@ def _measures_in(node: c.Condition | c.Value) -> set[str]:
 
 def _count_threshold(node: c.Condition) -> int | None:
     """N when ``node`` is ``group.count >= N`` (``>``, or mirrored), else None."""
+    n = _threshold(node, "group.count")
+    return None if n is None else max(n, 1)  # a group holds its new member: count >= 1
+
+
+def _threshold(node: c.Condition, path: str) -> int | None:
+    """The least whole N with ``path >= N`` equivalent to ``node`` when ``node`` is ``path >=
+    N`` (``>``, or mirrored; N a number, params are constants by now), else None."""
     if not isinstance(node, c.Compare):
         return None
     left, right = node.left, node.right
@@ -170,7 +190,7 @@ def _count_threshold(node: c.Condition) -> int | None:
         if op not in mirror:
             return None
         left, op, right = right, mirror[op], left
-    if not (isinstance(left, c.Field) and left.path == "group.count"):
+    if not (isinstance(left, c.Field) and left.path == path):
         return None
     if op not in (">=", ">") or not isinstance(right, c.Const):
         return None
@@ -179,12 +199,115 @@ def _count_threshold(node: c.Condition) -> int | None:
         return None
     # Counts are whole numbers: count >= 3.5 is count >= 4, count > 3 is count >= 4.
     n = math.floor(bound) + 1 if op == ">" else math.ceil(bound)
-    return max(n, 1)
+    return max(n, 0)
+
+
+@dataclass(frozen=True)
+class OffenderShape:
+    """A repeat-offender rule as the Rete network takes it: alert on a member when its entity
+    has at least ``seizures`` seizures within ``history`` before it, and (``members`` > 1)
+    at least ``members`` members in the window."""
+
+    seizures: int
+    members: int = 1
+
+    @property
+    def patterns(self) -> int:
+        """Patterns in its durable_rules rule (:func:`offender_definition`)."""
+        return 2 * self.members - 1 + max(2 * self.seizures, 1)
+
+
+def offender_shape(rule: CorrelationRule) -> OffenderShape | str | None:
+    """The shape of a rule whose ``alert_when`` is a seizure threshold (``history.seizures >=
+    N``, ``>``, mirrored; optionally ``and`` a count threshold), the reason it cannot be
+    taken, or None when ``alert_when`` reads no seizures."""
+    if SEIZURES not in _measures_in(rule.alert_when):
+        return None
+    node = rule.alert_when
+    parts = node.items if isinstance(node, c.And) else (node,)
+    seizures = [n for n in (_threshold(p, SEIZURES) for p in parts) if n is not None]
+    counts = [n for n in (_count_threshold(p) for p in parts) if n is not None]
+    if len(seizures) != 1 or len(counts) > 1 or len(seizures) + len(counts) != len(parts):
+        return (
+            "it reads history.seizures in a shape other than a seizure threshold"
+            " (history.seizures >= N, optionally and group.count >= M)"
+        )
+    outside = sorted(set(rule.measures) - _GROUP_ONLY - {SEIZURES})
+    if outside:
+        return (
+            f"it reads {', '.join(outside)}, which needs members or history outside the window "
+            "the Rete network keeps"
+        )
+    shape = OffenderShape(seizures[0], counts[0] if counts else 1)
+    if shape.patterns > MAX_PATTERNS:
+        return (
+            f"{shape.seizures} seizures and {shape.members} member(s) take {shape.patterns} "
+            f"patterns, and durable_rules joins at most {MAX_PATTERNS} in a rule (error 304)"
+        )
+    return shape
 
 
 def ruleset_definition(chain: int, window_us: int) -> dict[str, Any]:
     """The durable_rules ruleset of "``chain`` consecutive members of one entity, the last
     at most ``window_us`` after the first", plus the ``session_open`` rule."""
+    return {
+        "sequence": {"all": _chain_patterns(chain, window_us)},
+        "session_open": {"all": [{"s": {"kind": "session_open"}}]},
+    }
+
+
+def offender_definition(shape: OffenderShape, window_us: int, history_us: int) -> dict[str, Any]:
+    """The durable_rules ruleset of a repeat offender: the count chain ``m1 .. mM`` (``M`` =
+    ``shape.members``; one member when the rule has no count), then the seizure chain ``s1
+    .. sN`` of ``mM``'s entity, each **counted** for ``mM``: recorded before it (``n <
+    mM.n``: a seizure counts for the manifests pushed after it, never its own), filed at most
+    ``mM.t`` and at least ``mM.t - history`` (inclusive both ends). ``s1`` is the first
+    counted seizure (a ``none`` forbids an earlier one), each next the one after the previous
+    (a ``none`` forbids one between): one match when ``mM`` has at least N, whatever the
+    number beyond. Plus the ``session_open`` rule."""
+    anchor = f"m{shape.members}"
+
+    def counted(*order: dict[str, Any]) -> dict[str, Any]:
+        # Tests on the seizure, then the entity join, then the sentinel join, LAST.
+        return {
+            "$and": [
+                {"kind": "seizure"},
+                {"$lt": {"n": {anchor: "n"}}},
+                {"$lte": {"t": {anchor: "t"}}},
+                {"$gte": {"t": {"$sub": {"$l": {anchor: "t"}, "$r": history_us}}}},
+                *order,
+                {"e": {anchor: "e"}},
+                {"one": {anchor: "one"}},
+            ]
+        }
+
+    def after(name: str) -> dict[str, Any]:
+        return {"$gt": {"n": {name: "n"}}}
+
+    def before(name: str) -> dict[str, Any]:
+        return {"$lt": {"n": {name: "n"}}}
+
+    patterns = _chain_patterns(shape.members, window_us)
+    if shape.seizures == 0:
+        # No seizure is needed, but the facts must be kept to be counted (durable_rules
+        # drops a fact no pattern reads): a pattern that reads them and never matches one.
+        patterns.append({"kept$not": counted(before(anchor), after(anchor))})
+    for k in range(1, shape.seizures + 1):
+        if k == 1:
+            patterns.append({"s1": counted()})
+            patterns.append({"first$not": counted(before("s1"))})
+        else:
+            patterns.append({f"s{k}": counted(after(f"s{k - 1}"))})
+            patterns.append({f"sgap{k}$not": counted(after(f"s{k - 1}"), before(f"s{k}"))})
+    return {
+        "offender": {"all": patterns},
+        "session_open": {"all": [{"s": {"kind": "session_open"}}]},
+    }
+
+
+def _chain_patterns(chain: int, window_us: int) -> list[dict[str, Any]]:
+    """``m1 .. m<chain>``: consecutive members of ``m1``'s entity, the last at most
+    ``window_us`` after the first."""
 
     def later(previous: str) -> dict[str, Any]:
         # The entity join, then the sentinel join, LAST: see the module docstring.
@@ -213,20 +336,20 @@ def ruleset_definition(chain: int, window_us: int) -> dict[str, Any]:
     for k in range(2, chain + 1):
         patterns.append({f"m{k}": later(f"m{k - 1}")})
         patterns.append({f"gap{k}$not": between(f"m{k - 1}", f"m{k}")})
-    return {
-        "sequence": {"all": patterns},
-        "session_open": {"all": [{"s": {"kind": "session_open"}}]},
-    }
+    return patterns
 
 
-def fact_text(sid: str, n: int, t: int, entity: str) -> str:
-    """One member fact, every field present and typed: a fact missing a correlated field, or
-    with a null or text where a number is compared, poisons its whole shard."""
+def fact_text(sid: str, n: int, t: int, entity: str, kind: str = "member") -> str:
+    """One member (or seizure) fact, every field present and typed: a fact missing a
+    correlated field, or with a null or text where a number is compared, poisons its whole
+    shard."""
     if type(n) is not int or type(t) is not int:
-        raise TypeError(f"member fact {n!r}: n and t must be integers, got {n!r} and {t!r}")
+        raise TypeError(f"{kind} fact {n!r}: n and t must be integers, got {n!r} and {t!r}")
     if not entity:
-        raise ValueError(f"member fact {n}: the entity key is empty")
-    fact = {"sid": sid, "id": str(n), "kind": "member", "n": n, "t": t, "e": entity_field(entity)}
+        raise ValueError(f"{kind} fact {n}: the entity key is empty")
+    if kind not in ("member", "seizure"):
+        raise ValueError(f"fact {n}: kind {kind!r} is neither member nor seizure")
+    fact = {"sid": sid, "id": str(n), "kind": kind, "n": n, "t": t, "e": entity_field(entity)}
     fact["one"] = 1  # the sentinel every correlated $and ends with
     return orjson.dumps(fact).decode()
 
@@ -249,8 +372,11 @@ class ChainRuleset:
     every call asserts or retracts, then drains that session's actions to the end (an action
     left started locks its session for 30 s of wall time)."""
 
-    def __init__(self, rule_id: str, chain: int, window_us: int) -> None:
-        definition = orjson.dumps(ruleset_definition(chain, window_us)).decode()
+    def __init__(
+        self, rule_id: str, chain: int, window_us: int, rules: dict[str, Any] | None = None
+    ) -> None:
+        # ``rules``: another definition (a repeat offender's) instead of the count chain's.
+        definition = orjson.dumps(rules or ruleset_definition(chain, window_us)).decode()
         name = f"assay-correlation-{rule_id}-{uuid.uuid4().hex[:12]}"
         self.handle: int = dre.create_ruleset(name, definition)
         self._finalizer = weakref.finalize(self, dre.delete_ruleset, self.handle)
@@ -289,9 +415,9 @@ class ChainRuleset:
         self._finalizer()
 
 
-def _trigger(fired: list[dict[str, Any]], chain: int, n: int) -> bool:
+def _trigger(fired: list[dict[str, Any]], chain: int, n: int, name: str = "sequence") -> bool:
     """Whether the member ``n`` just asserted completed a chain (at most one can)."""
-    matches = [f["sequence"] for f in fired if "sequence" in f]
+    matches = [f[name] for f in fired if name in f]
     if not matches:
         return False
     last = matches[0][f"m{chain}"]["n"]
@@ -310,23 +436,33 @@ def _trigger(fired: list[dict[str, Any]], chain: int, n: int) -> bool:
 class _Sequence:
     rule: CorrelationRule
     each: Predicate
-    chain: int
+    chain: int  # M: the members the pattern chains (a repeat offender without a count: 1)
     engine: ChainRuleset
     shards: int
     window_us: int
+    offender: OffenderShape | None = None  # a repeat offender: its seizure chain
+    history_us: int = 0
     live: deque[tuple[int, str, int]] = field(default_factory=deque)  # (t, fact, n)
     members: dict[int, Member] = field(default_factory=dict)  # n -> what its fact stands for
+    # Seizure facts, a heap on t: seize() may record one filed before others.
+    seizures: list[tuple[int, int, str]] = field(default_factory=list)  # (t, n, fact)
+
+    @property
+    def fires(self) -> str:
+        return "sequence" if self.offender is None else "offender"
 
 
 class ReteCorrelator:
-    """The correlation rules of a ruleset over one ordered stream, sequence rules in
-    durable_rules and the rest in the reference evaluator (:attr:`delegated`).
+    """The correlation rules of a ruleset over one ordered stream, sequence and repeat-offender
+    rules in durable_rules and the rest in the reference evaluator (:attr:`delegated`).
 
-    ``push`` gives exactly the reference :class:`Correlator`'s alerts, in the same order.
-    Its state is derived from the members inside each rule's window, so after a restart it is
-    rebuilt by pushing again the manifests filed within one window before the first new one,
-    discarding the alerts they raise (written before; alert ids are deterministic, so a
-    store keyed on them ignores any that slip through)."""
+    ``push`` gives exactly the reference :class:`Correlator`'s alerts, in the same order, for
+    the same ``seized`` and :meth:`seize` calls.
+    Its state is derived from the members inside each rule's window (and the seizures within
+    a repeat offender's history), so after a restart it is rebuilt by pushing again the
+    manifests filed within one window (one history, for a repeat offender) before the first
+    new one, discarding the alerts they raise (written before; alert ids are deterministic,
+    so a store keyed on them ignores any that slip through)."""
 
     def __init__(
         self,
@@ -339,31 +475,24 @@ class ReteCorrelator:
         if not 1 <= shards <= 1000:
             raise ValueError(f"shards={shards}: durable_rules holds at most 1,024 sessions")
         self._rules = tuple(ruleset.correlations if rules is None else rules)
+        self._seized = frozenset(seized)
         self._sequences: dict[str, _Sequence] = {}
         self.delegated: dict[str, str] = {}  # rule id -> why it runs in Python
         for rule in self._rules:
-            chain = chain_length(rule)
-            if isinstance(chain, str):
-                self.delegated[rule.id] = chain
+            seq = self._compile(rule, shards)
+            if isinstance(seq, str):
+                self.delegated[rule.id] = seq
                 log.warning(
                     "correlation rule %s runs in the Python reference evaluator, not "
                     "durable_rules: %s",
                     rule.id,
-                    chain,
+                    seq,
                 )
                 continue
-            window_us = rule.window * _SECOND
-            self._sequences[rule.id] = _Sequence(
-                rule,
-                predicate(rule.each),
-                chain,
-                ChainRuleset(rule.id, chain, window_us),
-                shards,
-                window_us,
-            )
+            self._sequences[rule.id] = seq
         python_rules = [rule for rule in self._rules if rule.id in self.delegated]
-        # Seizures (history.seizures) are read by delegated rules only: passed to them.
-        # So is the start of the record of shipments (warm_up): only delegated rules read
+        # Seizures go to the delegated rules too (those that read them and are not a
+        # seizure threshold durable_rules takes). So is the start of the record of shipments (warm_up): only delegated rules read
         # group.new_consignees, and the reference sees every manifest pushed here.
         self._python = (
             Correlator(ruleset, python_rules, seized, record_since) if python_rules else None
@@ -373,13 +502,42 @@ class ReteCorrelator:
         self._numbers = itertools.count(1)
         self._clock = FiledOrder()
 
+    @staticmethod
+    def _compile(rule: CorrelationRule, shards: int) -> _Sequence | str:
+        """The rule's Rete network, or why it has none (it is then delegated)."""
+        window_us = rule.window * _SECOND
+        offender = offender_shape(rule)
+        if offender is None:
+            chain = chain_length(rule)
+            if isinstance(chain, str):
+                return chain
+            engine = ChainRuleset(rule.id, chain, window_us)
+            return _Sequence(rule, predicate(rule.each), chain, engine, shards, window_us)
+        if isinstance(offender, str):
+            return offender
+        if rule.history is None:  # the checker requires it with history.seizures
+            return "it reads history.seizures without a history"
+        history_us = rule.history * _SECOND
+        definition = offender_definition(offender, window_us, history_us)
+        engine = ChainRuleset(rule.id, offender.members, window_us, definition)
+        return _Sequence(
+            rule,
+            predicate(rule.each),
+            offender.members,
+            engine,
+            shards,
+            window_us,
+            offender,
+            history_us,
+        )
+
     @property
     def rules(self) -> tuple[CorrelationRule, ...]:
         return self._rules
 
     def live_facts(self) -> dict[str, int]:
-        """Rule id -> member facts durable_rules holds now, counted with ``get_facts`` over
-        every shard (what memory grows with)."""
+        """Rule id -> member and seizure facts durable_rules holds now, counted with
+        ``get_facts`` over every shard (what memory grows with)."""
         counts: dict[str, int] = {}
         for rule_id, seq in self._sequences.items():
             total = 0
@@ -392,10 +550,28 @@ class ReteCorrelator:
         return counts
 
     def seize(self, manifest: Manifest) -> None:
-        """A seizure recorded at ``manifest`` (see :meth:`Correlator.seize`): the rules that
-        read it are all delegated, so it goes to the reference evaluator."""
+        """A seizure recorded at ``manifest`` (see :meth:`Correlator.seize`): a seizure fact
+        at its filed_at for every entity it belongs to, in each repeat-offender rule's
+        network, counted for the entity's manifests pushed from now on; and the same for the
+        delegated rules, in the reference evaluator."""
         if self._python is not None:
             self._python.seize(manifest)
+        self._seize(manifest)
+
+    def _seize(self, manifest: Manifest) -> None:
+        if manifest.filed_at is None:
+            return
+        t = micros(manifest.filed_at)
+        for seq in self._sequences.values():
+            if seq.offender is None:
+                continue
+            for key, _name in sorted(history_keys(seq.rule, manifest)):
+                n = next(self._numbers)
+                text = fact_text(shard_of(key, seq.shards), n, t, key, "seizure")
+                heapq.heappush(seq.seizures, (t, n, text))
+                if seq.engine.assert_fact(text):
+                    # Only a member recorded after it could count it: none is, yet.
+                    raise ReteCorrelationError(f"asserting seizure fact {n} fired a rule")
 
     @property
     def skipped(self) -> int:
@@ -432,6 +608,8 @@ class ReteCorrelator:
                 raised = self._assert(seq, manifest, key, name, mass, t)
                 if raised is not None:
                     alerts.append(raised)
+        if manifest.manifest_id in self._seized:
+            self._seize(manifest)  # after its own alerts, as the reference does
         return alerts
 
     def _assert(
@@ -450,28 +628,66 @@ class ReteCorrelator:
             False,  # a sequence rule never reads new_consignees
         )
         seq.live.append((t, text, n))
-        if not _trigger(seq.engine.assert_fact(text), seq.chain, n):
+        if not _trigger(seq.engine.assert_fact(text), seq.chain, n, seq.fires):
             return None
-        # The group: every fact of this entity in [t - window, t], from the shard itself.
+        # The group: every fact of this entity in [t - window, t], from the shard itself;
+        # a repeat offender's seizures: every seizure fact counted for this member.
         start, stored = t - seq.window_us, entity_field(key)
+        facts = [f for f in seq.engine.facts(sid) if f["e"] == stored]
         numbers = sorted(
-            f["n"]
-            for f in seq.engine.facts(sid)
-            if f.get("kind") == "member" and f["e"] == stored and start <= f["t"] <= t
+            f["n"] for f in facts if f.get("kind") == "member" and start <= f["t"] <= t
         )
         group = [seq.members[k] for k in numbers if k <= n]
-        return make_alert(seq.rule, key, name, group, t, measure(seq.rule, group, t))
+        seizures = 0
+        if seq.offender is not None:
+            since = t - seq.history_us
+            seizures = sum(
+                1
+                for f in facts
+                if f.get("kind") == "seizure" and f["n"] < n and since <= f["t"] <= t
+            )
+            if seizures < seq.offender.seizures:
+                raise ReteCorrelationError(
+                    f"durable_rules matched member {n} of {seq.rule.id} with {seizures} counted "
+                    f"seizure(s) in its shard, fewer than the {seq.offender.seizures} it chains"
+                )
+        measures = measure(seq.rule, group, t, seizures)
+        return make_alert(seq.rule, key, name, group, t, measures)
 
     @staticmethod
     def _expire(seq: _Sequence, t: int) -> None:
         """Retract the facts filed before the window of a member at ``t``: they can never be
-        in a group again, as the stream is in filed_at order."""
+        in a group again, as the stream is in filed_at order. A seizure fact is retracted
+        once filed before ``t - history - window``: no live member counts it then, so its
+        retraction cannot lift a ``none`` and complete a match for an earlier member (one
+        retracted at ``t - history`` could, for a member within the window)."""
         start = t - seq.window_us
         while seq.live and seq.live[0][0] < start:
             _, text, n = seq.live.popleft()
             if seq.engine.retract_fact(text):
                 raise ReteCorrelationError(f"retracting member fact {n} fired a rule")
             del seq.members[n]
+        since = start - seq.history_us
+        while seq.seizures and seq.seizures[0][0] < since:
+            _, n, text = heapq.heappop(seq.seizures)
+            if seq.engine.retract_fact(text):
+                raise ReteCorrelationError(f"retracting seizure fact {n} fired a rule")
+
+
+def rete_correlate(
+    ruleset: RuleSet,
+    manifests: Iterable[Manifest],
+    rules: Sequence[CorrelationRule] | None = None,
+    seized: Collection[str] = (),
+) -> list[Alert]:
+    """:func:`~engine.correlation.evaluator.correlate` on :class:`ReteCorrelator`: the same
+    alerts, for ``assay rules test --engine rete`` (a rule's examples on durable_rules)."""
+    evaluator = ReteCorrelator(ruleset, rules, seized=seized)
+    timed = sorted((m for m in manifests if m.filed_at is not None), key=order_key)
+    try:
+        return [alert for manifest in timed for alert in evaluator.push(manifest)]
+    finally:
+        evaluator.close()
 
 
 # ------------------------------------------------------------------- the synchronous path
