@@ -2,7 +2,8 @@
 
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
                                 [--year-manifests 200000] [--year-consignors 10000]
-                                [--sections "split rule,default pack,repeat offenders,year,api,joining"]
+                                [--sections "split rule,default pack,repeat offenders,
+                                             year,api,joining"]
                                 [--duration 4] [--repeat 3]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%

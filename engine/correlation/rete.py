@@ -492,8 +492,9 @@ class ReteCorrelator:
             self._sequences[rule.id] = seq
         python_rules = [rule for rule in self._rules if rule.id in self.delegated]
         # Seizures go to the delegated rules too (those that read them and are not a
-        # seizure threshold durable_rules takes). So is the start of the record of shipments (warm_up): only delegated rules read
-        # group.new_consignees, and the reference sees every manifest pushed here.
+        # seizure threshold durable_rules takes), and so does the start of the record of
+        # shipments (warm_up): only delegated rules read group.new_consignees, and the
+        # reference sees every manifest pushed here.
         self._python = (
             Correlator(ruleset, python_rules, seized, record_since) if python_rules else None
         )
