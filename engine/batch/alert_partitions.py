@@ -252,24 +252,31 @@ def _run_in_helper(task: PartitionTask, spilled: str, result: str) -> None:
     Path(result).write_bytes(alerts)
 
 
-def run_in_processes(
-    ruleset: RuleSet,
-    tasks: Sequence[PartitionTask],
-    spill: Spill,
-    seized: frozenset[str],
-    workers: int,
-) -> None:
-    """``--workers N``: N spawned processes take the partitions, reading and writing them on
-    this machine's disk; the largest first, so that none is left to run alone at the end."""
-    ordered = sorted(tasks, key=lambda t: -spill.path(t.kind, t.index).stat().st_size)
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start,
-        initargs=(dict(ruleset.sources), seized),
-    ) as pool:
+def _ready() -> bool:
+    return _helper_pack is not None
+
+
+class Helpers:
+    """``--workers N``: N spawned processes that take the partitions, reading and writing
+    them on this machine's disk. Started before the inputs are read, so that their start
+    (Python, imports, the pack) overlaps the reading."""
+
+    def __init__(self, ruleset: RuleSet, seized: frozenset[str], workers: int) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(dict(ruleset.sources), seized),
+        )
+        for _ in range(workers):  # a pool starts a process per task submitted, up to N
+            self._pool.submit(_ready)
+
+    def run(self, tasks: Sequence[PartitionTask], spill: Spill) -> None:
+        """Every partition, the largest first, so that none is left to run alone at the end;
+        a partition's failure fails the pass."""
+        ordered = sorted(tasks, key=lambda t: -spill.path(t.kind, t.index).stat().st_size)
         futures = [
-            pool.submit(
+            self._pool.submit(
                 _run_in_helper,
                 task,
                 str(spill.path(task.kind, task.index)),
@@ -278,7 +285,10 @@ def run_in_processes(
             for task in ordered
         ]
         for future in futures:
-            future.result()  # a partition's failure fails the pass
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
 
 
 def _dask_partition(

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.engine.batch.alert_partitions import (
+    Helpers,
     PartitionTask,
     Spill,
     kinds_of,
     merged,
     partition_count,
     run_here,
-    run_in_processes,
     run_on_dask,
 )
 from assay.engine.batch.readers import Format, read_inputs
@@ -114,31 +114,36 @@ def write_alerts(
     kinds = kinds_of(ruleset)
     seizures = frozenset(seized or ())
     timed = skipped = 0
+    helpers = Helpers(ruleset, seizures, workers) if workers > 1 and dask is None else None
     # Beside the target (the disk the output goes to), unless it is a device.
-    with tempfile.TemporaryDirectory(
-        prefix=f".{path.name}.assay-alerts-", dir=None if stream else path.parent
-    ) as directory:
-        spill = Spill(Path(directory), kinds, count)
-        try:
-            for order, record in enumerate(read_inputs(inputs, input_format)):
-                manifest = manifest_or_error(record)
-                if not isinstance(manifest, Manifest):
-                    continue
-                if manifest.filed_at is None:
-                    skipped += 1
-                    continue
-                timed += 1
-                spill.add(manifest, order, _one_line(record, manifest))
-        finally:
-            spill.close()
-        tasks = [PartitionTask(kind, p, count, engine) for kind in kinds for p in range(count)]
-        if dask is not None:
-            run_on_dask(ruleset, tasks, spill, seizures, dask)
-        elif workers > 1:
-            run_in_processes(ruleset, tasks, spill, seizures, workers)
-        else:
-            run_here(ruleset, tasks, spill, seizures)
-        alerts = _write(merged([spill.result(task) for task in tasks]), path, stream)
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{path.name}.assay-alerts-", dir=None if stream else path.parent
+        ) as directory:
+            spill = Spill(Path(directory), kinds, count)
+            try:
+                for order, record in enumerate(read_inputs(inputs, input_format)):
+                    manifest = manifest_or_error(record)
+                    if not isinstance(manifest, Manifest):
+                        continue
+                    if manifest.filed_at is None:
+                        skipped += 1
+                        continue
+                    timed += 1
+                    spill.add(manifest, order, _one_line(record, manifest))
+            finally:
+                spill.close()
+            tasks = [PartitionTask(kind, p, count, engine) for kind in kinds for p in range(count)]
+            if dask is not None:
+                run_on_dask(ruleset, tasks, spill, seizures, dask)
+            elif helpers is not None:
+                helpers.run(tasks, spill)
+            else:
+                run_here(ruleset, tasks, spill, seizures)
+            alerts = _write(merged([spill.result(task) for task in tasks]), path, stream)
+    finally:
+        if helpers is not None:
+            helpers.close()
     delegated: dict[str, str] = {}
     if engine == "rete":
         for rule in ruleset.correlations:
