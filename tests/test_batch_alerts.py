@@ -156,16 +156,21 @@ def _stream(specs: list[Any]) -> tuple[list[Manifest], frozenset[str]]:
 
 
 def _write_files(
-    directory: Path, manifests: list[Manifest], files: int, shuffle: random.Random
+    directory: Path,
+    manifests: list[Manifest],
+    files: int,
+    shuffle: random.Random,
+    array: bool = True,
 ) -> tuple[list[str], list[Manifest]]:
     """``manifests`` shuffled into ``files`` inputs (JSON Lines with a bad record or two, and
-    a pretty-printed JSON array); the manifests in the order the inputs hold them."""
+    with ``array`` a pretty-printed JSON array); the manifests in the order the inputs hold
+    them."""
     shuffled = list(manifests)
     shuffle.shuffle(shuffled)
     shares = [shuffled[k::files] for k in range(files)]
     paths = []
     for k, share in enumerate(shares):
-        if k == 1:
+        if k == 1 and array:
             path = directory / f"in-{k}.json"
             items = ",\n".join(m.model_dump_json(indent=2) for m in share)
             path.write_text(f"[\n{items}\n]\n", encoding="utf-8")
@@ -268,6 +273,21 @@ def test_screen_alerts_with_workers_writes_the_one_worker_bytes(
         written[workers] = target.read_bytes()
     assert written["2"] == written["1"] == _reference(PACK, read_order, seized)
     assert written["3"] == written["1"]
+    assert _leftovers(tmp_path) == []
+
+
+def test_helpers_that_read_json_lines_in_byte_ranges_write_the_one_worker_bytes(
+    tmp_path: Path,
+) -> None:
+    """Plain JSON Lines inputs are cut into byte ranges that the helpers read and spill
+    themselves (over 1 MB: several ranges); the alerts are still the one-process bytes."""
+    manifests, seized = _busy_stream(3_000, seed=11)
+    paths, read_order = _write_files(tmp_path, manifests, 2, random.Random(4), array=False)
+    assert sum(Path(p).stat().st_size for p in paths) > 2 << 20
+    target = tmp_path / "alerts.jsonl"
+    summary = write_alerts(paths, None, PACK, str(target), seized=seized, workers=2)
+    assert summary.manifests == len(manifests)
+    assert target.read_bytes() == _reference(PACK, read_order, seized)
     assert _leftovers(tmp_path) == []
 
 

@@ -29,7 +29,7 @@ import hashlib
 import heapq
 import math
 import multiprocessing
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +38,8 @@ from typing import IO, Any
 
 import orjson
 
+from assay.engine.batch.partitions import Partition, read_partition
+from assay.engine.batch.records import Record, manifest_or_error
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.entities import entity_key
 from assay.engine.correlation.evaluator import (
@@ -115,25 +117,17 @@ class Spill:
     one JSON line each, behind its sort key ``[filed_at µs, manifest_id, read order]`` and a
     tab (a JSON text holds no raw tab outside its strings, and none inside them)."""
 
-    def __init__(self, directory: Path, kinds: Sequence[Kind], count: int) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, kinds: Sequence[Kind], count: int, reader: int = 0) -> None:
         self.kinds = kinds
         self.count = count
         self._files: list[list[IO[bytes]]] = []
         try:
             for kind in kinds:
-                self._files.append(
-                    [self.path(kind, p).open("wb", buffering=1 << 16) for p in range(count)]
-                )
+                names = [f"{kind.part}-{p:04d}.{reader:04d}.spill" for p in range(count)]
+                self._files.append([(directory / n).open("wb", buffering=1 << 16) for n in names])
         except BaseException:
             self.close()
             raise
-
-    def path(self, kind: Kind, index: int) -> Path:
-        return self.directory / f"{kind.part}-{index:04d}.spill"
-
-    def result(self, task: PartitionTask) -> Path:
-        return self.directory / f"{task.name}.alerts"
 
     def add(self, manifest: Manifest, order: int, text: bytes) -> None:
         """Write ``manifest`` (``text``: its JSON on one line) to its partitions."""
@@ -147,6 +141,43 @@ class Spill:
         for files in self._files:
             for handle in files:
                 handle.close()
+
+
+def spilled(directory: Path, task: PartitionTask) -> list[Path]:
+    """The files holding ``task``'s manifests: one per process that read inputs."""
+    return sorted(directory.glob(f"{task.name}.*.spill"))
+
+
+def spilled_bytes(directory: Path, task: PartitionTask) -> bytes:
+    return b"".join(path.read_bytes() for path in spilled(directory, task))
+
+
+def result_path(directory: Path, task: PartitionTask) -> Path:
+    return directory / f"{task.name}.alerts"
+
+
+def one_line(record: Record, manifest: Manifest) -> bytes:
+    """The manifest's JSON on one line: the record's own text (a newline in it can only be
+    whitespace between tokens, as JSON strings hold none), else the validated manifest's."""
+    if record.raw is not None:
+        return record.raw.replace(b"\n", b" ")
+    return manifest.model_dump_json().encode()
+
+
+def spill_records(records: Iterable[Record], spill: Spill) -> tuple[int, int]:
+    """Spill the timed valid manifests of ``records``, in the order of their run position;
+    how many were spilled, and how many valid manifests had no filed_at."""
+    timed = skipped = 0
+    for record in records:
+        manifest = manifest_or_error(record)
+        if not isinstance(manifest, Manifest):
+            continue  # an error line of the screening output
+        if manifest.filed_at is None:
+            skipped += 1
+            continue
+        timed += 1
+        spill.add(manifest, record.position, one_line(record, manifest))
+    return timed, skipped
 
 
 class _JoinOrder:
@@ -229,11 +260,11 @@ def merged(results: Sequence[Path]) -> Iterator[bytes]:
 
 
 def run_here(
-    ruleset: RuleSet, tasks: Sequence[PartitionTask], spill: Spill, seized: Collection[str]
+    ruleset: RuleSet, tasks: Sequence[PartitionTask], directory: Path, seized: Collection[str]
 ) -> None:
     for task in tasks:
-        spilled = spill.path(task.kind, task.index).read_bytes()
-        spill.result(task).write_bytes(correlate_partition(ruleset, task, seized, spilled))
+        alerts = correlate_partition(ruleset, task, seized, spilled_bytes(directory, task))
+        result_path(directory, task).write_bytes(alerts)
 
 
 # Inside a helper process, the pack and the seizures it correlates with (set by _start).
@@ -245,11 +276,21 @@ def _start(sources: Mapping[str, str], seized: frozenset[str]) -> None:
     _helper_pack = (compile_pack(sources), seized)
 
 
-def _run_in_helper(task: PartitionTask, spilled: str, result: str) -> None:
+def _run_in_helper(task: PartitionTask, directory: str) -> None:
     assert _helper_pack is not None
     ruleset, seized = _helper_pack
-    alerts = correlate_partition(ruleset, task, seized, Path(spilled).read_bytes())
-    Path(result).write_bytes(alerts)
+    alerts = correlate_partition(ruleset, task, seized, spilled_bytes(Path(directory), task))
+    result_path(Path(directory), task).write_bytes(alerts)
+
+
+def _spill_in_helper(
+    part: Partition, directory: str, kinds: Sequence[Kind], count: int
+) -> tuple[int, int]:
+    spill = Spill(Path(directory), kinds, count, reader=part.index + 1)
+    try:
+        return spill_records(read_partition(part), spill)
+    finally:
+        spill.close()
 
 
 def _ready() -> bool:
@@ -271,18 +312,28 @@ class Helpers:
         for _ in range(workers):  # a pool starts a process per task submitted, up to N
             self._pool.submit(_ready)
 
-    def run(self, tasks: Sequence[PartitionTask], spill: Spill) -> None:
+    def spill(
+        self, parts: Sequence[Partition], directory: Path, kinds: Sequence[Kind], count: int
+    ) -> tuple[int, int]:
+        """Read and spill JSON Lines inputs cut into ``parts`` (byte ranges), each in a helper
+        into files of its own; the manifests spilled and those without filed_at."""
+        futures = [
+            self._pool.submit(_spill_in_helper, part, str(directory), kinds, count)
+            for part in parts
+        ]
+        counts = [future.result() for future in futures]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+    def run(self, tasks: Sequence[PartitionTask], directory: Path) -> None:
         """Every partition, the largest first, so that none is left to run alone at the end;
         a partition's failure fails the pass."""
-        ordered = sorted(tasks, key=lambda t: -spill.path(t.kind, t.index).stat().st_size)
+
+        def size(task: PartitionTask) -> int:
+            return sum(path.stat().st_size for path in spilled(directory, task))
+
         futures = [
-            self._pool.submit(
-                _run_in_helper,
-                task,
-                str(spill.path(task.kind, task.index)),
-                str(spill.result(task)),
-            )
-            for task in ordered
+            self._pool.submit(_run_in_helper, task, str(directory))
+            for task in sorted(tasks, key=size, reverse=True)
         ]
         for future in futures:
             future.result()
@@ -312,7 +363,7 @@ def _dask_partition(
 def run_on_dask(
     ruleset: RuleSet,
     tasks: Sequence[PartitionTask],
-    spill: Spill,
+    directory: Path,
     seized: frozenset[str],
     address: str,
 ) -> None:
@@ -331,9 +382,14 @@ def run_on_dask(
 
         def submit() -> None:
             task = todo.pop()
-            spilled = spill.path(task.kind, task.index).read_bytes()
             future = client.submit(
-                _dask_partition, task, spilled, sources, seizures, sha, pure=False
+                _dask_partition,
+                task,
+                spilled_bytes(directory, task),
+                sources,
+                seizures,
+                sha,
+                pure=False,
             )
             running[future] = task
             flow.add(future)
@@ -342,6 +398,6 @@ def run_on_dask(
         while todo and len(running) < window:
             submit()
         for future in flow:
-            spill.result(running.pop(future)).write_bytes(future.result())
+            result_path(directory, running.pop(future)).write_bytes(future.result())
             if todo:
                 submit()

@@ -40,12 +40,13 @@ from assay.engine.batch.alert_partitions import (
     kinds_of,
     merged,
     partition_count,
+    result_path,
     run_here,
     run_on_dask,
+    spill_records,
 )
+from assay.engine.batch.partitions import plan, splittable
 from assay.engine.batch.readers import Format, read_inputs
-from assay.engine.batch.records import Record, manifest_or_error
-from assay.engine.contracts import Manifest
 from assay.engine.correlation.measures import SEIZURES
 from assay.engine.correlation.rete import chain_length
 from assay.engine.evaluators.base import EngineKind
@@ -113,34 +114,29 @@ def write_alerts(
     count = partitions or partition_count(size, workers)
     kinds = kinds_of(ruleset)
     seizures = frozenset(seized or ())
-    timed = skipped = 0
     helpers = Helpers(ruleset, seizures, workers) if workers > 1 and dask is None else None
     # Beside the target (the disk the output goes to), unless it is a device.
     try:
         with tempfile.TemporaryDirectory(
             prefix=f".{path.name}.assay-alerts-", dir=None if stream else path.parent
         ) as directory:
-            spill = Spill(Path(directory), kinds, count)
-            try:
-                for order, record in enumerate(read_inputs(inputs, input_format)):
-                    manifest = manifest_or_error(record)
-                    if not isinstance(manifest, Manifest):
-                        continue
-                    if manifest.filed_at is None:
-                        skipped += 1
-                        continue
-                    timed += 1
-                    spill.add(manifest, order, _one_line(record, manifest))
-            finally:
-                spill.close()
+            here = Path(directory)
+            if helpers is not None and splittable(inputs, input_format):
+                timed, skipped = helpers.spill(plan(inputs, 4 * workers), here, kinds, count)
+            else:
+                spill = Spill(here, kinds, count)
+                try:
+                    timed, skipped = spill_records(read_inputs(inputs, input_format), spill)
+                finally:
+                    spill.close()
             tasks = [PartitionTask(kind, p, count, engine) for kind in kinds for p in range(count)]
             if dask is not None:
-                run_on_dask(ruleset, tasks, spill, seizures, dask)
+                run_on_dask(ruleset, tasks, here, seizures, dask)
             elif helpers is not None:
-                helpers.run(tasks, spill)
+                helpers.run(tasks, here)
             else:
-                run_here(ruleset, tasks, spill, seizures)
-            alerts = _write(merged([spill.result(task) for task in tasks]), path, stream)
+                run_here(ruleset, tasks, here, seizures)
+            alerts = _write(merged([result_path(here, task) for task in tasks]), path, stream)
     finally:
         if helpers is not None:
             helpers.close()
@@ -158,14 +154,6 @@ def write_alerts(
         tuple(rule.id for rule in ruleset.correlations if SEIZURES in rule.measures),
         None if seized is None else len(seized),
     )
-
-
-def _one_line(record: Record, manifest: Manifest) -> bytes:
-    """The manifest's JSON on one line: the record's own text (a newline in it can only be
-    whitespace between tokens, as JSON strings hold none), else the validated manifest's."""
-    if record.raw is not None:
-        return record.raw.replace(b"\n", b" ")
-    return manifest.model_dump_json().encode()
 
 
 def _write(lines: Iterable[bytes], path: Path, stream: bool) -> int:
