@@ -32,9 +32,9 @@ Sections (add one by appending to ``SECTIONS``):
                     stream written shuffled to a JSON Lines file: the pass as it was (every
                     timed manifest in one list, sorted, one process: a copy kept here as the
                     baseline) against the partitioned pass with one worker and with two;
-                    seconds and peak RSS of each (the main process, and its largest helper;
-                    all start from a compiled pack, about 45 MB),
-                    and whether the alerts files are the same bytes.
+                    seconds (wall, and CPU with the helpers') and peak RSS of each (the
+                    main process, and its largest helper; all start from a compiled pack,
+                    about 45 MB), and whether the alerts files are the same bytes.
 
 * ``api``           ``POST /v1/screen`` through ``assay serve`` (one worker, wrk, the
                     realistic clean 5-item manifest of ``bench/api.py``): the default pack
@@ -280,8 +280,10 @@ def _alerts_variant(variant: str, source: str, target: str) -> dict[str, object]
     else:
         workers = 2 if variant.endswith("2 workers") else 1
         alerts = write_alerts([source], None, pack, target, workers=workers).alerts
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     return {
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in used),
         "alerts": alerts,
         "peak_mb": _high_water_mb(),
         "helper_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -314,7 +316,8 @@ def _alerts_pass(args: argparse.Namespace) -> None:
         helpers = f", largest helper {helper:,.0f} MB" if helper else ""
         print(
             f"  {variant:<24} {found['seconds']:>6.1f} s ({base['seconds'] / found['seconds']:.2f}x"
-            f" the one list's speed)  peak RSS {found['peak_mb']:>5,.0f} MB{helpers}"
+            f" the one list's speed, {found['cpu_seconds']:.1f} s of CPU)"
+            f"  peak RSS {found['peak_mb']:>5,.0f} MB{helpers}"
             f"  {found['alerts']:,} alerts"
         )
     same = all(found["bytes"] == base["bytes"] for found in results.values())
