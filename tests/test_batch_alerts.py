@@ -371,3 +371,18 @@ def test_alerts_on_a_dask_cluster_equal_one_process(tmp_path: Path) -> None:
     assert summary.manifests == len(manifests)
     assert target.read_bytes() == _reference(PACK, read_order, seized)
     assert _leftovers(tmp_path) == []
+
+
+def test_rete_partitions_name_each_delegated_rule_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    manifests, seized = _busy_stream(200, seed=3)
+    paths, read_order = _write_files(tmp_path, manifests, 1, random.Random(3))
+    target = tmp_path / "alerts.jsonl"
+    with caplog.at_level("WARNING", logger="assay.correlation.rete"):
+        summary = write_alerts(paths, None, PACK, str(target), "rete", seized=seized, partitions=3)
+    warned = [
+        r.getMessage().split()[2] for r in caplog.records if "runs in the Python" in r.getMessage()
+    ]
+    assert sorted(warned) == sorted(summary.delegated)
+    assert target.read_bytes() == _reference(PACK, read_order, seized)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import math
 import multiprocessing
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -50,6 +51,7 @@ from assay.engine.correlation.evaluator import (
 )
 from assay.engine.correlation.language import CorrelationRule, KeyPart
 from assay.engine.correlation.rete import ReteCorrelator
+from assay.engine.correlation.rete import log as rete_log
 from assay.engine.evaluators.base import EngineKind
 from assay.engine.evaluators.closures import predicate
 from assay.engine.features import Enricher
@@ -114,8 +116,8 @@ class PartitionTask:
 
 class Spill:
     """The per-partition files the timed manifests are written to as the inputs are read:
-    one JSON line each, behind its sort key ``[filed_at µs, manifest_id, read order]`` and a
-    tab (a JSON text holds no raw tab outside its strings, and none inside them)."""
+    one JSON line each, behind its sort key ``[filed_at µs, manifest_id, run position]`` and
+    a tab (the first on the line: orjson writes none)."""
 
     def __init__(self, directory: Path, kinds: Sequence[Kind], count: int, reader: int = 0) -> None:
         self.kinds = kinds
@@ -180,6 +182,13 @@ def spill_records(records: Iterable[Record], spill: Spill) -> tuple[int, int]:
     return timed, skipped
 
 
+class _Quiet(logging.Filter):
+    """Drops records: the delegation warnings of all but one partition of a kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
 class _JoinOrder:
     """Where an entity stands among a manifest's joins of a rule: the order in which the
     evaluators raise one manifest's alerts of one rule (:func:`member_joins`)."""
@@ -215,7 +224,16 @@ def correlate_partition(
     join_order = _JoinOrder(ruleset, rules) if several else None
     correlator: CorrelationEvaluator
     if task.engine == "rete":
-        correlator = rete = ReteCorrelator(ruleset, rules, seized=seized)
+        # Each partition builds its own evaluator; the first of each kind says which rules
+        # it delegates, as one evaluator over the whole stream would, the others keep quiet.
+        quiet = _Quiet() if task.index else None
+        if quiet is not None:
+            rete_log.addFilter(quiet)
+        try:
+            correlator = rete = ReteCorrelator(ruleset, rules, seized=seized)
+        finally:
+            if quiet is not None:
+                rete_log.removeFilter(quiet)
     else:
         correlator = Correlator(ruleset, rules, seized)
     out: list[bytes] = []
