@@ -284,9 +284,12 @@ def test_helpers_that_read_json_lines_in_byte_ranges_write_the_one_worker_bytes(
     manifests, seized = _busy_stream(3_000, seed=11)
     paths, read_order = _write_files(tmp_path, manifests, 2, random.Random(4), array=False)
     assert sum(Path(p).stat().st_size for p in paths) > 2 << 20
+    untimed = manifests[0].model_copy(update={"manifest_id": "UNTIMED", "filed_at": None})
+    with Path(paths[1]).open("a", encoding="utf-8") as tail:
+        tail.write(untimed.model_dump_json() + "\n")
     target = tmp_path / "alerts.jsonl"
     summary = write_alerts(paths, None, PACK, str(target), seized=seized, workers=2)
-    assert summary.manifests == len(manifests)
+    assert (summary.manifests, summary.skipped) == (len(manifests), 1)
     assert target.read_bytes() == _reference(PACK, read_order, seized)
     assert _leftovers(tmp_path) == []
 
