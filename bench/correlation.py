@@ -2,8 +2,9 @@
 
     python bench/correlation.py [--manifests 200000] [--consignors 10000] [--days 30]
                                 [--year-manifests 200000] [--year-consignors 10000]
+                                [--alerts-manifests 200000]
                                 [--sections "split rule,default pack,repeat offenders,
-                                             year,api,joining"]
+                                             year,alerts pass,api,joining"]
                                 [--duration 4] [--repeat 3]
 
 A synthetic stream in filed_at order: ``--consignors`` consignors over ``--days`` days, 60%
@@ -31,6 +32,14 @@ Sections (add one by appending to ``SECTIONS``):
                     correlation stage (making the stream timed on its own and taken off)
                     against making it alone and against per-manifest screening, and the peak
                     RSS against a process that only makes the stream.
+
+* ``alerts pass``   ``assay screen --alerts`` on ``--alerts-manifests`` of the ``year``
+                    stream written shuffled to a JSON Lines file: the pass as it was (every
+                    timed manifest in one list, sorted, one process: a copy kept here as the
+                    baseline) against the partitioned pass with one worker and with two;
+                    seconds (wall, and CPU with the helpers') and peak RSS of each (the
+                    main process, and its largest helper; all start from a compiled pack,
+                    about 45 MB), and whether the alerts files are the same bytes.
 
 * ``api``           ``POST /v1/screen`` through ``assay serve`` (one worker, wrk, the
                     realistic clean 5-item manifest of ``bench/api.py``): the default pack
@@ -65,7 +74,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import orjson
 import psutil
 
 _HERE = Path(__file__).resolve().parent
@@ -73,8 +84,15 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from assay.engine import Engine  # noqa: E402
+from assay.engine.batch.alerts import write_alerts  # noqa: E402
+from assay.engine.batch.readers import read_inputs  # noqa: E402
+from assay.engine.batch.records import manifest_or_error  # noqa: E402
 from assay.engine.contracts import Manifest, Party  # noqa: E402
-from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator  # noqa: E402
+from assay.engine.correlation.evaluator import (  # noqa: E402
+    CorrelationEvaluator,
+    Correlator,
+    order_key,
+)
 from assay.engine.correlation.joining import Joiner  # noqa: E402
 from assay.engine.correlation.measures import SEIZURES  # noqa: E402
 from assay.engine.correlation.rete import ReteCorrelator  # noqa: E402
@@ -268,6 +286,85 @@ def year_stream(pack: RuleSet, manifests: int, consignors: int) -> Iterator[tupl
             n += 1
 
 
+ALERTS_VARIANTS = ("one list", "partitioned, 1 worker", "partitioned, 2 workers")
+
+
+def _alerts_in_one_list(inputs: list[str], pack: RuleSet, target: str) -> int:
+    """The alerts pass before partitions (main at 013780a), kept as the baseline: every timed
+    manifest in one list, sorted, one reference evaluator."""
+    timed: list[Manifest] = []
+    for record in read_inputs(inputs, None):
+        manifest = manifest_or_error(record)
+        if isinstance(manifest, Manifest) and manifest.filed_at is not None:
+            timed.append(manifest)
+    timed.sort(key=order_key)
+    correlator = Correlator(pack)
+    lines = [orjson.dumps(a.to_json()) + b"\n" for m in timed for a in correlator.push(m)]
+    Path(target).write_bytes(b"".join(lines))
+    return len(lines)
+
+
+def _alerts_variant(variant: str, source: str, target: str) -> dict[str, object]:
+    pack = compile_pack(read_sources(default_pack_dir()))
+    started = time.perf_counter()
+    if variant == "one list":
+        alerts = _alerts_in_one_list([source], pack, target)
+    else:
+        workers = 2 if variant.endswith("2 workers") else 1
+        alerts = write_alerts([source], None, pack, target, workers=workers).alerts
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in used),
+        "alerts": alerts,
+        "peak_mb": _high_water_mb(),
+        "helper_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def _alerts_pass(args: argparse.Namespace) -> None:
+    count = args.alerts_manifests
+    pack = compile_pack(read_sources(default_pack_dir()))
+    print(f"\nalerts pass: assay screen --alerts over {count:,} manifests (the year stream,")
+    print("shuffled into one JSON Lines file), the default pack, no outcomes")
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "manifests.jsonl"
+        lines = [m.model_dump_json() for m, _ in year_stream(pack, count, args.year_consignors)]
+        random.Random(1).shuffle(lines)
+        source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        del lines
+        print(f"input {source.stat().st_size / 2**20:,.0f} MB")
+        results: dict[str, dict[str, Any]] = {}
+        for variant in ALERTS_VARIANTS:
+            target = Path(directory) / f"alerts-{len(results)}.jsonl"
+            command = [sys.executable, __file__, "--alerts-variant", variant]
+            command += ["--alerts-file", str(source), "--alerts-target", str(target)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[variant] = json.loads(out.splitlines()[-1])
+            results[variant]["bytes"] = target.read_bytes()
+    base = results["one list"]
+    for variant, found in results.items():
+        helper = float(found["helper_peak_mb"])
+        helpers = f", largest helper {helper:,.0f} MB" if helper else ""
+        print(
+            f"  {variant:<24} {found['seconds']:>6.1f} s ({base['seconds'] / found['seconds']:.2f}x"
+            f" the one list's speed, {found['cpu_seconds']:.1f} s of CPU)"
+            f"  peak RSS {found['peak_mb']:>5,.0f} MB{helpers}"
+            f"  {found['alerts']:,} alerts"
+        )
+    same = all(found["bytes"] == base["bytes"] for found in results.values())
+    print("  " + ("the same alerts, byte for byte" if same else "ALERTS DIFFER"))
+
+
+def _high_water_mb() -> float:
+    """This process's peak RSS (``VmHWM``): unlike ``ru_maxrss``, which Linux keeps across
+    ``exec``, not the peak of the bench process that started it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return _peak_mb()
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -444,36 +541,8 @@ def _joining() -> None:
     print(f"  with / without: {ratio:.2f}x")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifests", type=int, default=200_000)
-    parser.add_argument("--consignors", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--year-manifests", type=int, default=200_000)
-    parser.add_argument("--year-consignors", type=int, default=10_000)
-    parser.add_argument(
-        "--sections",
-        default=",".join([*SECTIONS, "year", "api", "joining"]),
-        help="comma-separated: " + ", ".join([*SECTIONS, "year", "api", "joining"]),
-    )
-    parser.add_argument("--duration", type=int, default=4, help="api: seconds a wrk run")
-    parser.add_argument("--repeat", type=int, default=3, help="api: runs a server, interleaved")
-    parser.add_argument("--year-part", choices=YEAR_PARTS, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--section", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.year_part:
-        print(json.dumps(_year_part(args.year_part, args.year_manifests, args.year_consignors)))
-        return
-    if args.worker:
-        result = _worker(args.worker, args.section, args.manifests, args.consignors, args.days)
-        print(json.dumps(result))
-        return
-    print(
-        f"{args.manifests:,} manifests (+ planted bursts), {args.consignors:,} consignors, "
-        f"{args.days} days, in filed_at order; one process per evaluator"
-    )
-    chosen = [name.strip() for name in args.sections.split(",")]
+def _streams(args: argparse.Namespace, chosen: list[str]) -> None:
+    """The stream sections: each evaluator in a process of its own, the same stream."""
     for section in [name for name in SECTIONS if name in chosen]:
         figures = {}
         for kind in ("reference", "rete"):
@@ -499,8 +568,51 @@ def main() -> None:
             print(f"  rete delegated to Python: {', '.join(rete['delegated'])}")
         print(f"  rete/reference speed {ratio:.2f}x  ({same})")
         print("  alerts by rule: " + ", ".join(f"{k} {v:,}" for k, v in ref["by_rule"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifests", type=int, default=200_000)
+    parser.add_argument("--consignors", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--year-manifests", type=int, default=200_000)
+    parser.add_argument("--year-consignors", type=int, default=10_000)
+    parser.add_argument(
+        "--sections",
+        default=",".join([*SECTIONS, "year", "alerts pass", "api", "joining"]),
+        help="comma-separated: " + ", ".join([*SECTIONS, "year", "alerts pass", "api", "joining"]),
+    )
+    parser.add_argument("--duration", type=int, default=4, help="api: seconds a wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="api: runs a server, interleaved")
+    parser.add_argument("--alerts-manifests", type=int, default=200_000)
+    parser.add_argument("--year-part", choices=YEAR_PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--alerts-variant", choices=ALERTS_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--alerts-file", help=argparse.SUPPRESS)
+    parser.add_argument("--alerts-target", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--section", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.alerts_variant:
+        found = _alerts_variant(args.alerts_variant, args.alerts_file, args.alerts_target)
+        print(json.dumps(found))
+        return
+    if args.year_part:
+        print(json.dumps(_year_part(args.year_part, args.year_manifests, args.year_consignors)))
+        return
+    if args.worker:
+        result = _worker(args.worker, args.section, args.manifests, args.consignors, args.days)
+        print(json.dumps(result))
+        return
+    print(
+        f"{args.manifests:,} manifests (+ planted bursts), {args.consignors:,} consignors, "
+        f"{args.days} days, in filed_at order; one process per evaluator"
+    )
+    chosen = [name.strip() for name in args.sections.split(",")]
+    _streams(args, chosen)
     if "year" in chosen:
         _year(args)
+    if "alerts pass" in chosen:
+        _alerts_pass(args)
     if "api" in chosen:
         _api(args)
     if "joining" in chosen:

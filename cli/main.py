@@ -152,7 +152,8 @@ def screen(
         typer.Option(
             "--alerts",
             help="Also run the pack's correlation rules over the inputs in filed_at order "
-            "(one process, whatever --workers says) and write one JSON line per alert here.",
+            "(partitioned by entity, on --workers or --dask; the same alerts whatever they "
+            "say) and write one JSON line per alert here.",
         ),
     ] = None,
     outcomes: Annotated[
@@ -254,7 +255,16 @@ def screen(
     _print_summary(summary, sample, output)
     if alerts is not None:
         with _stops_in_one_line(None):
-            found = write_alerts(paths, input_format, ruleset, str(alerts), kind, seized)  # type: ignore[arg-type]
+            found = write_alerts(
+                paths,
+                input_format,  # type: ignore[arg-type]
+                ruleset,
+                str(alerts),
+                kind,
+                seized,
+                workers=job.workers,
+                dask=dask,
+            )
         for rule_id, why in found.delegated.items():
             err.print(
                 f"correlation rule {escape(rule_id)} runs in Python, not durable_rules: "

@@ -1,16 +1,18 @@
 """``assay screen --alerts FILE``: the pack's correlation rules over a batch's manifests.
 
-The alerts pass runs once, in the invoking process, after the screening: it reads the inputs
-again, keeps the valid manifests that have a ``filed_at`` (records that are not valid
-manifests are already error lines of the screening output; manifests without ``filed_at`` have
-no place on the data's clock and are counted as skipped), sorts them by ``(filed_at,
-manifest_id)`` whatever order the inputs hold them in, and runs the reference correlation
-evaluator (:mod:`engine.correlation.evaluator`), or with ``--engine rete`` the durable_rules
-one (:mod:`engine.correlation.rete`: its sequence rules in durable_rules, the others delegated
-to the reference and named in the summary; the alerts are the same bytes). ``--workers`` and
-``--dask`` parallelise the per-manifest screening only, so the alerts are the same whatever
-they are set to. Sorting holds the timed manifests in memory; standard input cannot be read
-twice, so ``--alerts`` needs input files.
+The alerts pass runs after the screening: it reads the inputs again, once, and keeps the
+valid manifests that have a ``filed_at`` (records that are not valid manifests are already
+error lines of the screening output; manifests without ``filed_at`` have no place on the
+data's clock and are counted as skipped). It spills them to per-partition files by entity
+(:mod:`engine.batch.alert_partitions`), then sorts and correlates each partition on its own,
+in ``(filed_at, manifest_id)`` order whatever order the inputs hold them in, with the
+reference evaluator (:mod:`engine.correlation.evaluator`) or with ``--engine rete`` the
+durable_rules one (:mod:`engine.correlation.rete`: its sequence rules in durable_rules, the
+others delegated to the reference and named in the summary). Partitions run in this process,
+in ``--workers`` processes or on the ``--dask`` cluster, and their alerts are merged into
+the order of a one-process run: the same bytes whatever those options say. Memory is one
+partition, not the input. Standard input cannot be read twice, so ``--alerts`` needs input
+files.
 
 ``--outcomes FILE`` (inspection outcomes, CSV or JSON Lines, as ``assay backtest`` reads
 them: :func:`engine.inspections.read_inspections`) gives the seizures that rules reading
@@ -18,26 +20,35 @@ them: :func:`engine.inspections.read_inspections`) gives the seizures that rules
 counts from its own filed_at. Without it such rules see no seizure and raise nothing, and the
 run's summary says so.
 
-One JSON object per line per alert, in the order the alerts were raised; the file is written
-whole or not at all (a temporary file renamed into place).
+One JSON object per line per alert, in the order a one-process run raises them; the file is
+written whole or not at all (a temporary file renamed into place), and the partitions' files
+are removed, whether the pass ends or fails.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
+from assay.engine.batch.alert_partitions import (
+    Helpers,
+    PartitionTask,
+    Spill,
+    kinds_of,
+    merged,
+    partition_count,
+    result_path,
+    run_here,
+    run_on_dask,
+    spill_records,
+)
+from assay.engine.batch.partitions import plan, splittable
 from assay.engine.batch.readers import Format, read_inputs
-from assay.engine.batch.records import manifest_or_error
-from assay.engine.contracts import Manifest
-from assay.engine.correlation.evaluator import CorrelationEvaluator, Correlator, order_key
 from assay.engine.correlation.measures import SEIZURES
-from assay.engine.correlation.rete import ReteCorrelator
+from assay.engine.correlation.rete import chain_length
 from assay.engine.evaluators.base import EngineKind
 from assay.engine.inspections import Inspection
 from assay.engine.ruleset import RuleSet
@@ -87,56 +98,82 @@ def write_alerts(
     target: str,
     engine: EngineKind = "compiled",
     seized: Collection[str] | None = None,
+    workers: int = 1,
+    dask: str | None = None,
+    partitions: int | None = None,
 ) -> AlertsSummary:
     """Correlate the manifests of ``inputs`` and write the alerts to ``target``, with the
     reference evaluator (``compiled``) or the durable_rules one (``rete``); ``seized``: the
-    manifest ids with a confirmed seizure (None: no outcomes were given)."""
-    timed: list[Manifest] = []
-    skipped = 0
-    for record in read_inputs(inputs, input_format):
-        manifest = manifest_or_error(record)
-        if not isinstance(manifest, Manifest):
-            continue
-        if manifest.filed_at is None:
-            skipped += 1
-            continue
-        timed.append(manifest)
-    timed.sort(key=order_key)
-    delegated: dict[str, str] = {}
-    correlator: CorrelationEvaluator
-    if engine == "rete":
-        correlator = rete = ReteCorrelator(ruleset, seized=seized or ())
-        delegated = dict(rete.delegated)
-    else:
-        correlator = Correlator(ruleset, seized=seized or ())
-    try:
-        lines = [
-            orjson.dumps(alert.to_json()) + b"\n"
-            for manifest in timed
-            for alert in correlator.push(manifest)
-        ]
-    finally:
-        if engine == "rete":
-            rete.close()
+    manifest ids with a confirmed seizure (None: no outcomes were given). The partitions
+    (``partitions`` per kind, else chosen from the inputs' size and ``workers``) run here,
+    in ``workers`` processes, or on the Dask cluster at ``dask``: the same alerts whatever
+    these say."""
     path = Path(target)
-    if path.exists() and not path.is_file():  # a device such as /dev/null: written as a stream
-        with path.open("wb") as out:
-            out.writelines(lines)
-    else:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.writelines(lines)
-            Path(temporary).replace(path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+    stream = path.exists() and not path.is_file()  # a device such as /dev/null
+    size = sum(Path(p).stat().st_size for p in inputs)
+    count = partitions or partition_count(size, workers)
+    kinds = kinds_of(ruleset)
+    seizures = frozenset(seized or ())
+    helpers = Helpers(ruleset, seizures, workers) if workers > 1 and dask is None else None
+    # Beside the target (the disk the output goes to), unless it is a device.
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{path.name}.assay-alerts-", dir=None if stream else path.parent
+        ) as directory:
+            here = Path(directory)
+            if helpers is not None and splittable(inputs, input_format):
+                timed, skipped = helpers.spill(plan(inputs, 4 * workers), here, kinds, count)
+            else:
+                spill = Spill(here, kinds, count)
+                try:
+                    timed, skipped = spill_records(read_inputs(inputs, input_format), spill)
+                finally:
+                    spill.close()
+            tasks = [PartitionTask(kind, p, count, engine) for kind in kinds for p in range(count)]
+            if dask is not None:
+                run_on_dask(ruleset, tasks, here, seizures, dask)
+            elif helpers is not None:
+                helpers.run(tasks, here)
+            else:
+                run_here(ruleset, tasks, here, seizures)
+            alerts = _write(merged([result_path(here, task) for task in tasks]), path, stream)
+    finally:
+        if helpers is not None:
+            helpers.close()
+    delegated: dict[str, str] = {}
+    if engine == "rete":
+        for rule in ruleset.correlations:
+            if isinstance(why := chain_length(rule), str):
+                delegated[rule.id] = why
     return AlertsSummary(
-        len(lines),
-        len(timed),
+        alerts,
+        timed,
         skipped,
         len(ruleset.correlations),
         delegated,
         tuple(rule.id for rule in ruleset.correlations if SEIZURES in rule.measures),
         None if seized is None else len(seized),
     )
+
+
+def _write(lines: Iterable[bytes], path: Path, stream: bool) -> int:
+    """Write ``lines`` to ``path``, whole or not at all (a temporary file renamed into
+    place), or as a stream to a device; how many were written."""
+    written = 0
+    if stream:
+        with path.open("wb") as out:
+            for line in lines:
+                out.write(line)
+                written += 1
+        return written
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for line in lines:
+                out.write(line)
+                written += 1
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return written
