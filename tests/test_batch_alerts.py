@@ -212,6 +212,29 @@ def test_partitions_give_the_reference_alerts_byte_for_byte(
     assert _leftovers(directory) == []
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_partition_counts_the_warm_up_from_the_whole_streams_start(
+    tmp_path: Path, workers: int
+) -> None:
+    """An early sender in one partition, and in another only a sender first seen four months
+    later, fanning out to three receivers: the new-receivers rule's 90-day warm-up counts
+    from the stream's first manifest in every partition, as one evaluator over the stream
+    does, so the late fan-out alerts (a partition's own first manifest would silence it)."""
+    day = 60 * 24
+    early = [(n, 0, 0, "sea", [("940360", 20.0)], 0, False) for n in range(3)]
+    late = [(day * (120 + n), 1, 10 + n, "sea", [("690721", 1500.0)], 0, False) for n in range(3)]
+    manifests, seized = _stream(early + late)
+    keys = [next(iter(route_keys("consignor", m))) for m in (manifests[0], manifests[-1])]
+    count = next(c for c in range(2, 64) if len({stable_hash(k) % c for k in keys}) == 2)
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(m.model_dump_json() + "\n" for m in manifests), encoding="utf-8")
+    target = tmp_path / "alerts.jsonl"
+    write_alerts([str(path)], None, PACK, str(target), partitions=count, workers=workers)
+    expected = _reference(PACK, manifests, seized)
+    assert b"one-sender-many-new-receivers" in expected
+    assert target.read_bytes() == expected
+
+
 def _busy_stream(count: int, seed: int) -> tuple[list[Manifest], frozenset[str]]:
     rng = random.Random(seed)
     specs = [
@@ -228,6 +251,12 @@ def _busy_stream(count: int, seed: int) -> tuple[list[Manifest], frozenset[str]]
             rng.random() < 0.05,
         )
         for n in range(count)
+    ]
+    # A sender first seen after the new-receivers rule's 90-day warm-up, fanning out to three
+    # receivers: a partition's record must start with the whole stream, or it stays silent.
+    day = 60 * 24
+    specs += [
+        (day * (120 + n), 50, 20 + n, "sea", [("690721", 1500.0)], 0, False) for n in range(3)
     ]
     return _stream(specs)
 

@@ -33,7 +33,7 @@ import multiprocessing
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,9 @@ from assay.engine.ruleset import RuleSet, compile_pack, sources_sha256
 PARTITION_BYTES = 32 << 20
 # Partitions per kind at most: each is an open spill file while the inputs are read.
 MAX_PARTITIONS = 256
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stable_hash(text: str) -> int:
@@ -122,6 +125,7 @@ class Spill:
     def __init__(self, directory: Path, kinds: Sequence[Kind], count: int, reader: int = 0) -> None:
         self.kinds = kinds
         self.count = count
+        self.first: int | None = None  # the earliest filed_at spilled (µs): the record's start
         self._files: list[list[IO[bytes]]] = []
         try:
             for kind in kinds:
@@ -134,6 +138,8 @@ class Spill:
     def add(self, manifest: Manifest, order: int, text: bytes) -> None:
         """Write ``manifest`` (``text``: its JSON on one line) to its partitions."""
         t, manifest_id = order_key(manifest)
+        if self.first is None or t < self.first:
+            self.first = t
         line = orjson.dumps([t, manifest_id, order]) + b"\t" + text + b"\n"
         for kind, files in zip(self.kinds, self._files, strict=True):
             for index in {stable_hash(k) % self.count for k in route_keys(kind.part, manifest)}:
@@ -206,11 +212,18 @@ class _JoinOrder:
 
 
 def correlate_partition(
-    ruleset: RuleSet, task: PartitionTask, seized: Collection[str], spilled: bytes
+    ruleset: RuleSet,
+    task: PartitionTask,
+    seized: Collection[str],
+    spilled: bytes,
+    record_since: int | None = None,
 ) -> bytes:
     """The alerts of one partition's manifests (``spilled``, as :class:`Spill` wrote them),
     each line ``[filed_at µs, manifest_id, read order, rule, rank]``, a tab, the alert's JSON:
-    in that key's order, which is the one-process run's order."""
+    in that key's order, which is the one-process run's order. ``record_since``: the whole
+    stream's earliest filed_at (µs), where a rule's ``warm_up`` counts from, as for one
+    evaluator over the whole stream (a partition's own first manifest would come later)."""
+    since = None if record_since is None else _EPOCH + timedelta(microseconds=record_since)
     rows: list[tuple[tuple[int, str, int], bytes]] = []
     for line in spilled.split(b"\n"):
         if line:
@@ -230,12 +243,12 @@ def correlate_partition(
         if quiet is not None:
             rete_log.addFilter(quiet)
         try:
-            correlator = rete = ReteCorrelator(ruleset, rules, seized=seized)
+            correlator = rete = ReteCorrelator(ruleset, rules, seized=seized, record_since=since)
         finally:
             if quiet is not None:
                 rete_log.removeFilter(quiet)
     else:
-        correlator = Correlator(ruleset, rules, seized)
+        correlator = Correlator(ruleset, rules, seized, since)
     out: list[bytes] = []
     try:
         for (t, manifest_id, order), body in rows:
@@ -278,10 +291,15 @@ def merged(results: Sequence[Path]) -> Iterator[bytes]:
 
 
 def run_here(
-    ruleset: RuleSet, tasks: Sequence[PartitionTask], directory: Path, seized: Collection[str]
+    ruleset: RuleSet,
+    tasks: Sequence[PartitionTask],
+    directory: Path,
+    seized: Collection[str],
+    record_since: int | None = None,
 ) -> None:
     for task in tasks:
-        alerts = correlate_partition(ruleset, task, seized, spilled_bytes(directory, task))
+        spilled_now = spilled_bytes(directory, task)
+        alerts = correlate_partition(ruleset, task, seized, spilled_now, record_since)
         result_path(directory, task).write_bytes(alerts)
 
 
@@ -294,19 +312,21 @@ def _start(sources: Mapping[str, str], seized: frozenset[str]) -> None:
     _helper_pack = (compile_pack(sources), seized)
 
 
-def _run_in_helper(task: PartitionTask, directory: str) -> None:
+def _run_in_helper(task: PartitionTask, directory: str, record_since: int | None) -> None:
     assert _helper_pack is not None
     ruleset, seized = _helper_pack
-    alerts = correlate_partition(ruleset, task, seized, spilled_bytes(Path(directory), task))
+    spilled_now = spilled_bytes(Path(directory), task)
+    alerts = correlate_partition(ruleset, task, seized, spilled_now, record_since)
     result_path(Path(directory), task).write_bytes(alerts)
 
 
 def _spill_in_helper(
     part: Partition, directory: str, kinds: Sequence[Kind], count: int
-) -> tuple[int, int]:
+) -> tuple[int, int, int | None]:
     spill = Spill(Path(directory), kinds, count, reader=part.index + 1)
     try:
-        return spill_records(read_partition(part), spill)
+        timed, skipped = spill_records(read_partition(part), spill)
+        return timed, skipped, spill.first
     finally:
         spill.close()
 
@@ -332,17 +352,21 @@ class Helpers:
 
     def spill(
         self, parts: Sequence[Partition], directory: Path, kinds: Sequence[Kind], count: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int | None]:
         """Read and spill JSON Lines inputs cut into ``parts`` (byte ranges), each in a helper
-        into files of its own; the manifests spilled and those without filed_at."""
+        into files of its own; the manifests spilled, those without filed_at, and the
+        earliest filed_at spilled (µs)."""
         futures = [
             self._pool.submit(_spill_in_helper, part, str(directory), kinds, count)
             for part in parts
         ]
         counts = [future.result() for future in futures]
-        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+        firsts = [c[2] for c in counts if c[2] is not None]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts), min(firsts, default=None)
 
-    def run(self, tasks: Sequence[PartitionTask], directory: Path) -> None:
+    def run(
+        self, tasks: Sequence[PartitionTask], directory: Path, record_since: int | None = None
+    ) -> None:
         """Every partition, the largest first, so that none is left to run alone at the end;
         a partition's failure fails the pass."""
 
@@ -350,7 +374,7 @@ class Helpers:
             return sum(path.stat().st_size for path in spilled(directory, task))
 
         futures = [
-            self._pool.submit(_run_in_helper, task, str(directory))
+            self._pool.submit(_run_in_helper, task, str(directory), record_since)
             for task in sorted(tasks, key=size, reverse=True)
         ]
         for future in futures:
@@ -366,6 +390,7 @@ def _dask_partition(
     sources: Mapping[str, str],
     seized: frozenset[str],
     sha: str,
+    record_since: int | None = None,
 ) -> bytes:
     """Runs on a Dask worker: the pack is compiled once per worker and kept on it."""
     from distributed import get_worker  # noqa: PLC0415 - only Dask workers import distributed
@@ -375,7 +400,7 @@ def _dask_partition(
     ruleset = packs.get(sha)
     if ruleset is None:
         ruleset = packs[sha] = compile_pack(sources)
-    return correlate_partition(ruleset, task, seized, spilled)
+    return correlate_partition(ruleset, task, seized, spilled, record_since)
 
 
 def run_on_dask(
@@ -384,6 +409,7 @@ def run_on_dask(
     directory: Path,
     seized: frozenset[str],
     address: str,
+    record_since: int | None = None,
 ) -> None:
     """``--dask ADDRESS``: each partition is a task, sent its bytes and sending its alerts
     back (no shared disk needed); a few per worker in flight, so this process holds a few
@@ -407,6 +433,7 @@ def run_on_dask(
                 sources,
                 seizures,
                 sha,
+                record_since,
                 pure=False,
             )
             running[future] = task

@@ -48,7 +48,7 @@ from assay.engine.batch.alert_partitions import (
 from assay.engine.batch.partitions import plan, splittable
 from assay.engine.batch.readers import Format, read_inputs
 from assay.engine.correlation.measures import SEIZURES
-from assay.engine.correlation.rete import chain_length
+from assay.engine.correlation.rete import delegation
 from assay.engine.evaluators.base import EngineKind
 from assay.engine.inspections import Inspection
 from assay.engine.ruleset import RuleSet
@@ -122,20 +122,23 @@ def write_alerts(
         ) as directory:
             here = Path(directory)
             if helpers is not None and splittable(inputs, input_format):
-                timed, skipped = helpers.spill(plan(inputs, 4 * workers), here, kinds, count)
+                parts = plan(inputs, 4 * workers)
+                timed, skipped, first = helpers.spill(parts, here, kinds, count)
             else:
                 spill = Spill(here, kinds, count)
                 try:
                     timed, skipped = spill_records(read_inputs(inputs, input_format), spill)
                 finally:
                     spill.close()
+                first = spill.first
             tasks = [PartitionTask(kind, p, count, engine) for kind in kinds for p in range(count)]
+            # Every partition's record of shipments starts with the whole stream (warm_up).
             if dask is not None:
-                run_on_dask(ruleset, tasks, here, seizures, dask)
+                run_on_dask(ruleset, tasks, here, seizures, dask, first)
             elif helpers is not None:
-                helpers.run(tasks, here)
+                helpers.run(tasks, here, first)
             else:
-                run_here(ruleset, tasks, here, seizures)
+                run_here(ruleset, tasks, here, seizures, first)
             alerts = _write(merged([result_path(here, task) for task in tasks]), path, stream)
     finally:
         if helpers is not None:
@@ -143,7 +146,7 @@ def write_alerts(
     delegated: dict[str, str] = {}
     if engine == "rete":
         for rule in ruleset.correlations:
-            if isinstance(why := chain_length(rule), str):
+            if (why := delegation(rule)) is not None:
                 delegated[rule.id] = why
     return AlertsSummary(
         alerts,

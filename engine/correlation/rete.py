@@ -452,6 +452,22 @@ class _Sequence:
         return "sequence" if self.offender is None else "offender"
 
 
+def delegation(rule: CorrelationRule) -> str | None:
+    """Why ``rule`` runs in the reference evaluator instead of durable_rules (said in the log,
+    the listings and ``assay screen --alerts --engine rete``), or None when the Rete network
+    takes it: a count threshold (:func:`chain_length`) or a seizure threshold
+    (:func:`offender_shape`)."""
+    offender = offender_shape(rule)
+    if offender is None:
+        chain = chain_length(rule)
+        return chain if isinstance(chain, str) else None
+    if isinstance(offender, str):
+        return offender
+    if rule.history is None:  # the checker requires it with history.seizures
+        return "it reads history.seizures without a history"
+    return None
+
+
 class ReteCorrelator:
     """The correlation rules of a ruleset over one ordered stream, sequence and repeat-offender
     rules in durable_rules and the rest in the reference evaluator (:attr:`delegated`).
@@ -506,18 +522,17 @@ class ReteCorrelator:
     @staticmethod
     def _compile(rule: CorrelationRule, shards: int) -> _Sequence | str:
         """The rule's Rete network, or why it has none (it is then delegated)."""
+        why = delegation(rule)
+        if why is not None:
+            return why
         window_us = rule.window * _SECOND
         offender = offender_shape(rule)
-        if offender is None:
+        if not isinstance(offender, OffenderShape):
             chain = chain_length(rule)
-            if isinstance(chain, str):
-                return chain
+            assert isinstance(chain, int)  # delegation() said so
             engine = ChainRuleset(rule.id, chain, window_us)
             return _Sequence(rule, predicate(rule.each), chain, engine, shards, window_us)
-        if isinstance(offender, str):
-            return offender
-        if rule.history is None:  # the checker requires it with history.seizures
-            return "it reads history.seizures without a history"
+        assert rule.history is not None  # delegation() said so
         history_us = rule.history * _SECOND
         definition = offender_definition(offender, window_us, history_us)
         engine = ChainRuleset(rule.id, offender.members, window_us, definition)
