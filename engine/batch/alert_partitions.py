@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import logging
 import math
 import multiprocessing
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -51,7 +50,6 @@ from assay.engine.correlation.evaluator import (
 )
 from assay.engine.correlation.language import CorrelationRule, KeyPart
 from assay.engine.correlation.rete import ReteCorrelator
-from assay.engine.correlation.rete import log as rete_log
 from assay.engine.evaluators.base import EngineKind
 from assay.engine.evaluators.closures import predicate
 from assay.engine.features import Enricher
@@ -188,13 +186,6 @@ def spill_records(records: Iterable[Record], spill: Spill) -> tuple[int, int]:
     return timed, skipped
 
 
-class _Quiet(logging.Filter):
-    """Drops records: the delegation warnings of all but one partition of a kind."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return False
-
-
 class _JoinOrder:
     """Where an entity stands among a manifest's joins of a rule: the order in which the
     evaluators raise one manifest's alerts of one rule (:func:`member_joins`)."""
@@ -237,16 +228,11 @@ def correlate_partition(
     join_order = _JoinOrder(ruleset, rules) if several else None
     correlator: CorrelationEvaluator
     if task.engine == "rete":
-        # Each partition builds its own evaluator; the first of each kind says which rules
-        # it delegates, as one evaluator over the whole stream would, the others keep quiet.
-        quiet = _Quiet() if task.index else None
-        if quiet is not None:
-            rete_log.addFilter(quiet)
-        try:
-            correlator = rete = ReteCorrelator(ruleset, rules, seized=seized, record_since=since)
-        finally:
-            if quiet is not None:
-                rete_log.removeFilter(quiet)
+        # Each partition builds its own evaluator; none names the rules it delegates: the
+        # pass's summary names each once (engine.correlation.rete.delegation).
+        correlator = rete = ReteCorrelator(
+            ruleset, rules, seized=seized, record_since=since, announce=False
+        )
     else:
         correlator = Correlator(ruleset, rules, seized, since)
     out: list[bytes] = []

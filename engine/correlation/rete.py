@@ -487,7 +487,10 @@ class ReteCorrelator:
         shards: int = SHARDS,
         seized: Collection[str] = (),
         record_since: datetime | None = None,
+        announce: bool = True,
     ) -> None:
+        """``announce``: log a warning naming each rule delegated to Python (False for a part
+        of a stream whose caller names them once, as ``assay screen --alerts`` does)."""
         if not 1 <= shards <= 1000:
             raise ValueError(f"shards={shards}: durable_rules holds at most 1,024 sessions")
         self._rules = tuple(ruleset.correlations if rules is None else rules)
@@ -498,6 +501,8 @@ class ReteCorrelator:
             seq = self._compile(rule, shards)
             if isinstance(seq, str):
                 self.delegated[rule.id] = seq
+                if not announce:
+                    continue
                 log.warning(
                     "correlation rule %s runs in the Python reference evaluator, not "
                     "durable_rules: %s",
