@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy import Engine as Database
 from sqlalchemy import create_engine, text
 
 from assay.engine import Engine, RuleSet, load_default_pack
 from assay.engine.ruleset import compile_pack
-from assay.engine.store.database import metadata
+from assay.engine.store.database import metadata, open_database
 from assay.fixtures.synth import generate
 
 # Hypothesis budgets: "ci" keeps .ci/run fast; ASSAY_HYPOTHESIS=deep searches much longer.
@@ -53,6 +54,21 @@ def empty_postgres() -> str:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     cleaner.dispose()
     return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A store on SQLite and on the test PostgreSQL (emptied of every Assay table first), for
+    the tests that must hold on both (the correlation stage's)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'assay.db'}"
+    else:
+        url = empty_postgres()
+    engine = open_database(url)
+    yield engine
+    engine.dispose()
 
 
 ROOT = Path(__file__).resolve().parents[1]

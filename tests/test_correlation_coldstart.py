@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from assay.api.settings import Settings
 from assay.engine.contracts import Manifest
@@ -24,23 +23,17 @@ from assay.engine.correlation.evaluator import Correlator, correlate, micros, or
 from assay.engine.correlation.joining import Joiner
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.rete import ReteCorrelator, ReteGroupJudge
-from assay.engine.features import Enricher
 from assay.engine.store.correlation import CorrelationStore
 from assay.engine.store.database import (
-    alerts,
-    correlation_members,
-    correlation_records,
-    correlation_shipped,
     open_database,
 )
 from assay.engine.store.decisions import DecisionLog
 from assay.engine.store.seeding import Seeded, seed_records
-from tests.conftest import empty_postgres
+from tests.correlation_support import empty_correlation, screened
 from tests.servers import live_api
 from tests.test_correlation import PACK, RULE, T0, _lines, _manifest, _pack, _problems
 
 RECEIVERS = next(r for r in PACK.correlations if r.id == "one-sender-many-new-receivers")
-ENRICHER = Enricher(PACK)
 DAY = timedelta(days=1)
 JSON = {"Content-Type": "application/json"}
 
@@ -72,37 +65,6 @@ def _furniture(manifest_id: str, days: float, consignor: str, consignee: str) ->
 
 def _received(alerts_: list[Alert]) -> list[Alert]:
     return [a for a in alerts_ if a.rule_id == RECEIVERS.id]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('coldstart') / 'assay.db'}"
-    else:
-        url = empty_postgres()
-    engine = open_database(url)
-    yield engine
-    engine.dispose()
-
-
-def _empty(db: Engine) -> None:
-    with db.begin() as connection:
-        for table in (correlation_members, correlation_shipped, correlation_records, alerts):
-            connection.execute(delete(table))
-
-
-def _screened(store: CorrelationStore, manifest: Manifest, joiner: Joiner) -> list[Alert]:
-    """As the API does: members recorded at once, shipments of non-members noted."""
-    manifest_view, item_views = ENRICHER.enrich(manifest, date(1970, 1, 1))
-    joining = joiner.joining(manifest, manifest_view, item_views)
-    if joining is None:
-        return []
-    if not joining.members:
-        store.note(joining)
-        return []
-    return store.record(joining)
 
 
 # ------------------------------------------------------------------------ the language
@@ -210,7 +172,7 @@ def _stream(spec: list[tuple[int, int, int, bool]]) -> list[Manifest]:
 def test_reference_store_and_rete_agree_with_a_warm_up(
     db: Engine, spec: list[tuple[int, int, int, bool]], rete_judge: bool
 ) -> None:
-    _empty(db)
+    empty_correlation(db)
     manifests = _stream(spec)
     rules = (SHORT, RECEIVERS)
     expected = _lines(correlate(PACK, manifests, rules))
@@ -221,7 +183,7 @@ def test_reference_store_and_rete_agree_with_a_warm_up(
         rete.close()
     store = CorrelationStore(db, judge=ReteGroupJudge() if rete_judge else None)
     joiner = Joiner(rules, PACK.lanes)
-    assert _lines([a for m in manifests for a in _screened(store, m, joiner)]) == expected
+    assert _lines([a for m in manifests for a in screened(store, m, joiner=joiner)]) == expected
 
 
 # ------------------------------------------------------------------------ cold start
@@ -245,7 +207,7 @@ def _honest_trade(days: int, consignors: int = 30, seed: int = 7) -> list[Manife
 def test_a_fresh_store_fed_honest_trade_stays_silent_but_catches_a_later_fan_out(
     db: Engine,
 ) -> None:
-    _empty(db)
+    empty_correlation(db)
     trade = _honest_trade(days=120)
     # Without the warm-up, the first weeks of this trade flood the rule.
     assert len(_received(correlate(PACK, trade, (replace(RECEIVERS, warm_up=0),)))) > 30
@@ -253,7 +215,7 @@ def test_a_fresh_store_fed_honest_trade_stays_silent_but_catches_a_later_fan_out
     stream = sorted(trade + fan_out, key=order_key)
     store = CorrelationStore(db)
     joiner = Joiner(PACK.correlations, PACK.lanes)
-    raised = _received([a for m in stream for a in _screened(store, m, joiner)])
+    raised = _received([a for m in stream for a in screened(store, m, joiner=joiner)])
     # The fan-out's third new consignee completes it; TILER 3's next shipments within the
     # window still see three new receivers in the group (one alert per completing member).
     assert raised[0].trigger_manifest_id == "FAN2"
@@ -265,13 +227,13 @@ def test_a_fresh_store_fed_honest_trade_stays_silent_but_catches_a_later_fan_out
 def test_the_record_start_is_the_earliest_manifest_noted_and_outlives_the_sweep(
     db: Engine,
 ) -> None:
-    _empty(db)
+    empty_correlation(db)
     joiner = Joiner((RECEIVERS,), PACK.lanes)
     first = CorrelationStore(db)
-    _screened(first, _tiles("LATE", 5, "A", "B"), joiner)
+    screened(first, _tiles("LATE", 5, "A", "B"), joiner=joiner)
     assert first.record_since(RECEIVERS.id) == micros(T0 + 5 * DAY)
     other = CorrelationStore(db)  # another worker, which meets an earlier filing
-    _screened(other, _furniture("EARLY", 1, "A", "C"), joiner)
+    screened(other, _furniture("EARLY", 1, "A", "C"), joiner=joiner)
     other.flush()
     assert first.record_since(RECEIVERS.id) == micros(T0 + DAY)
     first.sweep(micros(T0 + 800 * DAY), (RECEIVERS,))
@@ -283,7 +245,7 @@ def test_the_record_start_is_the_earliest_manifest_noted_and_outlives_the_sweep(
 
 def _clear_correlation(url: str) -> None:
     engine = open_database(url)
-    _empty(engine)
+    empty_correlation(engine)
     engine.dispose()
 
 

@@ -6,7 +6,6 @@ PostgreSQL, across workers and restarts, and alert for alert as the reference ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,14 @@ from assay.engine.correlation.evaluator import Correlator
 from assay.engine.correlation.joining import Joiner
 from assay.engine.correlation.rete import ReteGroupJudge
 from assay.engine.correlation.seizures import SeizureIndex
-from assay.engine.features import Enricher
 from assay.engine.store.correlation import CorrelationStore
 from assay.engine.store.database import (
     alerts,
     correlation_members,
     correlation_shipped,
-    open_database,
 )
 from tests.conftest import empty_postgres, wait_for
+from tests.correlation_support import ENRICHER
 from tests.servers import LiveApi, assay_serve, create_key, live_api
 from tests.test_repeat_offender import CONSIGNEE, OFFENDER, PACK, T0, YEAR, _manifest
 from tests.ui_support import csrf_of, signed_in
@@ -205,20 +203,6 @@ def test_an_outcome_recorded_by_one_worker_counts_in_the_others(tmp_path: Path) 
 # ---------------------------------------------------------------- against the reference
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('offenders') / 'assay.db'}"
-    else:
-        url = empty_postgres()
-    engine = open_database(url)
-    yield engine
-    engine.dispose()
-
-
-ENRICHER = Enricher(PACK)
 # (consignor, consignee, hours after the previous filing, seize the filing this many back)
 _events = st.lists(
     st.tuples(

@@ -4,71 +4,22 @@ the database (SQLite and PostgreSQL), across restarts, retries and data time."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert
 from assay.engine.correlation.evaluator import correlate, order_key
 from assay.engine.correlation.joining import Joiner
 from assay.engine.correlation.rete import ReteGroupJudge
-from assay.engine.features import Enricher
 from assay.engine.store.correlation import LATE_TOLERANCE, CorrelationStore
-from assay.engine.store.database import (
-    alerts,
-    correlation_members,
-    correlation_records,
-    correlation_shipped,
-    open_database,
-)
-from tests.conftest import empty_postgres
+from tests.correlation_support import empty_correlation, screened
 from tests.test_correlation import PACK, SPLIT, T0, _lines, _manifest, _stream, _streams
-
-ENRICHER = Enricher(PACK)
-JOINER = Joiner(PACK.correlations, PACK.lanes)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'assay.db'}"
-    else:
-        url = empty_postgres()
-    engine = open_database(url)
-    yield engine
-    engine.dispose()
-
-
-def _empty(db: Engine) -> None:
-    with db.begin() as connection:
-        for table in (correlation_members, correlation_shipped, correlation_records, alerts):
-            connection.execute(delete(table))
-
-
-def _screened(
-    store: CorrelationStore,
-    manifest: Manifest,
-    decision_id: str | None = None,
-    joiner: Joiner = JOINER,
-) -> list[Alert]:
-    """As the API does: members recorded at once, shipments of non-members noted."""
-    manifest_view, item_views = ENRICHER.enrich(manifest, date(1970, 1, 1))
-    joining = joiner.joining(manifest, manifest_view, item_views)
-    if joining is None:
-        return []
-    if not joining.members:
-        store.note(joining)
-        return []
-    return store.record(joining, decision_id)
 
 
 @settings(
@@ -80,10 +31,10 @@ def _screened(
 def test_the_store_backed_stage_gives_the_reference_evaluators_alerts(
     db: Engine, spec: list[tuple[int, int, str, float, int]]
 ) -> None:
-    _empty(db)
+    empty_correlation(db)
     manifests = sorted(_stream(spec), key=order_key)
     store = CorrelationStore(db)
-    found = [alert for manifest in manifests for alert in _screened(store, manifest)]
+    found = [alert for manifest in manifests for alert in screened(store, manifest)]
     expected = _lines(correlate(PACK, manifests))
     assert _lines(found) == expected
     store.flush()
@@ -91,40 +42,40 @@ def test_the_store_backed_stage_gives_the_reference_evaluators_alerts(
 
 
 def test_a_restart_in_the_middle_of_a_burst_still_alerts(db: Engine) -> None:
-    _empty(db)
+    empty_correlation(db)
     parcels = [_manifest(f"P{n}", T0 + timedelta(hours=6 * n)) for n in range(4)]
     before = CorrelationStore(db)
-    assert [_screened(before, m) for m in parcels[:2]] == [[], []]
+    assert [screened(before, m) for m in parcels[:2]] == [[], []]
     after = CorrelationStore(db)  # a new process: nothing in memory
-    assert _screened(after, parcels[2]) == []
-    [alert] = _screened(after, parcels[3], decision_id="d" * 32)
+    assert screened(after, parcels[2]) == []
+    [alert] = screened(after, parcels[3], decision_id="d" * 32)
     assert alert.rule_id == SPLIT.id and alert.manifest_ids == ("P0", "P1", "P2", "P3")
     [stored] = after.alerts()
     assert stored.alert == alert and stored.decision_id == "d" * 32
 
 
 def test_a_retried_manifest_joins_once_and_alerts_once(db: Engine) -> None:
-    _empty(db)
+    empty_correlation(db)
     parcels = [_manifest(f"R{n}", T0 + timedelta(hours=n)) for n in range(4)]
     store = CorrelationStore(db)
     for manifest in parcels[:3]:
-        _screened(store, manifest)
-    first = _screened(store, parcels[3])
+        screened(store, manifest)
+    first = screened(store, parcels[3])
     held = store.rows()
-    again = _screened(store, parcels[3])
+    again = screened(store, parcels[3])
     assert first == again and len(first) == 1
     assert len(store.alerts()) == 1 and store.rows() == held
 
 
 def test_members_and_shipments_expire_by_data_time(db: Engine) -> None:
-    _empty(db)
+    empty_correlation(db)
     store = CorrelationStore(db)
     receivers = next(r for r in PACK.correlations if r.id == "one-sender-many-new-receivers")
     joiner = Joiner((SPLIT, receivers), PACK.lanes)
     for day in range(60):
         for n in range(5):  # five new consignors a day, each filing one parcel
             at = T0 + timedelta(days=day, minutes=n)
-            _screened(store, _manifest(f"E{day}-{n}", at, f"C{day}-{n}"), joiner=joiner)
+            screened(store, _manifest(f"E{day}-{n}", at, f"C{day}-{n}"), joiner=joiner)
     store.flush()
     members, shipments = store.rows()
     # Of 300 parcels, members of the last 48 h (split) and 14 days (new receivers), plus the
@@ -149,12 +100,12 @@ def test_whatever_the_arrival_order_a_burst_raises_the_reference_alerts(
 ) -> None:
     """Workers answer manifests as they come, not in filed_at order: a manifest arriving
     after later-filed members completes their alerts (with the members known then)."""
-    _empty(db)
+    empty_correlation(db)
     joiner = Joiner((SPLIT,), PACK.lanes)
     parcels = [_manifest(f"B{n}", T0 + timedelta(hours=8 * n)) for n in range(6)]
     expected = correlate(PACK, parcels, (SPLIT,))
     store = CorrelationStore(db)
-    raised = [a for n in order for a in _screened(store, parcels[n], joiner=joiner)]
+    raised = [a for n in order for a in screened(store, parcels[n], joiner=joiner)]
     assert sorted(a.alert_id for a in raised) == sorted(a.alert_id for a in expected)
     by_id = {a.alert_id: set(a.manifest_ids) for a in expected}
     stored = store.alerts()
@@ -170,17 +121,17 @@ def test_a_late_member_of_the_baseline_withdraws_the_volume_jump_it_undoes(db: E
     manifest filed in the baseline window arrives late with 200 kg: the month is no longer
     ten times the baseline, so the alert is withdrawn, naming the late manifest; it is kept,
     not deleted (the completing manifest's answer carried its flag)."""
-    _empty(db)
+    empty_correlation(db)
     joiner = Joiner((VOLUME,), PACK.lanes)
     store = CorrelationStore(db)
     tiles = {"mode": "sea", "hs_code": "690721"}
     base = _manifest("VJ-BASE", T0, "TILE EXPORTER", kg=100, **tiles)
     jump = _manifest("VJ-JUMP", T0 + timedelta(days=60), "TILE EXPORTER", kg=1500, **tiles)
     late = _manifest("VJ-LATE", T0 + timedelta(days=20), "TILE EXPORTER", kg=200, **tiles)
-    assert _screened(store, base, joiner=joiner) == []
-    [alert] = _screened(store, jump, joiner=joiner)
+    assert screened(store, base, joiner=joiner) == []
+    [alert] = screened(store, jump, joiner=joiner)
     assert store.alerts(withdrawn=True) == []
-    assert _screened(store, late, joiner=joiner) == []  # it completes nothing itself
+    assert screened(store, late, joiner=joiner) == []  # it completes nothing itself
     [stored] = store.alerts()
     assert stored.alert.alert_id == alert.alert_id
     assert stored.withdrawn_by == "VJ-LATE" and stored.withdrawn_at is not None
@@ -214,7 +165,7 @@ def test_in_any_arrival_order_the_standing_alerts_are_the_reference_alerts(
     withdrawn) are the reference's for the stream in filed_at order, members and all: a late
     manifest completes the alerts it makes, brings the standing ones' members up to date,
     and withdraws the ones it undoes (split shipments, volume jumps)."""
-    _empty(db)
+    empty_correlation(db)
     rules = (SPLIT, VOLUME)
     joiner = Joiner(rules, PACK.lanes)
     manifests = _stream(spec)
@@ -226,7 +177,7 @@ def test_in_any_arrival_order_the_standing_alerts_are_the_reference_alerts(
     # sweeps keep that much (the default tolerance is a week, LATE_TOLERANCE).
     store = CorrelationStore(db, late_tolerance=timedelta(days=101))
     for manifest in arrivals:
-        _screened(store, manifest, joiner=joiner)
+        screened(store, manifest, joiner=joiner)
     standing = store.alerts(withdrawn=False, limit=1000)
     assert {s.alert.alert_id: s.alert.manifest_ids for s in standing} == expected
 
@@ -237,7 +188,7 @@ def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(
     """The per-entity lock (PostgreSQL's advisory lock, SQLite's writer): eight workers
     recording one consignor's parcels at the same moment raise the reference's alerts, as
     one at a time in any order would."""
-    _empty(db)
+    empty_correlation(db)
     joiner = Joiner((SPLIT,), PACK.lanes)
     parcels = [_manifest(f"C{n}", T0 + timedelta(hours=5 * n)) for n in range(8)]
     expected = {a.alert_id for a in correlate(PACK, parcels, (SPLIT,))}
@@ -246,7 +197,7 @@ def test_members_of_one_entity_screened_at_once_by_many_threads_lose_nothing(
 
     def screen(manifest: Manifest) -> list[Alert]:
         start.wait()
-        return _screened(store, manifest, joiner=joiner)
+        return screened(store, manifest, joiner=joiner)
 
     with ThreadPoolExecutor(len(parcels)) as pool:
         raised = [a for found in pool.map(screen, parcels) for a in found]
@@ -265,8 +216,8 @@ def test_with_durable_rules_judging_the_stage_gives_the_reference_evaluators_ale
 ) -> None:
     """``--engine rete``: the Rete network judges the sequence patterns (the split shipment),
     the reference's measures the rules it cannot express; the alerts are the reference's."""
-    _empty(db)
+    empty_correlation(db)
     manifests = sorted(_stream(spec), key=order_key)
     store = CorrelationStore(db, judge=ReteGroupJudge())
-    found = [alert for manifest in manifests for alert in _screened(store, manifest)]
+    found = [alert for manifest in manifests for alert in screened(store, manifest)]
     assert _lines(found) == _lines(correlate(PACK, manifests))
