@@ -42,7 +42,7 @@ from assay.engine.ruleset import (
     sources_sha256,
 )
 from assay.engine.store.backtests import BacktestStore
-from assay.engine.store.correlation import CorrelationStore
+from assay.engine.store.correlation import SEEDING_LEASE, CorrelationStore
 from assay.engine.store.database import connect
 from assay.engine.store.decisions import DecisionLog
 from assay.engine.store.inspections import InspectionStore
@@ -95,6 +95,7 @@ class Service:
     # Threads seeding correlation records from the decision log (seed_correlation_records),
     # and the signal that stops them at shutdown.
     seeding: list[threading.Thread] = field(default_factory=list)
+    seeding_pending: bool = False  # a rule's record may still want seeding (check_seeding)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -170,7 +171,7 @@ class Service:
         """Keep the engine on the store's active version, and the shadow on the current shadow
         run, storing its results (runs for the process's life). While the database cannot be
         reached it says so once, and tries again each time."""
-        kept_keys = time.monotonic()
+        kept_keys = checked_seeding = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.reload_seconds)
             try:
@@ -202,6 +203,13 @@ class Service:
             except Exception as exc:
                 if not self.lost_store(exc):
                     log.exception("could not follow the shadow run")
+            if time.monotonic() - checked_seeding >= SEEDING_LEASE.total_seconds():
+                checked_seeding = time.monotonic()
+                try:
+                    await run_in_threadpool(self.check_seeding)
+                except Exception as exc:
+                    if not self.lost_store(exc):
+                        log.exception("could not check the seeding of the correlation records")
             if time.monotonic() - kept_keys >= _KEEP_KEYS_SECONDS:
                 kept_keys = time.monotonic()
                 try:
@@ -345,8 +353,11 @@ class Service:
     def seed_correlation_records(self) -> None:
         """Seed, off the request path, the record of shipments of each correlation rule in
         force that keeps one and was never seeded, from the decision log
-        (:mod:`engine.store.seeding`: one worker of all takes each rule)."""
+        (:mod:`engine.store.seeding`: one worker of all takes each rule). Until every such
+        rule is seeded, :meth:`follow` asks again each ``SEEDING_LEASE`` (a worker seeding
+        one may have been killed)."""
         rules = [r for r in self.engine.ruleset.correlations if keeps_record(r)]
+        self.seeding_pending = bool(rules)
         if not rules:
             return
         self.seeding = [t for t in self.seeding if t.is_alive()]
@@ -362,6 +373,17 @@ class Service:
         except Exception as exc:
             if not self.lost_store(exc):
                 log.exception("could not seed the correlation records")
+
+    def check_seeding(self) -> None:
+        """Start the seeding again if a rule's record is still not seeded and no seeding runs
+        here (blocking: one read of the store)."""
+        if not self.seeding_pending or any(t.is_alive() for t in self.seeding):
+            return
+        rules = [r.id for r in self.engine.ruleset.correlations if keeps_record(r)]
+        if self.correlation.unseeded(rules):
+            self.seed_correlation_records()
+        else:
+            self.seeding_pending = False
 
     def wait_for_seeding(self) -> None:
         """Until the seedings started so far are done (for a test, or a tool)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from assay.engine.correlation.evaluator import Correlator, correlate, micros, or
 from assay.engine.correlation.joining import Joiner
 from assay.engine.correlation.language import CorrelationRule
 from assay.engine.correlation.rete import ReteCorrelator, ReteGroupJudge
-from assay.engine.store.correlation import CorrelationStore
+from assay.engine.store.correlation import SEEDING_LEASE, CorrelationStore
 from assay.engine.store.database import (
     open_database,
 )
@@ -278,6 +278,53 @@ def test_seeding_reads_the_log_in_chunks_once_per_rule(tmp_path: Path) -> None:
     finally:
         decisions.close()
         db.dispose()
+
+
+def test_a_seeding_given_up_or_abandoned_is_taken_again_and_a_done_one_never(
+    tmp_path: Path,
+) -> None:
+    """A seeding stopped by a shutdown gives its claim up, so the next start seeds the rule;
+    a claim whose worker died (no sign of life for SEEDING_LEASE) is taken over; a rule
+    seeded once is never seeded again."""
+    settings = Settings(data_dir=tmp_path)
+    history = [_furniture(f"LOG{n}", -100 + 10 * n, "TILER A", f"SHOP {n}") for n in range(5)]
+    _log_history(settings, history)
+    url = settings.resolved_database_url()
+    db = open_database(url)
+    decisions = DecisionLog(url)
+    try:
+        store = CorrelationStore(db)
+        stopped = seed_records(store, decisions, [RECEIVERS], chunk=2, stopped=lambda: True)
+        assert stopped == [] and store.unseeded([RECEIVERS.id]) == {RECEIVERS.id}
+        # A worker killed while seeding: its claim holds for the lease, then is taken over.
+        now = datetime.now(UTC)
+        assert store.claim_seeding(RECEIVERS.id, now)
+        assert not store.claim_seeding(RECEIVERS.id, now + SEEDING_LEASE / 2)
+        assert store.claim_seeding(RECEIVERS.id, now + SEEDING_LEASE * 2)
+        store.end_seeding([RECEIVERS.id], done=False)  # as that worker's successor gives up
+        [seeded] = seed_records(store, decisions, [RECEIVERS], chunk=2)
+        assert seeded.decisions == 5 and store.unseeded([RECEIVERS.id]) == set()
+        assert not store.claim_seeding(RECEIVERS.id, now + SEEDING_LEASE * 100)
+    finally:
+        decisions.close()
+        db.dispose()
+
+
+def test_a_worker_seeds_what_a_dead_worker_left_unseeded(tmp_path: Path) -> None:
+    """The service asks again (check_seeding, each SEEDING_LEASE in its follow loop) while a
+    rule's record is unseeded: a claim left by a dead worker, once stale, is seeded."""
+    settings = Settings(data_dir=tmp_path)
+    _log_history(settings, [_furniture("LOG-A1", -120, "TILER A", "SHOP 1")])
+    db = open_database(settings.resolved_database_url())
+    stale = datetime.now(UTC) - SEEDING_LEASE * 2
+    assert CorrelationStore(db).claim_seeding(RECEIVERS.id, stale)  # then the worker died
+    db.dispose()
+    with live_api(settings) as api:
+        api.service.wait_for_seeding()
+        # The start found the claim stale and seeded it; nothing is pending any more.
+        assert api.service.correlation.unseeded([RECEIVERS.id]) == set()
+        api.service.check_seeding()
+        assert not api.service.seeding_pending
 
 
 def test_the_service_seeds_an_empty_record_from_the_decision_log(

@@ -55,7 +55,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -96,6 +96,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # find its window whole: sweeps keep this much more than the rules' windows need. Filings reach
 # the border service within hours of being lodged; a week covers a system outage's backlog.
 LATE_TOLERANCE = timedelta(days=7)
+# A seeding whose worker gave no sign of life this long is taken over by another (it writes
+# one every chunk of the decision log: seconds apart).
+SEEDING_LEASE = timedelta(minutes=2)
 # Shipments kept in memory by note() beyond which the next note writes them at once.
 _MAX_PENDING = 4096
 
@@ -357,24 +360,62 @@ class CorrelationStore:
 
     # ------------------------------------------------------------------ seeding
 
-    def claim_seeding(self, rule_id: str) -> bool:
-        """Take the seeding of ``rule_id``'s record from the decision log: true for one
-        caller only, ever (every worker of every host asks; a rule is seeded once)."""
+    def claim_seeding(self, rule_id: str, now: datetime | None = None) -> bool:
+        """Take the seeding of ``rule_id``'s record from the decision log: true for one caller
+        at a time (every worker of every host asks), until the seeding is done
+        (:meth:`end_seeding`). A claim whose holder gave no sign of life for
+        ``SEEDING_LEASE`` (a worker killed, a database lost mid-way) is taken over."""
+        now = now or datetime.now(UTC)
         table = correlation_records
         with self._db.begin() as connection:
             dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             connection.execute(
                 dialect.insert(table)
-                .values(rule_id=rule_id, since_t=None, seeded_at=None)
+                .values(rule_id=rule_id, since_t=None, seeded_at=None, seeding_at=None)
                 .on_conflict_do_nothing(index_elements=[table.c.rule_id])
             )
+            free = table.c.seeding_at.is_(None) | (table.c.seeding_at < now - SEEDING_LEASE)
             taken = connection.execute(
                 table.update()
-                .where(table.c.rule_id == rule_id, table.c.seeded_at.is_(None))
-                .values(seeded_at=datetime.now(UTC))
+                .where(table.c.rule_id == rule_id, table.c.seeded_at.is_(None), free)
+                .values(seeding_at=now)
                 .returning(table.c.rule_id)
             ).first()
         return taken is not None
+
+    def seeding_alive(self, rule_ids: Collection[str], now: datetime | None = None) -> None:
+        """The seeding of ``rule_ids`` goes on: its claims stay this caller's."""
+        table = correlation_records
+        with self._db.begin() as connection:
+            connection.execute(
+                table.update()
+                .where(table.c.rule_id.in_(list(rule_ids)), table.c.seeded_at.is_(None))
+                .values(seeding_at=now or datetime.now(UTC))
+            )
+
+    def end_seeding(self, rule_ids: Collection[str], done: bool) -> None:
+        """The seeding of ``rule_ids`` ends: ``done`` (never seeded again) or given up (the
+        service stops, or it failed: another claim may take it at once)."""
+        table = correlation_records
+        ended = {"seeded_at": datetime.now(UTC)} if done else {}
+        with self._db.begin() as connection:
+            connection.execute(
+                table.update()
+                .where(table.c.rule_id.in_(list(rule_ids)), table.c.seeded_at.is_(None))
+                .values(seeding_at=None, **ended)
+            )
+
+    def unseeded(self, rule_ids: Collection[str]) -> set[str]:
+        """Those of ``rule_ids`` whose record was not seeded yet (never claimed, or claimed
+        and not done)."""
+        table = correlation_records
+        with self._db.connect() as connection:
+            done = connection.execute(
+                select(table.c.rule_id).where(
+                    table.c.rule_id.in_(list(rule_ids)), table.c.seeded_at.is_not(None)
+                )
+            ).scalars()
+            return set(rule_ids) - set(done)
 
     def seed(self, shipments: dict[tuple[str, str, str], int], since: dict[str, int]) -> None:
         """Write shipments read from the decision log (later ones already stored win) and move

@@ -261,7 +261,9 @@ correlation_records = Table(
     metadata,
     Column("rule_id", String(64), primary_key=True),
     Column("since_t", BigInteger, nullable=True),
-    Column("seeded_at", DateTime(timezone=True), nullable=True),
+    Column("seeded_at", DateTime(timezone=True), nullable=True),  # seeded from the log: done
+    # The seeding worker's last sign of life (NULL: nobody seeds now); a stale one is taken over.
+    Column("seeding_at", DateTime(timezone=True), nullable=True),
 )
 
 alerts = Table(

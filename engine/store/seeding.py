@@ -20,6 +20,7 @@ its filing, and logged before that range, is not seen (the error is towards aler
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -70,10 +71,31 @@ def seed_records(
     """Seed the record of each of ``rules`` that keeps one and was never seeded (this caller
     takes it: see the module's docstring); what was seeded, also said in the log. When
     ``stopped()`` turns true (the service shuts down) it stops at the next chunk, with what it
-    wrote so far and the record's start left as the screening set it."""
+    wrote so far and the record's start left as the screening set it, and gives its claims
+    up (the next start takes them again), as it does when it fails; a claim whose worker was
+    killed is taken over once its lease runs out (``SEEDING_LEASE``)."""
     claimed = [r for r in rules if keeps_record(r) and store.claim_seeding(r.id)]
     if not claimed:
         return []
+    ids = [r.id for r in claimed]
+    try:
+        seeded = _seed(store, decisions, claimed, chunk, stopped)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the database may be what failed: the lease ends
+            store.end_seeding(ids, done=False)
+        raise
+    store.end_seeding(ids, done=bool(seeded))
+    return seeded
+
+
+def _seed(
+    store: CorrelationStore,
+    decisions: DecisionLog,
+    claimed: Sequence[CorrelationRule],
+    chunk: int,
+    stopped: Callable[[], bool],
+) -> list[Seeded]:
+    ids = [r.id for r in claimed]
     newest = decisions.latest(1)
     counts = dict.fromkeys((r.id for r in claimed), 0)
     earliest: dict[str, int] = {}
@@ -93,6 +115,7 @@ def seed_records(
                 if stopped():
                     log.warning("stopped seeding the correlation records: the service stops")
                     return []
+                store.seeding_alive(ids)
         _write(store, pending, claimed, latest)
     seeded: list[Seeded] = []
     for rule in claimed:

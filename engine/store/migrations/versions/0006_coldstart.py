@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("rule_id", sa.String(64), primary_key=True),
         sa.Column("since_t", sa.BigInteger, nullable=True),
         sa.Column("seeded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("seeding_at", sa.DateTime(timezone=True), nullable=True),
     )
 
 
