@@ -290,12 +290,12 @@ def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_raw_colliding_join_keys_with_the_entity_join_last_crash_durable_rules() -> None:
-    """The trap itself: two keys with one hash in a session, ``==`` last -> SIGSEGV; the same
+    """The trap itself: two keys with one hash in a session, ``==`` last -> SIGSEGV (it
+    depends on the memory layout, so three tries: a crash in any shows the trap); the same
     rule with the sentinel join after it fires the right pairs."""
     assert _fnv1a(COLLIDING_IDS[0]) == _fnv1a(COLLIDING_IDS[1])
-    crashed = _python(_RAW_COLLISION, "no", *COLLIDING_IDS)
-    assert crashed.returncode == -11, crashed  # SIGSEGV
-    assert "fired" not in crashed.stdout
+    tries = [_python(_RAW_COLLISION, "no", *COLLIDING_IDS) for _ in range(3)]
+    assert any(t.returncode == -11 for t in tries), tries  # SIGSEGV
     guarded = _python(_RAW_COLLISION, "yes", *COLLIDING_IDS)
     assert (guarded.returncode, guarded.stdout) == (0, "fired 2\n"), guarded
 
