@@ -32,7 +32,7 @@ import multiprocessing
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,6 +46,7 @@ from assay.engine.correlation.evaluator import (
     CorrelationEvaluator,
     Correlator,
     member_joins,
+    moment,
     order_key,
 )
 from assay.engine.correlation.language import CorrelationRule, KeyPart
@@ -59,9 +60,6 @@ from assay.engine.ruleset import RuleSet, compile_pack, sources_sha256
 PARTITION_BYTES = 32 << 20
 # Partitions per kind at most: each is an open spill file while the inputs are read.
 MAX_PARTITIONS = 256
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stable_hash(text: str) -> int:
@@ -214,7 +212,7 @@ def correlate_partition(
     in that key's order, which is the one-process run's order. ``record_since``: the whole
     stream's earliest filed_at (µs), where a rule's ``warm_up`` counts from, as for one
     evaluator over the whole stream (a partition's own first manifest would come later)."""
-    since = None if record_since is None else _EPOCH + timedelta(microseconds=record_since)
+    since = None if record_since is None else moment(record_since)
     rows: list[tuple[tuple[int, str, int], bytes]] = []
     for line in spilled.split(b"\n"):
         if line:

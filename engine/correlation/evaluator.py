@@ -50,7 +50,7 @@ from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import Alert, alert_id, render, spoken_duration, utc
 from assay.engine.correlation.entities import entity_key, party_key
 from assay.engine.correlation.language import CorrelationRule
-from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
+from assay.engine.correlation.measures import SEIZURES
 from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import Enricher, View
 from assay.engine.ruleset import RuleSet
@@ -76,6 +76,11 @@ class OutOfOrderError(ValueError):
 def micros(moment: datetime) -> int:
     """Exact microseconds since the epoch (a naive time is taken as UTC)."""
     return (utc(moment) - _EPOCH) // _MICRO
+
+
+def moment(t: int) -> datetime:
+    """The UTC time ``t`` microseconds after the epoch: :func:`micros` undone."""
+    return _EPOCH + t * _MICRO
 
 
 def order_key(manifest: Manifest) -> tuple[int, str]:
@@ -308,9 +313,7 @@ class Correlator:
         self._reads_seizures = tuple(SEIZURES in rule.measures for rule in self._rules)
         # Only a rule reading group.new_consignees needs each entity's consignees of the
         # history: a repeat-offender rule (history for its seizures) keeps none.
-        self._keeps_consignees = tuple(
-            rule.history is not None and NEW_CONSIGNEES in rule.measures for rule in self._rules
-        )
+        self._keeps_consignees = tuple(rule.keeps_shipments for rule in self._rules)
         reads = {path for rule in self._rules for path in rule.reads}
         self._enricher = Enricher(ruleset, reads)
         self._each = tuple(predicate(rule.each) for rule in self._rules)

@@ -27,7 +27,7 @@ from assay.engine.correlation.alerts import Alert, timestamp
 from assay.engine.correlation.entities import party_key
 from assay.engine.correlation.evaluator import history_keys, member_joins, micros
 from assay.engine.correlation.language import CorrelationRule
-from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
+from assay.engine.correlation.measures import SEIZURES
 from assay.engine.correlation.seizures import SeizureCounts
 from assay.engine.evaluators.closures import Predicate, predicate
 from assay.engine.features import View
@@ -110,7 +110,7 @@ class Joiner:
                 continue
             joined = member_joins(rule, each, manifest, manifest_view, item_views)
             members += [Contribution(rule, key, name, mass) for (key, name), mass in joined.items()]
-            if rule.history is not None and NEW_CONSIGNEES in rule.measures:
+            if rule.keeps_shipments:
                 keys = {key for key, _ in joined} | {key for key, _ in history_keys(rule, manifest)}
                 shipments += [Shipment(rule, key) for key in sorted(keys)]
         if not members and not shipments:

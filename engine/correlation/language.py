@@ -168,6 +168,12 @@ class CorrelationRule:
         return f"{'+'.join(self.group_by)} within {self.window_text}"
 
     @property
+    def keeps_shipments(self) -> bool:
+        """Whether each entity's record of consignees shipped to (over ``history``) is kept
+        for this rule: it reads ``group.new_consignees``."""
+        return self.history is not None and NEW_CONSIGNEES in self.measures
+
+    @property
     def retention(self) -> int:
         """How long (data time) a member can still count: the window plus the baseline."""
         return self.window + (self.baseline or 0)

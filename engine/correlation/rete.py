@@ -452,20 +452,24 @@ class _Sequence:
         return "sequence" if self.offender is None else "offender"
 
 
+def rete_shape(rule: CorrelationRule) -> int | OffenderShape | str:
+    """What the Rete network evaluates ``rule`` as: a chain of N members (a count threshold,
+    :func:`chain_length`) or a seizure threshold (:func:`offender_shape`); else why it
+    cannot, and the rule runs in the reference evaluator."""
+    offender = offender_shape(rule)
+    if offender is None:
+        return chain_length(rule)
+    if isinstance(offender, OffenderShape) and rule.history is None:
+        return "it reads history.seizures without a history"  # the checker requires one
+    return offender
+
+
 def delegation(rule: CorrelationRule) -> str | None:
     """Why ``rule`` runs in the reference evaluator instead of durable_rules (said in the log,
     the listings and ``assay screen --alerts --engine rete``), or None when the Rete network
-    takes it: a count threshold (:func:`chain_length`) or a seizure threshold
-    (:func:`offender_shape`)."""
-    offender = offender_shape(rule)
-    if offender is None:
-        chain = chain_length(rule)
-        return chain if isinstance(chain, str) else None
-    if isinstance(offender, str):
-        return offender
-    if rule.history is None:  # the checker requires it with history.seizures
-        return "it reads history.seizures without a history"
-    return None
+    takes it (:func:`rete_shape`)."""
+    shape = rete_shape(rule)
+    return shape if isinstance(shape, str) else None
 
 
 class ReteCorrelator:
@@ -527,17 +531,15 @@ class ReteCorrelator:
     @staticmethod
     def _compile(rule: CorrelationRule, shards: int) -> _Sequence | str:
         """The rule's Rete network, or why it has none (it is then delegated)."""
-        why = delegation(rule)
-        if why is not None:
-            return why
+        shape = rete_shape(rule)
+        if isinstance(shape, str):
+            return shape
         window_us = rule.window * _SECOND
-        offender = offender_shape(rule)
-        if not isinstance(offender, OffenderShape):
-            chain = chain_length(rule)
-            assert isinstance(chain, int)  # delegation() said so
-            engine = ChainRuleset(rule.id, chain, window_us)
-            return _Sequence(rule, predicate(rule.each), chain, engine, shards, window_us)
-        assert rule.history is not None  # delegation() said so
+        if isinstance(shape, int):
+            engine = ChainRuleset(rule.id, shape, window_us)
+            return _Sequence(rule, predicate(rule.each), shape, engine, shards, window_us)
+        offender = shape
+        assert rule.history is not None  # rete_shape() said so
         history_us = rule.history * _SECOND
         definition = offender_definition(offender, window_us, history_us)
         engine = ChainRuleset(rule.id, offender.members, window_us, definition)

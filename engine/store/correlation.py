@@ -78,7 +78,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assay.engine.correlation.alerts import Alert, alert_id
-from assay.engine.correlation.evaluator import Member, covered, make_alert
+from assay.engine.correlation.evaluator import Member, covered, make_alert, moment
 from assay.engine.correlation.joining import Contribution, Joining
 from assay.engine.correlation.judge import PythonJudge, WindowJudge
 from assay.engine.correlation.language import CorrelationRule
@@ -91,7 +91,6 @@ from assay.engine.store.database import (
 )
 
 _SECOND = 1_000_000  # microseconds
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How late (in data time) a manifest may arrive after later-filed ones of its entity and still
 # find its window whole: sweeps keep this much more than the rules' windows need. Filings reach
 # the border service within hours of being lodged; a week covers a system outage's backlog.
@@ -130,10 +129,6 @@ def lock_key(rule_id: str, entity_key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _moment(t: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=t)
-
-
 @dataclass(frozen=True)
 class StoredAlert:
     """An alert as stored, with the decision of the manifest that completed it."""
@@ -159,7 +154,7 @@ class CorrelationStore:
         self._judge: WindowJudge = judge if judge is not None else PythonJudge()
         # Sweeps run this much data time behind the newest manifest seen, so a manifest
         # arriving up to this late after later-filed ones still finds its window whole.
-        self._late = int(late_tolerance / timedelta(microseconds=1))
+        self._late = late_tolerance // timedelta(microseconds=1)
         self._lock = threading.Lock()  # guards the fields below
         self._pending: dict[tuple[str, str, str], int] = {}  # (rule, entity, consignee) -> t
         self._pending_since: dict[str, int] = {}  # rule -> the earliest t noted, not written
@@ -271,7 +266,7 @@ class CorrelationStore:
             Member(
                 at,
                 manifest_id,
-                _moment(at),
+                moment(at),
                 mass,
                 consignor,
                 consignee,

@@ -24,16 +24,16 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pydantic import ValidationError
 
 from assay.engine.contracts import Manifest
 from assay.engine.correlation.alerts import timestamp
 from assay.engine.correlation.entities import party_key
-from assay.engine.correlation.evaluator import history_keys, micros
+from assay.engine.correlation.evaluator import history_keys, micros, moment
 from assay.engine.correlation.language import CorrelationRule
-from assay.engine.correlation.measures import NEW_CONSIGNEES, SEIZURES
+from assay.engine.correlation.measures import SEIZURES
 from assay.engine.store.correlation import CorrelationStore
 from assay.engine.store.decisions import DecisionLog
 
@@ -53,12 +53,9 @@ class Seeded:
 
 
 def keeps_record(rule: CorrelationRule) -> bool:
-    """Whether the service keeps a record of shipments for ``rule`` (as the Joiner decides)."""
-    return (
-        rule.history is not None
-        and NEW_CONSIGNEES in rule.measures
-        and SEIZURES not in rule.measures
-    )
+    """Whether the service keeps a record of shipments for ``rule``, as the Joiner decides: a
+    rule reading seizures joins only through them and notes no shipments."""
+    return rule.keeps_shipments and SEIZURES not in rule.measures
 
 
 def seed_records(
@@ -129,7 +126,7 @@ def _seed(
             "seeded the record of %s from %d logged decisions since %s",
             rule.id,
             counts[rule.id],
-            "(none)" if since is None else timestamp(_moment(since)),
+            "(none)" if since is None else timestamp(moment(since)),
         )
     return seeded
 
@@ -172,7 +169,3 @@ def _write(
     pending.clear()
     if kept:
         store.seed(kept, {})
-
-
-def _moment(t: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t)
