@@ -104,6 +104,15 @@ class SafeRegex:
     durable: str  # durable_rules' dialect
     # [..], \\d, \\w or \\s: durable_rules' automaton joins these with '.' wrongly
     has_class: bool
+    # A wildcard '.' in the body: durable_rules' automaton loses its path when the character
+    # it takes also continues a literal ('.*AB..*' misses "ABA").
+    has_any: bool = False
+
+    @property
+    def automaton_safe(self) -> bool:
+        """Whether durable_rules' automaton decides this pattern rightly: no class, no '.'
+        (the rete evaluator decides the others in Python, docs/durable_rules.md)."""
+        return not (self.has_class or self.has_any)
 
     def compile(self) -> Callable[[str], bool]:
         """A test of whether the pattern matches somewhere in a text, in linear time."""
@@ -137,10 +146,15 @@ def parse_regex(pattern: str) -> SafeRegex:
     if not nodes:
         raise RegexError("the pattern matches only the empty text", 0)
     linear = "".join(_re2_syntax(n) for n in nodes)
-    durable = "".join(_dr(n) for n in nodes)
+    # durable_rules' automaton mishandles a repeat next to the '.*' that makes a search of an
+    # unanchored pattern ('.*A*%...*' misses "A(.)."); at an unanchored end a repeat cannot
+    # change whether the text matches anywhere, so it is cut to its minimum there.
+    edges = nodes if start_anchor else _trimmed(nodes)
+    edges = edges if end_anchor else _trimmed(edges, from_end=True)
+    durable = "".join(_dr(n) for n in edges)
     linear = ("^" if start_anchor else "") + linear + ("\\z" if end_anchor else "")
     durable = ("" if start_anchor else ".*") + durable + ("" if end_anchor else ".*")
-    return SafeRegex(pattern, linear, durable, _has_class(nodes))
+    return SafeRegex(pattern, linear, durable, _has_class(nodes), _has_any(nodes))
 
 
 class _Parser:
@@ -296,6 +310,16 @@ def _has_class(nodes: tuple[_Node, ...]) -> bool:
     return False
 
 
+def _has_any(nodes: tuple[_Node, ...]) -> bool:
+    for node in nodes:
+        inner = node.node if isinstance(node, _Repeat) else node
+        if isinstance(inner, _Any):
+            return True
+        if isinstance(inner, _Group) and _has_any(inner.body):
+            return True
+    return False
+
+
 def _has_repeat(nodes: tuple[_Node, ...]) -> bool:
     for node in nodes:
         if isinstance(node, _Repeat):
@@ -359,6 +383,28 @@ def _quantifier(node: _Repeat) -> str:
 
 def _dr_char(char: str) -> str:
     return "%" + char if char in _DURABLE_SPECIAL else char
+
+
+def _trimmed(nodes: tuple[_Node, ...], from_end: bool = False) -> tuple[_Node, ...]:
+    """``nodes`` with the repeats at their start (``from_end``: their end) cut to their
+    minimum, into a group there too: ``A*B`` -> ``B``, ``A{2,5}B`` -> ``AAB``. A search, free
+    to start and stop anywhere, finds the text just the same."""
+    if not nodes:
+        return nodes
+    edge, rest = (nodes[-1], nodes[:-1]) if from_end else (nodes[0], nodes[1:])
+    kept: tuple[_Node, ...]
+    if isinstance(edge, _Repeat):
+        if edge.low == 0:
+            return _trimmed(rest, from_end)
+        kept = (edge.node,) * edge.low
+    elif isinstance(edge, _Group):
+        body = _trimmed(edge.body, from_end)
+        if not body:
+            return _trimmed(rest, from_end)
+        kept = (_Group(body),)
+    else:
+        return nodes
+    return (*rest, *kept) if from_end else (*kept, *rest)
 
 
 def _dr(node: _Node) -> str:

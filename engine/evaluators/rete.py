@@ -194,9 +194,10 @@ class _Compiler:
                 # durable_rules has no negated regex test: the leaf is decided in Python and
                 # sent as a fact field (listed in docs/durable_rules.md).
                 return {"$ex": {self.layout.lift_truth(c.Not(node)): 1}}
-            if isinstance(node, c.Matches) and parse_regex(node.pattern).has_class:
+            if isinstance(node, c.Matches) and not parse_regex(node.pattern).automaton_safe:
                 # Its automaton joins a character class and '.' wrongly ('.*[A-Z]0.*' misses
-                # 'A0B'): such patterns are decided in Python too (docs/durable_rules.md).
+                # 'A0B'), and a '.' and a literal ('.*AB..*' misses 'ABA'): such patterns are
+                # decided in Python too (docs/durable_rules.md).
                 return {"$ex": {self.layout.lift_truth(node): 1}}
             return self._text(node)
         if isinstance(node, c.Present):
