@@ -127,6 +127,8 @@ def complete_field_names(page: Page) -> None:
     hints = page.locator(".CodeMirror-hints")
     expect(hints).to_be_visible()
     expect(hints).to_contain_text("item.kg_per_piece")
+    # The list is refreshed as each letter arrives: Enter once it offers the whole name.
+    expect(page.locator(".CodeMirror-hint-active")).to_contain_text("item.kg_per_piece ")
     page.keyboard.press("Enter")
     page.keyboard.type(" > 100000000")
     expect(problems).to_contain_text("No problems: the draft compiles.")
